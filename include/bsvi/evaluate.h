@@ -1,0 +1,130 @@
+/**
+ * @file evaluate.h
+ * @brief Log-likelihood estimates and the paper's ELBO*, KL*, Reconstruction*, with bounded memory.
+ *
+ * Estimates for a batch (paper section 6.2):
+ * - IWAE-S: LSE over S samples from q(.; lambda_0), minus log S.
+ * - BSVI-K: K weights from K-1 SVI steps started at lambda_0 (uniform pi).
+ * - ELBO*, KL*, Reconstruction*: for the final proposal q_K of SVI, ELBO* =
+ *   E_qK log w (by S samples), KL* = KL(q_K || p(z)) (analytic for the
+ *   standard normal prior, otherwise by the same samples), Reconstruction* =
+ *   KL* - ELBO* (= -E_qK log p(x | z)).
+ *
+ * Memory: work is streamed in chunks of at most the configured number of
+ * latent rows per callback (default 10000), with running log-sum-exps; nothing
+ * of size K*B or S*B*dim is allocated. The evaluator's workspace grows on
+ * demand and is reused.
+ *
+ * Thread rules: one handle per thread.
+ */
+#ifndef BSVI_EVALUATE_H
+#define BSVI_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bsvi/export.h"
+#include "bsvi/model.h"
+#include "bsvi/proposal.h"
+#include "bsvi/status.h"
+#include "bsvi/svi.h"
+
+BSVI_BEGIN_DECLS
+
+/** @brief Opaque evaluator handle. */
+typedef struct bsvi_evaluator bsvi_evaluator;
+
+/**
+ * @brief Create an evaluator for latent dimension @p dim.
+ * @param dim 1..::BSVI_MAX_DIM.
+ * @param out Receives the handle (caller frees with bsvi_evaluator_destroy()); NULL on failure.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_NO_MEMORY.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_create(size_t dim, bsvi_evaluator **out);
+
+/**
+ * @brief Destroy an evaluator; NULL is ignored. Infallible.
+ * @param ev Handle to free.
+ * @since 0.1.0
+ */
+BSVI_API void bsvi_evaluator_destroy(bsvi_evaluator *ev);
+
+/**
+ * @brief Set the seed and reset the call counter (see rng.h).
+ * @param ev Handle. @param seed Any value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_seed(bsvi_evaluator *ev, uint64_t seed);
+
+/**
+ * @brief Set the call counter and the id of the batch's first data point (see rng.h).
+ * @param ev Handle. @param counter Call counter. @param id_offset Data-point id offset.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t counter,
+                                               uint64_t id_offset);
+
+/**
+ * @brief Set the largest number of latent rows passed to one callback call.
+ * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: data points are then split).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t rows);
+
+/**
+ * @brief IWAE-S log-likelihood estimate per data point.
+ * @param ev Handle. @param model Model of the same dimension. @param q Proposal (lambda_0).
+ * @param S Samples, 1..2^32. @param out Output, batch entries (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE, ::BSVI_ERR_CALLBACK_FAILED,
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NO_MEMORY. @p out is unchanged on error.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
+                                         const bsvi_proposal *q, size_t S, double *out);
+
+/**
+ * @brief BSVI-K log-likelihood estimate per data point (K-1 SVI steps, uniform pi).
+ *
+ * Uses the step size, step rule, samples per step, clipping, gradient form
+ * and double-sampling setting of @p svi (its k and its seed are ignored; the
+ * evaluator's generator is used).
+ * @param ev Handle. @param model Model. @param q Proposal holding lambda_0 (unchanged).
+ * @param svi SVI configuration (read only). @param K Weights, 1..::BSVI_MAX_STEPS+1.
+ * @param out Output, batch entries (not NULL).
+ * @param final_q Receives lambda_{K-1}, the last proposal, or NULL; must have q's batch and dim.
+ * @return As bsvi_evaluator_iwae(), plus ::BSVI_ERR_NUMERIC. Outputs unchanged on error.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
+                                         const bsvi_proposal *q, const bsvi_svi *svi, size_t K,
+                                         double *out, bsvi_proposal *final_q);
+
+/**
+ * @brief ELBO*, KL* and Reconstruction* of a (refined) proposal, per data point.
+ * @param ev Handle. @param model Model. @param q_final The proposal to assess (e.g. final_q of
+ *        bsvi_evaluator_bsvi()). @param S Samples for the expectations, 1..2^32.
+ * @param elbo Output batch entries, or NULL. @param kl Output, or NULL.
+ * @param reconstruction Output, or NULL.
+ * @return As bsvi_evaluator_iwae(). Outputs unchanged on error.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
+                                              const bsvi_proposal *q_final, size_t S,
+                                              double *elbo, double *kl, double *reconstruction);
+
+/**
+ * @brief Message describing the last error on this handle ("" if none). Infallible.
+ * @param ev Handle or NULL. @return String owned by the handle (static for NULL).
+ * @since 0.1.0
+ */
+BSVI_API const char *bsvi_evaluator_last_error(const bsvi_evaluator *ev);
+
+BSVI_END_DECLS
+
+#endif /* BSVI_EVALUATE_H */

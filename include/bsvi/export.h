@@ -1,0 +1,37 @@
+/**
+ * @file export.h
+ * @brief Symbol visibility macro for libbsvi.
+ *
+ * The library is compiled with hidden visibility; only declarations marked
+ * ::BSVI_API are exported. Define BSVI_API yourself before including any
+ * libbsvi header to override (for example to an empty macro).
+ */
+#ifndef BSVI_EXPORT_H
+#define BSVI_EXPORT_H
+
+#ifndef BSVI_API
+#if defined(_WIN32) && defined(BSVI_BUILDING_SHARED)
+#define BSVI_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(BSVI_USING_SHARED)
+#define BSVI_API __declspec(dllimport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define BSVI_API __attribute__((visibility("default")))
+#else
+/** Marks a declaration as part of the exported ABI. */
+#define BSVI_API
+#endif
+#endif
+
+#ifdef __cplusplus
+/** Opens an extern "C" block in C++. */
+#define BSVI_BEGIN_DECLS extern "C" {
+/** Closes an extern "C" block in C++. */
+#define BSVI_END_DECLS }
+#else
+/** Opens an extern "C" block in C++ (empty in C). */
+#define BSVI_BEGIN_DECLS
+/** Closes an extern "C" block in C++ (empty in C). */
+#define BSVI_END_DECLS
+#endif
+
+#endif /* BSVI_EXPORT_H */

@@ -1,0 +1,216 @@
+/**
+ * @file svi.h
+ * @brief SVI-k refinement of the encoder's proposal (Algorithm 1 of the BSVI paper).
+ *
+ * Starting from lambda_0 (the proposal's parameters), for i = 0..k the
+ * refinement draws z_i ~ q(.; lambda_i), records log w_i, and for i < k takes
+ * a gradient-ASCENT step on log w with respect to lambda:
+ * lambda_{i+1} = lambda_i + eta * direction_i. Nothing is differentiated
+ * through the steps. All latent points of a step (every data point, every
+ * sample) go to the host in one batched callback.
+ *
+ * Gradient forms (one sample, eps held fixed, g = d/dz log p(x, z)):
+ * - ::BSVI_GRAD_PATHWISE: d/dmean = g, d/dlogstd = g*sigma*eps + 1 (the paper's eq. 6).
+ * - ::BSVI_GRAD_STL (sticking the landing): d/dmean = g + eps/sigma, d/dlogstd = g*sigma*eps + eps^2.
+ * - ::BSVI_GRAD_ANALYTIC_KL (standard normal prior only; g_lik = likelihood gradient):
+ *   d/dmean = g_lik - mean, d/dlogstd = g_lik*sigma*eps - (sigma^2 - 1).
+ *
+ * Step rules: ::BSVI_STEP_GRADIENT (lambda += eta*d), ::BSVI_STEP_MOMENTUM
+ * (m = beta*m + d; lambda += eta*m; beta = 0.5 by default), ::BSVI_STEP_ADAM
+ * (per data point and coordinate, bias-corrected). Optional per-data-point
+ * clipping rescales d (over all 2*dim coordinates) to norm at most the clip value.
+ *
+ * Rows whose log p is -INFINITY contribute a zero gradient.
+ *
+ * Memory: the handle grows its workspace on demand at the start of a run; a
+ * handle used for batches of one shape allocates nothing after the first run,
+ * and no step allocates.
+ *
+ * Thread rules: one handle per thread.
+ */
+#ifndef BSVI_SVI_H
+#define BSVI_SVI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bsvi/export.h"
+#include "bsvi/model.h"
+#include "bsvi/proposal.h"
+#include "bsvi/status.h"
+#include "bsvi/trajectory.h"
+
+BSVI_BEGIN_DECLS
+
+/** @brief Largest number of SVI steps k. */
+#define BSVI_MAX_STEPS ((size_t)1 << 20)
+
+/** @brief Update rule applied to the gradient direction. Values are never renumbered. */
+typedef enum bsvi_step_rule {
+    BSVI_STEP_GRADIENT = 0, /**< Plain gradient ascent, as in the paper. */
+    BSVI_STEP_MOMENTUM = 1, /**< Heavy-ball momentum (as in semi-amortised VAEs). */
+    BSVI_STEP_ADAM = 2      /**< Adam, per data point. */
+} bsvi_step_rule;
+
+/** @brief Estimator of d/dlambda log w. Values are never renumbered. */
+typedef enum bsvi_grad_form {
+    BSVI_GRAD_PATHWISE = 0,    /**< Total pathwise derivative. */
+    BSVI_GRAD_STL = 1,         /**< Sticking the landing (score term dropped). */
+    BSVI_GRAD_ANALYTIC_KL = 2, /**< Analytic KL to N(0, I); needs the standard normal prior. */
+    BSVI_GRAD_DREG = 3         /**< Doubly reparameterised IWAE gradient (IWAE estimator only). */
+} bsvi_grad_form;
+
+/** @brief Opaque SVI refinement handle. */
+typedef struct bsvi_svi bsvi_svi;
+
+/**
+ * @brief Create an SVI refinement for latent dimension @p dim.
+ *
+ * Defaults: k = 10 steps, eta = 1e-3, 1 sample per step, plain gradient
+ * steps, momentum 0.5, Adam (0.9, 0.999, 1e-8), no clipping, pathwise
+ * gradient, no double sampling, seed 0.
+ * @param dim Latent dimension, 1..::BSVI_MAX_DIM.
+ * @param out Receives the handle (caller frees with bsvi_svi_destroy()); NULL on failure.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE,
+ *         ::BSVI_ERR_OUT_OF_RANGE, ::BSVI_ERR_NO_MEMORY.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out);
+
+/**
+ * @brief Destroy an SVI handle; NULL is ignored. Infallible.
+ * @param svi Handle to free.
+ * @since 0.1.0
+ */
+BSVI_API void bsvi_svi_destroy(bsvi_svi *svi);
+
+/**
+ * @brief Set the number of steps k (the buffer then has k+1 slots).
+ * @param svi Handle. @param k 0..::BSVI_MAX_STEPS.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_OUT_OF_RANGE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k);
+
+/**
+ * @brief Set the step size eta. @param svi Handle. @param eta Finite and > 0.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta);
+
+/**
+ * @brief Set the number of samples whose gradients are averaged per step.
+ * @param svi Handle. @param m 1..::BSVI_MAX_SAMPLES.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m);
+
+/**
+ * @brief Set the step rule. @param svi Handle. @param rule A ::bsvi_step_rule value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown rule).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule);
+
+/**
+ * @brief Set the momentum coefficient beta used by ::BSVI_STEP_MOMENTUM.
+ * @param svi Handle. @param beta In [0, 1).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta);
+
+/**
+ * @brief Set Adam's parameters used by ::BSVI_STEP_ADAM.
+ * @param svi Handle. @param beta1 In [0, 1). @param beta2 In [0, 1). @param epsilon Finite, > 0.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2,
+                                       double epsilon);
+
+/**
+ * @brief Clip each data point's step direction to Euclidean norm at most @p max_norm.
+ * @param svi Handle. @param max_norm Finite and > 0, or 0 to disable clipping.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm);
+
+/**
+ * @brief Set the gradient form (pathwise, STL or analytic KL; DREG is refused).
+ * @param svi Handle. @param form A ::bsvi_grad_form value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form);
+
+/**
+ * @brief Enable double sampling (BSVI-DS): each step's recorded z_i is drawn
+ *        independently of the samples used for the update.
+ * @param svi Handle. @param enabled 0 or 1.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (not 0 or 1).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled);
+
+/**
+ * @brief Set the seed and reset the call counter to 0.
+ * @param svi Handle. @param seed Any value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed);
+
+/**
+ * @brief Set the call counter and the id of the batch's first data point (see rng.h).
+ * @param svi Handle. @param counter Call counter. @param id_offset Data-point id offset.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_stream(bsvi_svi *svi, uint64_t counter, uint64_t id_offset);
+
+/**
+ * @brief Number of steps k. @param svi Handle or NULL. @return k (0 for NULL). Infallible.
+ * @since 0.1.0
+ */
+BSVI_API size_t bsvi_svi_steps(const bsvi_svi *svi);
+
+/**
+ * @brief Step size. @param svi Handle or NULL. @return eta (NaN for NULL). Infallible.
+ * @since 0.1.0
+ */
+BSVI_API double bsvi_svi_step_size(const bsvi_svi *svi);
+
+/**
+ * @brief Run k refinement steps from the proposal's current parameters.
+ *
+ * Reads lambda_0 from @p q (which is not modified), calls the model's
+ * callbacks once per step for all data points and samples, and on success
+ * replaces the contents of @p out. Advances the call counter on success.
+ * @param svi Configured handle.
+ * @param model Model of the same dimension, with a likelihood registered.
+ * @param q Proposal of the same dimension holding lambda_0.
+ * @param out Trajectory receiving the buffer.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH,
+ *         ::BSVI_ERR_BAD_STATE (no likelihood; analytic KL without the standard
+ *         normal prior), ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN,
+ *         ::BSVI_ERR_NUMERIC (a step produced non-finite parameters),
+ *         ::BSVI_ERR_NO_MEMORY. On error @p out and @p q are unchanged.
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model,
+                                  const bsvi_proposal *q, bsvi_trajectory *out);
+
+/**
+ * @brief Message describing the last error on this handle ("" if none). Infallible.
+ * @param svi Handle or NULL. @return String owned by the handle (static for NULL).
+ * @since 0.1.0
+ */
+BSVI_API const char *bsvi_svi_last_error(const bsvi_svi *svi);
+
+BSVI_END_DECLS
+
+#endif /* BSVI_SVI_H */
