@@ -1,0 +1,168 @@
+/* Internal declarations shared by the library's translation units. Not installed. */
+#ifndef BSVI_INTERNAL_H
+#define BSVI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bsvi/bsvi.h"
+
+#define BSVI__ERRLEN 256
+#define BSVI__LOG_2PI 1.8378770664093454835606594728112
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Formats a message into buf (BSVI__ERRLEN bytes) and returns st. */
+bsvi_status bsvi__fail(char *buf, bsvi_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Returns 0 and sets *out = a*b, or returns 1 on overflow. */
+int bsvi__mul_overflow(size_t a, size_t b, size_t *out);
+
+/* Grows *p to hold at least n doubles (contents not preserved). */
+int bsvi__grow(double **p, size_t *cap, size_t n);
+int bsvi__grow_size(size_t **p, size_t *cap, size_t n);
+
+/* ---- random numbers ----------------------------------------------------- */
+
+enum {
+    BSVI__PURPOSE_UPDATE = 1, /* SVI update samples (and recorded z when not double-sampled) */
+    BSVI__PURPOSE_RECORD = 2, /* BSVI-DS recorded samples */
+    BSVI__PURPOSE_SAMPLE = 3, /* proposal / IWAE / ELBO / evaluator samples */
+    BSVI__PURPOSE_SIR = 4,    /* resampling uniforms */
+    BSVI__PURPOSE_EVAL_ELBO = 5
+};
+
+typedef struct bsvi__rng {
+    uint64_t seed;
+    uint64_t counter;
+    uint64_t id_offset;
+} bsvi__rng;
+
+/* Writes n standard normals for (rng, data point b of the call, step, purpose)
+ * starting at stream position pos. Position p is the same number whatever
+ * pos/n split is used to reach it. */
+void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
+                   size_t n, double *out);
+
+/* Writes n uniforms in [0, 1) with 53 random bits, same addressing. */
+void bsvi__uniforms(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
+                    size_t n, double *out);
+
+/* ---- model -------------------------------------------------------------- */
+
+struct bsvi_model {
+    size_t dim;
+    bsvi_density_fn lik;
+    void *lik_data;
+    bsvi_density_fn prior; /* NULL: standard normal */
+    void *prior_data;
+    char err[BSVI__ERRLEN];
+};
+
+enum { BSVI__GRAD_NONE = 0, BSVI__GRAD_JOINT = 1, BSVI__GRAD_LIK = 2 };
+
+/* Evaluates the model at n rows z (n*dim). Always writes lik[n] = log p(x|z)
+ * and prior[n] = log p(z). grad_mode selects what goes to g (n*dim): nothing,
+ * the joint gradient or the likelihood gradient. gscratch (n*dim) is needed
+ * when grad_mode is JOINT and the prior is a host callback. Rows whose log
+ * density is -inf get a zero gradient. */
+bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, const size_t *idx,
+                             double *lik, double *prior, int grad_mode, double *g,
+                             double *gscratch, char *err);
+
+/* Checks that a model is usable by a run of dimension dim. */
+bsvi_status bsvi__model_check(const bsvi_model *m, size_t dim, char *err);
+
+/* ---- proposal ----------------------------------------------------------- */
+
+struct bsvi_proposal {
+    size_t batch, dim;
+    double *mean, *log_std;
+    bsvi__rng rng;
+    char err[BSVI__ERRLEN];
+};
+
+/* ---- trajectory --------------------------------------------------------- */
+
+typedef struct bsvi__trajdata {
+    size_t B, k, d;
+    int ds;
+    int valid;
+    double *logw, *logp, *logq; /* B*(k+1) */
+    double *z, *mu, *s;         /* B*(k+1)*d */
+    double *enc_mu, *enc_s;     /* B*d */
+    size_t cap_sc, cap_vec, cap_bd;
+} bsvi__trajdata;
+
+struct bsvi_trajectory {
+    bsvi__trajdata data;
+    char err[BSVI__ERRLEN];
+};
+
+int bsvi__trajdata_reserve(bsvi__trajdata *t, size_t B, size_t k, size_t d);
+void bsvi__trajdata_free(bsvi__trajdata *t);
+
+/* ---- SVI engine --------------------------------------------------------- */
+
+typedef struct bsvi__svi_cfg {
+    size_t k, m;
+    double eta;
+    bsvi_step_rule rule;
+    double beta, beta1, beta2, adam_eps, clip;
+    bsvi_grad_form form;
+    int ds;
+} bsvi__svi_cfg;
+
+typedef struct bsvi__svi_ws {
+    double *mu, *s;          /* B*d current lambda */
+    double *v1, *v2;         /* B*2d optimiser state */
+    double *eps, *z;         /* rows*d */
+    double *lik, *prior;     /* rows */
+    double *g, *gscratch;    /* rows*d */
+    double *dir;             /* B*2d */
+    size_t *idx;             /* rows */
+    size_t cap_bd, cap_b2d, cap_rows, cap_rowsd, cap_idx;
+} bsvi__svi_ws;
+
+void bsvi__svi_ws_free(bsvi__svi_ws *w);
+
+/* Refines nb data points (global batch indices b_first..b_first+nb-1) from
+ * mu0/s0 (nb*d). Either rec (sized for nb, k, d) receives the buffer, or
+ * lse_max/lse_sum (nb) receive a running log-sum-exp of log w over the slots.
+ * final_mu/final_s (nb*d) receive lambda_k when non-NULL. */
+bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const bsvi_model *model,
+                             const double *mu0, const double *s0, size_t nb, size_t b_first,
+                             size_t d, const bsvi__rng *rng, bsvi__trajdata *rec,
+                             double *lse_max, double *lse_sum, double *final_mu,
+                             double *final_s, char *err);
+
+/* Grad of log w at one row for a given form. g is the joint gradient (or the
+ * likelihood gradient for ANALYTIC_KL). Accumulates weight*grad into dmu, ds. */
+void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
+                    const double *mu, const double *s, double weight, double *dmu, double *ds);
+
+/* Config from a public handle (svi.c). */
+void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg);
+
+#include <math.h>
+
+/* Online log-sum-exp accumulator: (mx, sum) represents mx + log(sum). */
+static inline void bsvi__lse_push(double *mx, double *sum, double x) {
+    if (x == -INFINITY) return;
+    if (x > *mx) {
+        *sum = (*mx == -INFINITY) ? 1.0 : *sum * exp(*mx - x) + 1.0;
+        *mx = x;
+    } else {
+        *sum += exp(x - *mx);
+    }
+}
+
+static inline double bsvi__lse_value(double mx, double sum) {
+    return (mx == -INFINITY) ? -INFINITY : mx + log(sum);
+}
+
+#endif /* BSVI_INTERNAL_H */

@@ -1,0 +1,174 @@
+/* The host's model: batched likelihood and prior callbacks, checked on every call. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+bsvi_status bsvi_model_create(size_t dim, bsvi_model **out) {
+    if (!out) return BSVI_ERR_NULL_ARGUMENT;
+    *out = NULL;
+    if (dim == 0) return BSVI_ERR_ZERO_SIZE;
+    if (dim > BSVI_MAX_DIM) return BSVI_ERR_OUT_OF_RANGE;
+    bsvi_model *m = (bsvi_model *)calloc(1, sizeof *m);
+    if (!m) return BSVI_ERR_NO_MEMORY;
+    m->dim = dim;
+    *out = m;
+    return BSVI_OK;
+}
+
+void bsvi_model_destroy(bsvi_model *model) { free(model); }
+
+bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
+    if (!model) return BSVI_ERR_NULL_ARGUMENT;
+    if (!fn)
+        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_model_set_likelihood: the callback is NULL");
+    model->lik = fn;
+    model->lik_data = user_data;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model) {
+    if (!model) return BSVI_ERR_NULL_ARGUMENT;
+    model->prior = NULL;
+    model->prior_data = NULL;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_model_set_prior(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
+    if (!model) return BSVI_ERR_NULL_ARGUMENT;
+    if (!fn)
+        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_model_set_prior: the callback is NULL");
+    model->prior = fn;
+    model->prior_data = user_data;
+    return BSVI_OK;
+}
+
+size_t bsvi_model_dim(const bsvi_model *model) { return model ? model->dim : 0; }
+
+int bsvi_model_has_standard_normal_prior(const bsvi_model *model) {
+    return (model && model->prior == NULL) ? 1 : 0;
+}
+
+const char *bsvi_model_last_error(const bsvi_model *model) {
+    return model ? model->err : "NULL model handle";
+}
+
+bsvi_status bsvi__model_check(const bsvi_model *m, size_t dim, char *err) {
+    if (!m->lik)
+        return bsvi__fail(err, BSVI_ERR_BAD_STATE, "the model has no likelihood callback");
+    if (m->dim != dim)
+        return bsvi__fail(err, BSVI_ERR_SIZE_MISMATCH,
+                          "the model's dimension %zu differs from the handle's %zu", m->dim, dim);
+    return BSVI_OK;
+}
+
+/* Validates a callback's output; zeroes gradient rows of zero-density rows. */
+static bsvi_status check_output(const char *what, size_t n, size_t d, const size_t *idx,
+                                const double *lp, double *g, char *err) {
+    for (size_t r = 0; r < n; ++r) {
+        double v = lp[r];
+        if (isnan(v) || v == INFINITY)
+            return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
+                              "the %s callback returned %s as log density at row %zu "
+                              "(data point %zu)",
+                              what, isnan(v) ? "NaN" : "+infinity", r, idx[r]);
+        if (!g) continue;
+        double *gr = g + r * d;
+        if (v == -INFINITY) {
+            memset(gr, 0, d * sizeof *gr);
+            continue;
+        }
+        for (size_t j = 0; j < d; ++j)
+            if (!isfinite(gr[j]))
+                return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
+                                  "the %s callback returned a non-finite gradient at row %zu "
+                                  "(data point %zu), coordinate %zu",
+                                  what, r, idx[r], j);
+    }
+    return BSVI_OK;
+}
+
+bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, const size_t *idx,
+                             double *lik, double *prior, int grad_mode, double *g,
+                             double *gscratch, char *err) {
+    const size_t d = m->dim;
+    double *gl = (grad_mode == BSVI__GRAD_NONE) ? NULL : g;
+    int rc = m->lik(n, d, z, idx, lik, gl, m->lik_data);
+    if (rc != 0)
+        return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED,
+                          "the likelihood callback failed with code %d", rc);
+    bsvi_status st = check_output("likelihood", n, d, idx, lik, gl, err);
+    if (st != BSVI_OK) return st;
+
+    if (m->prior == NULL) {
+        const double c = -0.5 * (double)d * BSVI__LOG_2PI;
+        for (size_t r = 0; r < n; ++r) {
+            const double *zr = z + r * d;
+            double ss = 0.0;
+            for (size_t j = 0; j < d; ++j) ss += zr[j] * zr[j];
+            prior[r] = c - 0.5 * ss;
+        }
+        if (grad_mode == BSVI__GRAD_JOINT) {
+            for (size_t r = 0; r < n; ++r) {
+                if (lik[r] == -INFINITY) continue;
+                double *gr = g + r * d;
+                const double *zr = z + r * d;
+                for (size_t j = 0; j < d; ++j) gr[j] -= zr[j];
+            }
+        }
+        return BSVI_OK;
+    }
+
+    double *gp = (grad_mode == BSVI__GRAD_JOINT) ? gscratch : NULL;
+    rc = m->prior(n, d, z, idx, prior, gp, m->prior_data);
+    if (rc != 0)
+        return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED, "the prior callback failed with code %d",
+                          rc);
+    st = check_output("prior", n, d, idx, prior, gp, err);
+    if (st != BSVI_OK) return st;
+    if (gp) {
+        for (size_t r = 0; r < n; ++r) {
+            double *gr = g + r * d;
+            const double *pr = gp + r * d;
+            if (lik[r] == -INFINITY || prior[r] == -INFINITY) {
+                memset(gr, 0, d * sizeof *gr);
+                continue;
+            }
+            for (size_t j = 0; j < d; ++j) gr[j] += pr[j];
+        }
+    }
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_model_log_joint(bsvi_model *model, size_t n, const double *z,
+                                 const size_t *data_index, double *log_joint, double *grad) {
+    if (!model) return BSVI_ERR_NULL_ARGUMENT;
+    if (!z || !data_index || !log_joint)
+        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_model_log_joint: z, data_index and log_joint must not be NULL");
+    if (n == 0) return bsvi__fail(model->err, BSVI_ERR_ZERO_SIZE, "bsvi_model_log_joint: n is 0");
+    if (!model->lik)
+        return bsvi__fail(model->err, BSVI_ERR_BAD_STATE,
+                          "bsvi_model_log_joint: no likelihood callback registered");
+    const size_t d = model->dim;
+    size_t nd;
+    if (bsvi__mul_overflow(n, d, &nd) || nd > SIZE_MAX / 3 - 2 * n)
+        return bsvi__fail(model->err, BSVI_ERR_OUT_OF_RANGE, "bsvi_model_log_joint: n too large");
+    /* lik, prior, g, gscratch */
+    double *buf = (double *)malloc((2 * n + 2 * nd) * sizeof(double));
+    if (!buf)
+        return bsvi__fail(model->err, BSVI_ERR_NO_MEMORY, "bsvi_model_log_joint: out of memory");
+    double *lik = buf, *prior = buf + n, *g = buf + 2 * n, *gs = buf + 2 * n + nd;
+    bsvi_status st = bsvi__model_eval(model, n, z, data_index, lik, prior,
+                                      grad ? BSVI__GRAD_JOINT : BSVI__GRAD_NONE, g, gs,
+                                      model->err);
+    if (st == BSVI_OK) {
+        for (size_t r = 0; r < n; ++r) log_joint[r] = lik[r] + prior[r];
+        if (grad) memcpy(grad, g, nd * sizeof *g);
+    }
+    free(buf);
+    return st;
+}

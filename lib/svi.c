@@ -1,0 +1,438 @@
+/* SVI-k refinement: the engine shared by bsvi_svi_run and the evaluator. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct bsvi_svi {
+    size_t dim;
+    bsvi__svi_cfg cfg;
+    bsvi__rng rng;
+    bsvi__svi_ws ws;
+    bsvi__trajdata stage;
+    char err[BSVI__ERRLEN];
+};
+
+/* ---- engine ------------------------------------------------------------- */
+
+void bsvi__svi_ws_free(bsvi__svi_ws *w) {
+    free(w->mu);
+    free(w->v1);
+    free(w->eps);
+    free(w->lik);
+    free(w->g);
+    free(w->gscratch);
+    free(w->dir);
+    free(w->idx);
+    memset(w, 0, sizeof *w);
+}
+
+/* Sizes the workspace for nb data points and `rows` latent rows per step.
+ * Capacities are tracked in units of nb*d, rows*d and rows. */
+static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int need_gscratch) {
+    size_t nbd, rowsd;
+    if (bsvi__mul_overflow(nb, d, &nbd) || bsvi__mul_overflow(rows, d, &rowsd)) return 1;
+    if (nbd > SIZE_MAX / 64 || rowsd > SIZE_MAX / 64 || rows > SIZE_MAX / 64) return 1;
+    if (nbd > w->cap_bd || !w->mu) {
+        size_t c0 = 0, c1 = 0, c2 = 0;
+        free(w->mu), free(w->v1), free(w->dir);
+        w->mu = w->v1 = w->dir = NULL;
+        w->cap_bd = 0;
+        if (bsvi__grow(&w->mu, &c0, 2 * nbd) || bsvi__grow(&w->v1, &c1, 4 * nbd) ||
+            bsvi__grow(&w->dir, &c2, 2 * nbd))
+            return 1;
+        w->cap_bd = nbd;
+    }
+    if (rowsd > w->cap_rowsd || !w->eps || (need_gscratch && !w->gscratch)) {
+        size_t c0 = 0, c1 = 0, c2 = 0;
+        free(w->eps), free(w->g), free(w->gscratch);
+        w->eps = w->g = w->gscratch = NULL;
+        w->cap_rowsd = 0;
+        if (bsvi__grow(&w->eps, &c0, 2 * rowsd) || bsvi__grow(&w->g, &c1, rowsd) ||
+            (need_gscratch && bsvi__grow(&w->gscratch, &c2, rowsd)))
+            return 1;
+        w->cap_rowsd = rowsd;
+    }
+    if (rows > w->cap_rows || !w->lik) {
+        size_t c0 = 0;
+        free(w->lik);
+        w->lik = NULL;
+        w->cap_rows = 0;
+        if (bsvi__grow(&w->lik, &c0, 2 * rows)) return 1;
+        w->cap_rows = rows;
+    }
+    if (bsvi__grow_size(&w->idx, &w->cap_idx, rows)) return 1;
+    /* Carve views for the current shape (arrays hold at least these sizes). */
+    w->s = w->mu + nbd;
+    w->v2 = w->v1 + 2 * nbd;
+    w->z = w->eps + rowsd;
+    w->prior = w->lik + rows;
+    return 0;
+}
+
+void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
+                    const double *mu, const double *s, double weight, double *dmu, double *ds) {
+    switch (form) {
+    case BSVI_GRAD_PATHWISE:
+        for (size_t j = 0; j < d; ++j) {
+            double sig = exp(s[j]);
+            dmu[j] += weight * g[j];
+            ds[j] += weight * (g[j] * sig * eps[j] + 1.0);
+        }
+        break;
+    case BSVI_GRAD_STL:
+    case BSVI_GRAD_DREG:
+        for (size_t j = 0; j < d; ++j) {
+            double sig = exp(s[j]);
+            dmu[j] += weight * (g[j] + eps[j] / sig);
+            ds[j] += weight * (g[j] * sig * eps[j] + eps[j] * eps[j]);
+        }
+        break;
+    case BSVI_GRAD_ANALYTIC_KL:
+        for (size_t j = 0; j < d; ++j) {
+            double sig = exp(s[j]);
+            dmu[j] += weight * (g[j] - mu[j]);
+            ds[j] += weight * (g[j] * sig * eps[j] - (sig * sig - 1.0));
+        }
+        break;
+    }
+}
+
+bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const bsvi_model *model,
+                             const double *mu0, const double *s0, size_t nb, size_t b_first,
+                             size_t d, const bsvi__rng *rng, bsvi__trajdata *rec,
+                             double *lse_max, double *lse_sum, double *final_mu,
+                             double *final_s, char *err) {
+    const size_t k = cfg->k, m = cfg->m, K = k + 1;
+    const int ds = cfg->ds ? 1 : 0;
+    const size_t rows_max = nb * (m + (size_t)ds);
+    if (ws_reserve(ws, nb, rows_max, d, model->prior != NULL))
+        return bsvi__fail(err, BSVI_ERR_NO_MEMORY, "out of memory sizing the SVI workspace");
+
+    double *mu = ws->mu, *s = ws->s;
+    memcpy(mu, mu0, nb * d * sizeof *mu);
+    memcpy(s, s0, nb * d * sizeof *s);
+    memset(ws->v1, 0, 4 * nb * d * sizeof *ws->v1);
+    const double half_log2pi_d = 0.5 * (double)d * BSVI__LOG_2PI;
+    const int grad_mode_on =
+        (cfg->form == BSVI_GRAD_ANALYTIC_KL) ? BSVI__GRAD_LIK : BSVI__GRAD_JOINT;
+    double b1t = 1.0, b2t = 1.0;
+
+    for (size_t i = 0; i <= k; ++i) {
+        const int need_grad = (i < k) || (i == 0);
+        const size_t n_u = need_grad ? m : (ds ? 0 : 1);
+        const size_t rows = nb * (n_u + (size_t)ds);
+        const uint32_t step = (uint32_t)i;
+
+        /* Draw eps for every row and form z = mu + sigma * eps. */
+        for (size_t b = 0; b < nb; ++b) {
+            const uint64_t id = (uint64_t)(b_first + b);
+            double *e = ws->eps + b * n_u * d;
+            bsvi__normals(rng, id, step, BSVI__PURPOSE_UPDATE, 0, n_u * d, e);
+            if (ds) bsvi__normals(rng, id, step, BSVI__PURPOSE_RECORD, 0, d,
+                                  ws->eps + (nb * n_u + b) * d);
+        }
+        for (size_t b = 0; b < nb; ++b) {
+            const double *mb = mu + b * d, *sb = s + b * d;
+            for (size_t r = 0; r < n_u + (size_t)ds; ++r) {
+                size_t row = (r < n_u) ? b * n_u + r : nb * n_u + b;
+                const double *e = ws->eps + row * d;
+                double *zr = ws->z + row * d;
+                for (size_t j = 0; j < d; ++j) zr[j] = mb[j] + exp(sb[j]) * e[j];
+                ws->idx[row] = b_first + b;
+            }
+        }
+
+        bsvi_status st = bsvi__model_eval(model, rows, ws->z, ws->idx, ws->lik, ws->prior,
+                                          need_grad ? grad_mode_on : BSVI__GRAD_NONE, ws->g,
+                                          ws->gscratch, err);
+        if (st != BSVI_OK) {
+            size_t len = strlen(err);
+            if (len + 32 < BSVI__ERRLEN)
+                snprintf(err + len, BSVI__ERRLEN - len, " (SVI step %zu)", i);
+            return st;
+        }
+
+        /* Record slot i. */
+        for (size_t b = 0; b < nb; ++b) {
+            const size_t row = ds ? nb * n_u + b : b * n_u;
+            const double *e = ws->eps + row * d, *sb = s + b * d;
+            double lq = -half_log2pi_d;
+            for (size_t j = 0; j < d; ++j) lq -= sb[j] + 0.5 * e[j] * e[j];
+            const double lp = ws->lik[row] + ws->prior[row];
+            const double lw = lp - lq;
+            if (rec) {
+                const size_t at = b * K + i;
+                rec->logw[at] = lw;
+                rec->logp[at] = lp;
+                rec->logq[at] = lq;
+                memcpy(rec->z + at * d, ws->z + row * d, d * sizeof(double));
+                memcpy(rec->mu + at * d, mu + b * d, d * sizeof(double));
+                memcpy(rec->s + at * d, sb, d * sizeof(double));
+            } else {
+                bsvi__lse_push(&lse_max[b], &lse_sum[b], lw);
+            }
+        }
+        if (!need_grad) break;
+
+        /* Gradient direction per data point, averaged over the n_u update samples. */
+        const double wgt = 1.0 / (double)n_u;
+        memset(ws->dir, 0, 2 * nb * d * sizeof *ws->dir);
+        for (size_t b = 0; b < nb; ++b) {
+            double *dmu = ws->dir + 2 * b * d, *dsg = dmu + d;
+            for (size_t r = 0; r < n_u; ++r) {
+                const size_t row = b * n_u + r;
+                bsvi__grad_row(cfg->form, d, ws->g + row * d, ws->eps + row * d, mu + b * d,
+                               s + b * d, wgt, dmu, dsg);
+            }
+            if (i == 0 && rec) {
+                memcpy(rec->enc_mu + b * d, dmu, d * sizeof(double));
+                memcpy(rec->enc_s + b * d, dsg, d * sizeof(double));
+            }
+        }
+        if (i == k) break;
+
+        /* Step. */
+        if (cfg->rule == BSVI_STEP_ADAM) {
+            b1t *= cfg->beta1;
+            b2t *= cfg->beta2;
+        }
+        for (size_t b = 0; b < nb; ++b) {
+            double *dir = ws->dir + 2 * b * d;
+            if (cfg->clip > 0.0) {
+                double nrm = 0.0;
+                for (size_t j = 0; j < 2 * d; ++j) nrm += dir[j] * dir[j];
+                nrm = sqrt(nrm);
+                if (nrm > cfg->clip) {
+                    const double sc = cfg->clip / nrm;
+                    for (size_t j = 0; j < 2 * d; ++j) dir[j] *= sc;
+                }
+            }
+            double *v1 = ws->v1 + 2 * b * d, *v2 = ws->v2 + 2 * b * d;
+            double *mb = mu + b * d, *sb = s + b * d;
+            for (size_t j = 0; j < 2 * d; ++j) {
+                double delta;
+                switch (cfg->rule) {
+                case BSVI_STEP_MOMENTUM:
+                    v1[j] = cfg->beta * v1[j] + dir[j];
+                    delta = cfg->eta * v1[j];
+                    break;
+                case BSVI_STEP_ADAM:
+                    v1[j] = cfg->beta1 * v1[j] + (1.0 - cfg->beta1) * dir[j];
+                    v2[j] = cfg->beta2 * v2[j] + (1.0 - cfg->beta2) * dir[j] * dir[j];
+                    delta = cfg->eta * (v1[j] / (1.0 - b1t)) /
+                            (sqrt(v2[j] / (1.0 - b2t)) + cfg->adam_eps);
+                    break;
+                case BSVI_STEP_GRADIENT:
+                default:
+                    delta = cfg->eta * dir[j];
+                    break;
+                }
+                if (j < d)
+                    mb[j] += delta;
+                else
+                    sb[j - d] += delta;
+            }
+            for (size_t j = 0; j < d; ++j) {
+                if (!isfinite(mb[j]) || !(fabs(sb[j]) <= 700.0))
+                    return bsvi__fail(err, BSVI_ERR_NUMERIC,
+                                      "SVI step %zu diverged at data point %zu (coordinate %zu: "
+                                      "mean %g, log-std %g); lower the step size or clip",
+                                      i, b_first + b, j, mb[j], sb[j]);
+            }
+        }
+    }
+    if (final_mu) memcpy(final_mu, mu, nb * d * sizeof *mu);
+    if (final_s) memcpy(final_s, s, nb * d * sizeof *s);
+    return BSVI_OK;
+}
+
+/* ---- public handle ------------------------------------------------------ */
+
+bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out) {
+    if (!out) return BSVI_ERR_NULL_ARGUMENT;
+    *out = NULL;
+    if (dim == 0) return BSVI_ERR_ZERO_SIZE;
+    if (dim > BSVI_MAX_DIM) return BSVI_ERR_OUT_OF_RANGE;
+    bsvi_svi *v = (bsvi_svi *)calloc(1, sizeof *v);
+    if (!v) return BSVI_ERR_NO_MEMORY;
+    v->dim = dim;
+    v->cfg.k = 10;
+    v->cfg.m = 1;
+    v->cfg.eta = 1e-3;
+    v->cfg.rule = BSVI_STEP_GRADIENT;
+    v->cfg.beta = 0.5;
+    v->cfg.beta1 = 0.9;
+    v->cfg.beta2 = 0.999;
+    v->cfg.adam_eps = 1e-8;
+    v->cfg.clip = 0.0;
+    v->cfg.form = BSVI_GRAD_PATHWISE;
+    v->cfg.ds = 0;
+    *out = v;
+    return BSVI_OK;
+}
+
+void bsvi_svi_destroy(bsvi_svi *svi) {
+    if (!svi) return;
+    bsvi__svi_ws_free(&svi->ws);
+    bsvi__trajdata_free(&svi->stage);
+    free(svi);
+}
+
+void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg) { *cfg = svi->cfg; }
+
+bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (k > BSVI_MAX_STEPS)
+        return bsvi__fail(svi->err, BSVI_ERR_OUT_OF_RANGE,
+                          "bsvi_svi_set_steps: k = %zu exceeds BSVI_MAX_STEPS = %zu", k,
+                          (size_t)BSVI_MAX_STEPS);
+    svi->cfg.k = k;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!(eta > 0.0) || !isfinite(eta))
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_step_size: eta = %g must be finite and > 0", eta);
+    svi->cfg.eta = eta;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (m == 0)
+        return bsvi__fail(svi->err, BSVI_ERR_ZERO_SIZE,
+                          "bsvi_svi_set_samples_per_step: m is 0");
+    if (m > BSVI_MAX_SAMPLES)
+        return bsvi__fail(svi->err, BSVI_ERR_OUT_OF_RANGE,
+                          "bsvi_svi_set_samples_per_step: m = %zu exceeds %zu", m,
+                          (size_t)BSVI_MAX_SAMPLES);
+    svi->cfg.m = m;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (rule != BSVI_STEP_GRADIENT && rule != BSVI_STEP_MOMENTUM && rule != BSVI_STEP_ADAM)
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_step_rule: unknown step rule %d", (int)rule);
+    svi->cfg.rule = rule;
+    return BSVI_OK;
+}
+
+static int unit_interval(double x) { return x >= 0.0 && x < 1.0; }
+
+bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!unit_interval(beta))
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_momentum: beta = %g must be in [0, 1)", beta);
+    svi->cfg.beta = beta;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2, double epsilon) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!unit_interval(beta1) || !unit_interval(beta2) || !(epsilon > 0.0) || !isfinite(epsilon))
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_adam: need beta1, beta2 in [0, 1) and epsilon > 0 "
+                          "(got %g, %g, %g)",
+                          beta1, beta2, epsilon);
+    svi->cfg.beta1 = beta1;
+    svi->cfg.beta2 = beta2;
+    svi->cfg.adam_eps = epsilon;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!(max_norm >= 0.0) || !isfinite(max_norm))
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_clip_norm: max_norm = %g must be finite and >= 0",
+                          max_norm);
+    svi->cfg.clip = max_norm;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (form != BSVI_GRAD_PATHWISE && form != BSVI_GRAD_STL && form != BSVI_GRAD_ANALYTIC_KL)
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_grad_form: form %d is not valid for SVI (pathwise, STL "
+                          "or analytic KL)",
+                          (int)form);
+    svi->cfg.form = form;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (enabled != 0 && enabled != 1)
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_double_sampling: enabled must be 0 or 1, got %d",
+                          enabled);
+    svi->cfg.ds = enabled;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    svi->rng.seed = seed;
+    svi->rng.counter = 0;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_stream(bsvi_svi *svi, uint64_t counter, uint64_t id_offset) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    svi->rng.counter = counter;
+    svi->rng.id_offset = id_offset;
+    return BSVI_OK;
+}
+
+size_t bsvi_svi_steps(const bsvi_svi *svi) { return svi ? svi->cfg.k : 0; }
+double bsvi_svi_step_size(const bsvi_svi *svi) { return svi ? svi->cfg.eta : NAN; }
+
+const char *bsvi_svi_last_error(const bsvi_svi *svi) {
+    return svi ? svi->err : "NULL SVI handle";
+}
+
+bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_proposal *q,
+                         bsvi_trajectory *out) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!model || !q || !out)
+        return bsvi__fail(svi->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_svi_run: model, proposal and trajectory must not be NULL");
+    bsvi_status st = bsvi__model_check(model, svi->dim, svi->err);
+    if (st != BSVI_OK) return st;
+    if (q->dim != svi->dim)
+        return bsvi__fail(svi->err, BSVI_ERR_SIZE_MISMATCH,
+                          "bsvi_svi_run: the proposal's dimension %zu differs from the SVI "
+                          "handle's %zu",
+                          q->dim, svi->dim);
+    if (svi->cfg.form == BSVI_GRAD_ANALYTIC_KL && model->prior != NULL)
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_STATE,
+                          "bsvi_svi_run: the analytic-KL gradient needs the standard normal "
+                          "prior, but the model has a host prior");
+    if (bsvi__trajdata_reserve(&svi->stage, q->batch, svi->cfg.k, svi->dim)) {
+        svi->stage.valid = 0;
+        return bsvi__fail(svi->err, BSVI_ERR_NO_MEMORY,
+                          "bsvi_svi_run: cannot allocate a buffer of %zu x %zu x %zu", q->batch,
+                          svi->cfg.k + 1, svi->dim);
+    }
+    st = bsvi__svi_refine(&svi->cfg, &svi->ws, model, q->mean, q->log_std, q->batch, 0, svi->dim,
+                          &svi->rng, &svi->stage, NULL, NULL, NULL, NULL, svi->err);
+    if (st != BSVI_OK) return st;
+    svi->stage.valid = 1;
+    svi->stage.ds = svi->cfg.ds;
+    bsvi__trajdata tmp = out->data;
+    out->data = svi->stage;
+    svi->stage = tmp;
+    svi->stage.valid = 0;
+    out->err[0] = '\0';
+    svi->rng.counter++;
+    return BSVI_OK;
+}

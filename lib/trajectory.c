@@ -1,0 +1,187 @@
+/* The SVI buffer. Storage is reused across runs and swapped in on success. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int bsvi__trajdata_reserve(bsvi__trajdata *t, size_t B, size_t k, size_t d) {
+    size_t nsc, nvec, nbd;
+    if (k >= SIZE_MAX) return 1;
+    if (bsvi__mul_overflow(B, k + 1, &nsc) || bsvi__mul_overflow(nsc, d, &nvec) ||
+        bsvi__mul_overflow(B, d, &nbd))
+        return 1;
+    if (nsc > t->cap_sc || !t->logw) {
+        if (nsc > SIZE_MAX / (3 * sizeof(double))) return 1;
+        double *p = (double *)malloc(3 * nsc * sizeof(double));
+        if (!p) return 1;
+        free(t->logw);
+        t->logw = p;
+        t->cap_sc = nsc;
+    }
+    t->logp = t->logw + nsc;
+    t->logq = t->logw + 2 * nsc;
+    if (nvec > t->cap_vec || !t->z) {
+        if (nvec > SIZE_MAX / (3 * sizeof(double))) return 1;
+        double *p = (double *)malloc(3 * nvec * sizeof(double));
+        if (!p) return 1;
+        free(t->z);
+        t->z = p;
+        t->cap_vec = nvec;
+    }
+    t->mu = t->z + nvec;
+    t->s = t->z + 2 * nvec;
+    if (nbd > t->cap_bd || !t->enc_mu) {
+        if (nbd > SIZE_MAX / (2 * sizeof(double))) return 1;
+        double *p = (double *)malloc(2 * nbd * sizeof(double));
+        if (!p) return 1;
+        free(t->enc_mu);
+        t->enc_mu = p;
+        t->cap_bd = nbd;
+    }
+    t->enc_s = t->enc_mu + nbd;
+    t->B = B;
+    t->k = k;
+    t->d = d;
+    return 0;
+}
+
+void bsvi__trajdata_free(bsvi__trajdata *t) {
+    free(t->logw);
+    free(t->z);
+    free(t->enc_mu);
+    memset(t, 0, sizeof *t);
+}
+
+bsvi_status bsvi_trajectory_create(bsvi_trajectory **out) {
+    if (!out) return BSVI_ERR_NULL_ARGUMENT;
+    *out = (bsvi_trajectory *)calloc(1, sizeof **out);
+    return *out ? BSVI_OK : BSVI_ERR_NO_MEMORY;
+}
+
+void bsvi_trajectory_destroy(bsvi_trajectory *t) {
+    if (!t) return;
+    bsvi__trajdata_free(&t->data);
+    free(t);
+}
+
+size_t bsvi_trajectory_batch(const bsvi_trajectory *t) {
+    return (t && t->data.valid) ? t->data.B : 0;
+}
+size_t bsvi_trajectory_steps(const bsvi_trajectory *t) {
+    return (t && t->data.valid) ? t->data.k : 0;
+}
+size_t bsvi_trajectory_dim(const bsvi_trajectory *t) {
+    return (t && t->data.valid) ? t->data.d : 0;
+}
+int bsvi_trajectory_is_double_sampled(const bsvi_trajectory *t) {
+    return (t && t->data.valid && t->data.ds) ? 1 : 0;
+}
+
+const char *bsvi_trajectory_last_error(const bsvi_trajectory *t) {
+    return t ? t->err : "NULL trajectory handle";
+}
+
+static bsvi_status check_valid(const bsvi_trajectory *t, const char *fn) {
+    if (!t->data.valid)
+        return bsvi__fail((char *)t->err, BSVI_ERR_BAD_STATE,
+                          "%s: the trajectory is empty (no successful bsvi_svi_run yet)", fn);
+    return BSVI_OK;
+}
+
+static bsvi_status copy_scalar(const bsvi_trajectory *t, const double *src, double *out,
+                               const char *fn) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out) return bsvi__fail((char *)t->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
+    bsvi_status st = check_valid(t, fn);
+    if (st != BSVI_OK) return st;
+    memcpy(out, src, t->data.B * (t->data.k + 1) * sizeof *out);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_trajectory_get_log_weights(const bsvi_trajectory *t, double *out) {
+    return copy_scalar(t, t ? t->data.logw : NULL, out, "bsvi_trajectory_get_log_weights");
+}
+bsvi_status bsvi_trajectory_get_log_joint(const bsvi_trajectory *t, double *out) {
+    return copy_scalar(t, t ? t->data.logp : NULL, out, "bsvi_trajectory_get_log_joint");
+}
+bsvi_status bsvi_trajectory_get_log_proposal(const bsvi_trajectory *t, double *out) {
+    return copy_scalar(t, t ? t->data.logq : NULL, out, "bsvi_trajectory_get_log_proposal");
+}
+
+bsvi_status bsvi_trajectory_get_latents(const bsvi_trajectory *t, double *z) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    if (!z)
+        return bsvi__fail((char *)t->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_trajectory_get_latents: z is NULL");
+    bsvi_status st = check_valid(t, "bsvi_trajectory_get_latents");
+    if (st != BSVI_OK) return st;
+    memcpy(z, t->data.z, t->data.B * (t->data.k + 1) * t->data.d * sizeof *z);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_trajectory_get_params(const bsvi_trajectory *t, double *mean, double *log_std) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    bsvi_status st = check_valid(t, "bsvi_trajectory_get_params");
+    if (st != BSVI_OK) return st;
+    const size_t n = t->data.B * (t->data.k + 1) * t->data.d;
+    if (mean) memcpy(mean, t->data.mu, n * sizeof *mean);
+    if (log_std) memcpy(log_std, t->data.s, n * sizeof *log_std);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_trajectory_get_encoder_grad(const bsvi_trajectory *t, double *d_mean,
+                                             double *d_log_std) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    bsvi_status st = check_valid(t, "bsvi_trajectory_get_encoder_grad");
+    if (st != BSVI_OK) return st;
+    const size_t n = t->data.B * t->data.d;
+    if (d_mean) memcpy(d_mean, t->data.enc_mu, n * sizeof *d_mean);
+    if (d_log_std) memcpy(d_log_std, t->data.enc_s, n * sizeof *d_log_std);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi, size_t npi,
+                                   double *svi0, double *svik, double *bsvik) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    char *err = (char *)t->err;
+    if (!svi0 || !svik || !bsvik)
+        return bsvi__fail(err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_trajectory_health: svi0, svik and bsvik must not be NULL");
+    bsvi_status st = check_valid(t, "bsvi_trajectory_health");
+    if (st != BSVI_OK) return st;
+    const size_t B = t->data.B, K = t->data.k + 1;
+    if (pi) {
+        if (npi != K)
+            return bsvi__fail(err, BSVI_ERR_SIZE_MISMATCH,
+                              "bsvi_trajectory_health: pi has %zu entries, the buffer %zu", npi,
+                              K);
+        double sum = 0.0;
+        for (size_t i = 0; i < K; ++i) {
+            if (!(pi[i] >= 0.0) || !isfinite(pi[i]))
+                return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
+                                  "bsvi_trajectory_health: pi[%zu] is not a probability", i);
+            sum += pi[i];
+        }
+        if (fabs(sum - 1.0) > 1e-9)
+            return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
+                              "bsvi_trajectory_health: pi sums to %.17g, not 1", sum);
+    }
+    const double logu = -log((double)K);
+    double a0 = 0.0, ak = 0.0, ab = 0.0;
+    for (size_t b = 0; b < B; ++b) {
+        const double *lw = t->data.logw + b * K;
+        double mx = -INFINITY, sm = 0.0;
+        for (size_t i = 0; i < K; ++i) {
+            double lp = pi ? (pi[i] > 0.0 ? log(pi[i]) : -INFINITY) : logu;
+            bsvi__lse_push(&mx, &sm, lp + lw[i]);
+        }
+        a0 += lw[0];
+        ak += lw[K - 1];
+        ab += bsvi__lse_value(mx, sm);
+    }
+    *svi0 = a0 / (double)B;
+    *svik = ak / (double)B;
+    *bsvik = ab / (double)B;
+    return BSVI_OK;
+}
