@@ -31,10 +31,11 @@ struct bsvi_estimator {
     double lr, b1, b2;
     /* workspace */
     double *eps, *z, *g, *gscratch; /* rows*d: eps|z one allocation; g; gscratch */
+    double *sig;                    /* d: exp(log-std) of one data point */
     double *lik, *prior, *lw;       /* rows each (one allocation) */
     double *logpi, *r, *u;          /* slots, slots, M (one allocation) */
     size_t *idx;
-    size_t cap_rowsd, cap_rows, cap_idx, cap_slots;
+    size_t cap_rowsd, cap_rows, cap_idx, cap_slots, cap_sig;
     result cur, stage;
     char err[BSVI__ERRLEN];
 };
@@ -128,6 +129,7 @@ void bsvi_estimator_destroy(bsvi_estimator *est) {
     free(est->lik);
     free(est->logpi);
     free(est->idx);
+    free(est->sig);
     result_free(&est->cur);
     result_free(&est->stage);
     free(est);
@@ -450,6 +452,7 @@ static int ws_reserve(bsvi_estimator *e, size_t rows, size_t d, int gscratch, si
     e->prior = e->lik + rows;
     e->lw = e->lik + 2 * rows;
     if (bsvi__grow_size(&e->idx, &e->cap_idx, rows)) return 1;
+    if (bsvi__grow(&e->sig, &e->cap_sig, d)) return 1;
     size_t ns = slots + (e->kind == BSVI_BOUND_BSVI_SIR ? e->M : 0);
     if (ns > e->cap_slots || !e->logpi) {
         size_t c0 = 0;
@@ -516,10 +519,11 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
     for (size_t b = 0; b < B; ++b) {
         bsvi__normals(&e->rng, b, 0, BSVI__PURPOSE_SAMPLE, 0, S * d, e->eps + b * S * d);
         const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
+        for (size_t j = 0; j < d; ++j) e->sig[j] = exp(ls[j]);
         for (size_t s = 0; s < S; ++s) {
             const double *ep = e->eps + (b * S + s) * d;
             double *zr = e->z + (b * S + s) * d;
-            for (size_t j = 0; j < d; ++j) zr[j] = mu[j] + exp(ls[j]) * ep[j];
+            for (size_t j = 0; j < d; ++j) zr[j] = mu[j] + e->sig[j] * ep[j];
             e->idx[b * S + s] = b;
         }
     }
@@ -533,6 +537,7 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
         const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
         double sum_ls = 0.0, kl = 0.0;
         for (size_t j = 0; j < d; ++j) {
+            e->sig[j] = exp(ls[j]);
             sum_ls += ls[j];
             kl += 0.5 * (mu[j] * mu[j] + exp(2.0 * ls[j]) - 1.0 - 2.0 * ls[j]);
         }
@@ -575,7 +580,7 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
             bsvi_grad_form f = e->form;
             if (f == BSVI_GRAD_DREG) wgt = coef[s] * coef[s];
             if (wgt == 0.0) continue;
-            bsvi__grad_row(f, d, e->g + row * d, e->eps + row * d, mu, ls, wgt, dmu, dsg);
+            bsvi__grad_row(f, d, e->g + row * d, e->eps + row * d, mu, e->sig, wgt, dmu, dsg);
         }
         for (size_t s = 0; s < S; ++s) {
             res->tidx[b * S + s] = b;

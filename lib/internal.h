@@ -119,6 +119,7 @@ typedef struct bsvi__svi_cfg {
 
 typedef struct bsvi__svi_ws {
     double *mu, *s;          /* B*d current lambda */
+    double *sig;             /* B*d exp(s) of the current step */
     double *v1, *v2;         /* B*2d optimiser state */
     double *eps, *z;         /* rows*d */
     double *lik, *prior;     /* rows */
@@ -141,9 +142,10 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                              double *final_s, char *err);
 
 /* Grad of log w at one row for a given form. g is the joint gradient (or the
- * likelihood gradient for ANALYTIC_KL). Accumulates weight*grad into dmu, ds. */
+ * likelihood gradient for ANALYTIC_KL); sig = exp(log-std). Accumulates
+ * weight*grad into dmu, ds. */
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
-                    const double *mu, const double *s, double weight, double *dmu, double *ds);
+                    const double *mu, const double *sig, double weight, double *dmu, double *ds);
 
 /* Config from a public handle (svi.c). */
 void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg);

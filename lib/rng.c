@@ -66,48 +66,82 @@ static inline void stream_block(const bsvi__rng *r, uint64_t b, uint32_t step, u
     philox(ctr, key, out);
 }
 
-static inline double u53_open0(uint32_t hi, uint32_t lo) {
-    uint64_t a = (((uint64_t)hi << 32) | lo) >> 11;
-    return ((double)a + 1.0) * 0x1.0p-53; /* (0, 1] */
-}
-
 static inline double u53(uint32_t hi, uint32_t lo) {
     uint64_t a = (((uint64_t)hi << 32) | lo) >> 11;
     return (double)a * 0x1.0p-53; /* [0, 1) */
 }
 
-/* Two normals per Philox block (Box-Muller). */
-static inline void normal_pair(const uint32_t x[4], double *n0, double *n1) {
-    double u1 = u53_open0(x[0], x[1]);
-    double u2 = u53(x[2], x[3]);
-    double r = sqrt(-2.0 * log(u1));
-    double t = 6.283185307179586476925286766559 * u2;
-    *n0 = r * cos(t);
-    *n1 = r * sin(t);
+/* Open-interval uniform (0, 1): the midpoint of one of 2^53 equal cells. */
+static inline double u53_open(uint32_t hi, uint32_t lo) {
+    uint64_t a = (((uint64_t)hi << 32) | lo) >> 11;
+    return ((double)a + 0.5) * 0x1.0p-53;
 }
 
+/* Standard normal quantile, Wichura's algorithm AS 241 (PPND16, Applied
+ * Statistics 37(3), 1988), relative accuracy about 1e-16. The central
+ * region (85% of draws) is one rational function, no transcendental call. */
+static double normal_quantile(double p) {
+    const double q = p - 0.5;
+    if (fabs(q) <= 0.425) {
+        const double r = 0.180625 - q * q;
+        return q *
+               (((((((2509.0809287301226727 * r + 33430.575583588128105) * r +
+                     67265.770927008700853) * r + 45921.953931549871457) * r +
+                   13731.693765509461125) * r + 1971.5909503065514427) * r +
+                 133.14166789178437745) * r + 3.3871328727963666080) /
+               (((((((5226.4952788528545610 * r + 28729.085735721942674) * r +
+                     39307.895800092710610) * r + 21213.794301586595867) * r +
+                   5394.1960214247511077) * r + 687.18700749205790830) * r +
+                 42.313330701600911252) * r + 1.0);
+    }
+    double r = (q < 0.0) ? p : 1.0 - p;
+    r = sqrt(-log(r));
+    double x;
+    if (r <= 5.0) {
+        r -= 1.6;
+        x = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r +
+                  2.41780725177450611770e-1) * r + 1.27045825245236838258) * r +
+                3.64784832476320460504) * r + 5.76949722146069140550) * r +
+              4.63033784615654529590) * r + 1.42343711074968357734) /
+            (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r +
+                  1.51986665636164571966e-2) * r + 1.48103976427480074590e-1) * r +
+                6.89767334985100004550e-1) * r + 1.67638483018380384940) * r +
+              2.05319162663775882187) * r + 1.0);
+    } else {
+        r -= 5.0;
+        x = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r +
+                  1.24266094738807843860e-3) * r + 2.65321895265761230930e-2) * r +
+                2.96560571828504891230e-1) * r + 1.78482653991729133580) * r +
+              5.46378491116411436990) * r + 6.65790464350110377720) /
+            (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r +
+                  1.84631831751005468180e-5) * r + 7.86869131145613259100e-4) * r +
+                1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r +
+              5.99832206555887937690e-1) * r + 1.0);
+    }
+    return (q < 0.0) ? -x : x;
+}
+
+/* Normal number `pos` of a stream: block pos/2, half pos%2, by inversion. */
 void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                    size_t n, double *out) {
     size_t i = 0;
     uint32_t x[4];
-    double n0, n1;
     if (n == 0) return;
     if (pos & 1u) {
         stream_block(r, b, step, purpose, pos >> 1, x);
-        normal_pair(x, &n0, &n1);
-        out[i++] = n1;
+        out[i++] = normal_quantile(u53_open(x[2], x[3]));
         ++pos;
     }
     while (i + 1 < n) {
         stream_block(r, b, step, purpose, pos >> 1, x);
-        normal_pair(x, &out[i], &out[i + 1]);
+        out[i] = normal_quantile(u53_open(x[0], x[1]));
+        out[i + 1] = normal_quantile(u53_open(x[2], x[3]));
         i += 2;
         pos += 2;
     }
     if (i < n) {
         stream_block(r, b, step, purpose, pos >> 1, x);
-        normal_pair(x, &n0, &n1);
-        out[i] = n0;
+        out[i] = normal_quantile(u53_open(x[0], x[1]));
     }
 }
 

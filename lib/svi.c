@@ -40,7 +40,7 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
         free(w->mu), free(w->v1), free(w->dir);
         w->mu = w->v1 = w->dir = NULL;
         w->cap_bd = 0;
-        if (bsvi__grow(&w->mu, &c0, 2 * nbd) || bsvi__grow(&w->v1, &c1, 4 * nbd) ||
+        if (bsvi__grow(&w->mu, &c0, 3 * nbd) || bsvi__grow(&w->v1, &c1, 4 * nbd) ||
             bsvi__grow(&w->dir, &c2, 2 * nbd))
             return 1;
         w->cap_bd = nbd;
@@ -66,6 +66,7 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
     if (bsvi__grow_size(&w->idx, &w->cap_idx, rows)) return 1;
     /* Carve views for the current shape (arrays hold at least these sizes). */
     w->s = w->mu + nbd;
+    w->sig = w->mu + 2 * nbd;
     w->v2 = w->v1 + 2 * nbd;
     w->z = w->eps + rowsd;
     w->prior = w->lik + rows;
@@ -73,28 +74,25 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
 }
 
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
-                    const double *mu, const double *s, double weight, double *dmu, double *ds) {
+                    const double *mu, const double *sig, double weight, double *dmu, double *ds) {
     switch (form) {
     case BSVI_GRAD_PATHWISE:
         for (size_t j = 0; j < d; ++j) {
-            double sig = exp(s[j]);
             dmu[j] += weight * g[j];
-            ds[j] += weight * (g[j] * sig * eps[j] + 1.0);
+            ds[j] += weight * (g[j] * sig[j] * eps[j] + 1.0);
         }
         break;
     case BSVI_GRAD_STL:
     case BSVI_GRAD_DREG:
         for (size_t j = 0; j < d; ++j) {
-            double sig = exp(s[j]);
-            dmu[j] += weight * (g[j] + eps[j] / sig);
-            ds[j] += weight * (g[j] * sig * eps[j] + eps[j] * eps[j]);
+            dmu[j] += weight * (g[j] + eps[j] / sig[j]);
+            ds[j] += weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
         }
         break;
     case BSVI_GRAD_ANALYTIC_KL:
         for (size_t j = 0; j < d; ++j) {
-            double sig = exp(s[j]);
             dmu[j] += weight * (g[j] - mu[j]);
-            ds[j] += weight * (g[j] * sig * eps[j] - (sig * sig - 1.0));
+            ds[j] += weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
         }
         break;
     }
@@ -127,6 +125,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
         const uint32_t step = (uint32_t)i;
 
         /* Draw eps for every row and form z = mu + sigma * eps. */
+        for (size_t j = 0; j < nb * d; ++j) ws->sig[j] = exp(s[j]);
         for (size_t b = 0; b < nb; ++b) {
             const uint64_t id = (uint64_t)(b_first + b);
             double *e = ws->eps + b * n_u * d;
@@ -135,12 +134,12 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                                   ws->eps + (nb * n_u + b) * d);
         }
         for (size_t b = 0; b < nb; ++b) {
-            const double *mb = mu + b * d, *sb = s + b * d;
+            const double *mb = mu + b * d, *sg = ws->sig + b * d;
             for (size_t r = 0; r < n_u + (size_t)ds; ++r) {
                 size_t row = (r < n_u) ? b * n_u + r : nb * n_u + b;
                 const double *e = ws->eps + row * d;
                 double *zr = ws->z + row * d;
-                for (size_t j = 0; j < d; ++j) zr[j] = mb[j] + exp(sb[j]) * e[j];
+                for (size_t j = 0; j < d; ++j) zr[j] = mb[j] + sg[j] * e[j];
                 ws->idx[row] = b_first + b;
             }
         }
@@ -185,7 +184,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             for (size_t r = 0; r < n_u; ++r) {
                 const size_t row = b * n_u + r;
                 bsvi__grad_row(cfg->form, d, ws->g + row * d, ws->eps + row * d, mu + b * d,
-                               s + b * d, wgt, dmu, dsg);
+                               ws->sig + b * d, wgt, dmu, dsg);
             }
             if (i == 0 && rec) {
                 memcpy(rec->enc_mu + b * d, dmu, d * sizeof(double));
