@@ -183,6 +183,8 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             double *dmu = ws->dir + 2 * b * d, *dsg = dmu + d;
             for (size_t r = 0; r < n_u; ++r) {
                 const size_t row = b * n_u + r;
+                if (ws->lik[row] == -INFINITY || ws->prior[row] == -INFINITY)
+                    continue; /* log w undefined: the sample contributes nothing */
                 bsvi__grad_row(cfg->form, d, ws->g + row * d, ws->eps + row * d, mu + b * d,
                                ws->sig + b * d, wgt, dmu, dsg);
             }

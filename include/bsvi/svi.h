@@ -20,7 +20,9 @@
  * (per data point and coordinate, bias-corrected). Optional per-data-point
  * clipping rescales d (over all 2*dim coordinates) to norm at most the clip value.
  *
- * Rows whose log p is -INFINITY contribute a zero gradient.
+ * A sample whose log p is -INFINITY (log w undefined) contributes nothing to
+ * the step direction, entropy term included; the average still divides by the
+ * number of samples per step.
  *
  * Memory: the handle grows its workspace on demand at the start of a run; a
  * handle used for batches of one shape allocates nothing after the first run,
