@@ -1,0 +1,198 @@
+/* Library overhead: SVI-k refinement and every estimator with a trivial model
+ * (log p = -|z|^2/2), so that the time measured is libbsvi's own.
+ *
+ * Usage: bench_overhead [--quick] [--csv FILE]
+ * Prints a markdown table of nanoseconds per data point per latent dimension
+ * per buffer slot (k+1; the ELBO has one slot), over a grid of batch size B, dimension d and steps k,
+ * then the fitted log-log slopes of total time against B, d and k+1 (1 means
+ * linear). */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bsvi/bsvi.h"
+
+static int trivial(size_t n, size_t d, const double *z, const size_t *idx, double *lp, double *g,
+                   void *u) {
+    (void)idx;
+    (void)u;
+    for (size_t r = 0; r < n; ++r) {
+        const double *zr = z + r * d;
+        double a = 0.0;
+        for (size_t j = 0; j < d; ++j) a -= 0.5 * zr[j] * zr[j];
+        lp[r] = a;
+        if (g)
+            for (size_t j = 0; j < d; ++j) g[r * d + j] = -zr[j];
+    }
+    return 0;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+#define CHECK(call)                                                                    \
+    do {                                                                               \
+        bsvi_status st_ = (call);                                                      \
+        if (st_ != BSVI_OK) {                                                          \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,       \
+                    bsvi_status_string(st_));                                          \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+typedef struct row {
+    size_t B, d, k;
+    double svi_ns, est_ns[6];
+} row;
+
+static const char *est_names[6] = {"ELBO", "IWAE-(k+1)", "SVI-k", "BSVI", "BSVI-DS", "BSVI-SIR"};
+
+/* Median of reps timings of fn, each run repeated until min_time seconds. */
+typedef struct ctx {
+    bsvi_model *m;
+    bsvi_proposal *q;
+    bsvi_svi *svi, *svi_ds;
+    bsvi_trajectory *t, *t_ds;
+    bsvi_estimator *e[6];
+} ctx;
+
+static double time_it(int which, ctx *c, double min_time) {
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; ++rep) {
+        int n = 0;
+        double t0 = now(), t1;
+        do {
+            switch (which) {
+            case -1: CHECK(bsvi_svi_run(c->svi, c->m, c->q, c->t)); break;
+            case 0:
+            case 1: CHECK(bsvi_estimator_compute(c->e[which], c->m, c->q, NULL)); break;
+            case 4: CHECK(bsvi_estimator_compute(c->e[4], NULL, NULL, c->t_ds)); break;
+            default: CHECK(bsvi_estimator_compute(c->e[which], NULL, NULL, c->t)); break;
+            }
+            ++n;
+            t1 = now();
+        } while (t1 - t0 < min_time);
+        double per = (t1 - t0) / n;
+        if (per < best) best = per;
+    }
+    return best;
+}
+
+static double slope(const double *x, const double *y, int n) {
+    double mx = 0, my = 0, sxx = 0, sxy = 0;
+    for (int i = 0; i < n; ++i) mx += log(x[i]) / n, my += log(y[i]) / n;
+    for (int i = 0; i < n; ++i) {
+        sxx += (log(x[i]) - mx) * (log(x[i]) - mx);
+        sxy += (log(x[i]) - mx) * (log(y[i]) - my);
+    }
+    return sxy / sxx;
+}
+
+int main(int argc, char **argv) {
+    int quick = 0;
+    const char *csv = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]);
+            return 2;
+        }
+    }
+    const size_t Bs[] = {1, 100, 1000}, ds[] = {2, 50, 500}, ks[] = {1, 9, 99, 499};
+    const double min_time = quick ? 0.02 : 0.15;
+    row rows[64];
+    int nr = 0;
+    FILE *f = csv ? fopen(csv, "w") : NULL;
+    if (csv && !f) {
+        perror(csv);
+        return 1;
+    }
+    if (f) {
+        fprintf(f, "B,d,k,svi_ns");
+        for (int e = 0; e < 6; ++e) fprintf(f, ",%s_ns", est_names[e]);
+        fprintf(f, "\n");
+    }
+    printf("| B | d | k | SVI-k run | ELBO | IWAE-(k+1) | SVI-k est. | BSVI | BSVI-DS | BSVI-SIR |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t ib = 0; ib < 3; ++ib)
+        for (size_t id = 0; id < 3; ++id)
+            for (size_t ik = 0; ik < 4; ++ik) {
+                const size_t B = Bs[ib], d = ds[id], k = ks[ik];
+                /* keep every configuration under ~0.3 G point-dim-slots */
+                if ((double)B * (double)d * (double)(k + 1) > (quick ? 2e6 : 3e7)) continue;
+                ctx c;
+                memset(&c, 0, sizeof c);
+                CHECK(bsvi_model_create(d, &c.m));
+                CHECK(bsvi_model_set_likelihood(c.m, trivial, NULL));
+                CHECK(bsvi_proposal_create(B, d, &c.q));
+                CHECK(bsvi_svi_create(d, &c.svi));
+                CHECK(bsvi_svi_set_steps(c.svi, k));
+                CHECK(bsvi_svi_set_step_size(c.svi, 1e-3));
+                CHECK(bsvi_svi_create(d, &c.svi_ds));
+                CHECK(bsvi_svi_set_steps(c.svi_ds, k));
+                CHECK(bsvi_svi_set_double_sampling(c.svi_ds, 1));
+                CHECK(bsvi_trajectory_create(&c.t));
+                CHECK(bsvi_trajectory_create(&c.t_ds));
+                CHECK(bsvi_svi_run(c.svi, c.m, c.q, c.t));
+                CHECK(bsvi_svi_run(c.svi_ds, c.m, c.q, c.t_ds));
+                const bsvi_bound kinds[6] = {BSVI_BOUND_ELBO, BSVI_BOUND_IWAE, BSVI_BOUND_SVI,
+                                             BSVI_BOUND_BSVI, BSVI_BOUND_BSVI_DS,
+                                             BSVI_BOUND_BSVI_SIR};
+                for (int e = 0; e < 6; ++e) CHECK(bsvi_estimator_create(kinds[e], d, &c.e[e]));
+                CHECK(bsvi_estimator_set_num_samples(c.e[1], k + 1));
+                row *r = &rows[nr++];
+                r->B = B, r->d = d, r->k = k;
+                const double norm = 1e9 / ((double)B * (double)d * (double)(k + 1));
+                r->svi_ns = time_it(-1, &c, min_time) * norm;
+                for (int e = 0; e < 6; ++e)
+                    r->est_ns[e] = time_it(e, &c, min_time) * (e == 0 ? norm * (double)(k + 1) : norm);
+                printf("| %zu | %zu | %zu | %.2f |", B, d, k, r->svi_ns);
+                for (int e = 0; e < 6; ++e) printf(" %.3f |", r->est_ns[e]);
+                printf("\n");
+                fflush(stdout);
+                if (f) {
+                    fprintf(f, "%zu,%zu,%zu,%.4f", B, d, k, r->svi_ns);
+                    for (int e = 0; e < 6; ++e) fprintf(f, ",%.5f", r->est_ns[e]);
+                    fprintf(f, "\n");
+                }
+                for (int e = 0; e < 6; ++e) bsvi_estimator_destroy(c.e[e]);
+                bsvi_trajectory_destroy(c.t);
+                bsvi_trajectory_destroy(c.t_ds);
+                bsvi_svi_destroy(c.svi);
+                bsvi_svi_destroy(c.svi_ds);
+                bsvi_proposal_destroy(c.q);
+                bsvi_model_destroy(c.m);
+            }
+    if (f) fclose(f);
+    /* Linearity: slope of log(total SVI time) against log(B), log(d), log(k+1),
+     * each over the rows where the other two are held at B=100, d=50, k=9. */
+    double x[8], y[8];
+    int n;
+    n = 0;
+    for (int i = 0; i < nr; ++i)
+        if (rows[i].d == 50 && rows[i].k == 9 && rows[i].B >= 100)
+            x[n] = (double)rows[i].B, y[n++] = rows[i].svi_ns * (double)(rows[i].B * 50 * 10);
+    double sB = n >= 2 ? slope(x, y, n) : NAN;
+    n = 0;
+    for (int i = 0; i < nr; ++i)
+        if (rows[i].B == 100 && rows[i].k == 9)
+            x[n] = (double)rows[i].d, y[n++] = rows[i].svi_ns * (double)(100 * rows[i].d * 10);
+    double sd = n >= 2 ? slope(x, y, n) : NAN;
+    n = 0;
+    for (int i = 0; i < nr; ++i)
+        if (rows[i].B == 100 && rows[i].d == 50)
+            x[n] = (double)(rows[i].k + 1),
+            y[n++] = rows[i].svi_ns * (double)(100 * 50 * (rows[i].k + 1));
+    double sk = n >= 2 ? slope(x, y, n) : NAN;
+    printf("\nlog-log slope of SVI-k run time: in B (100..1000) %.3f, in d %.3f, in k+1 %.3f "
+           "(1 = linear)\n",
+           sB, sd, sk);
+    return 0;
+}
