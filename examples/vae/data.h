@@ -38,10 +38,11 @@ int vae_load_builtin(const char *split, vae_dataset *out, char *err, size_t errl
 /* Frees the arrays of a data set (the struct itself is the caller's). NULL-safe. */
 void vae_dataset_free(vae_dataset *d);
 
-/* Binarises images [first, first+count) into out (count*dim doubles of 0/1),
- * drawing pixel ~ Bernoulli(gray/255) from a counter-based stream keyed by
- * (seed, epoch-or-batch counter, image index), so a draw does not depend on
- * batch composition. rows gives the image indices (count entries). */
+/* Binarises the images listed in rows (count indices; NULL means images
+ * 0..count-1) into out (count*dim doubles of 0/1), drawing pixel ~
+ * Bernoulli(gray/255) from a counter-based stream keyed by (seed, batch
+ * counter, image index), so a draw does not depend on batch composition. An
+ * out-of-range row gives an all-zero image. Use distinct seeds per split. */
 void vae_binarize(const vae_dataset *d, const size_t *rows, size_t count, uint64_t seed,
                   uint64_t counter, double *out);
 
