@@ -535,11 +535,10 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
     const double half = 0.5 * (double)d * BSVI__LOG_2PI;
     for (size_t b = 0; b < B; ++b) {
         const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
-        double sum_ls = 0.0, kl = 0.0;
+        double sum_ls = 0.0;
         for (size_t j = 0; j < d; ++j) {
             e->sig[j] = exp(ls[j]);
             sum_ls += ls[j];
-            kl += 0.5 * (mu[j] * mu[j] + exp(2.0 * ls[j]) - 1.0 - 2.0 * ls[j]);
         }
         double *lw = e->lw + b * S;
         for (size_t s = 0; s < S; ++s) {
@@ -551,7 +550,7 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
         double *coef = res->coef + b * S;
         double bound;
         if (S == 1) {
-            bound = analytic ? e->lik[b] - kl : lw[0];
+            bound = lw[0]; /* the form only selects the encoder-gradient estimator */
             coef[0] = 1.0;
             if (lw[0] == -INFINITY)
                 return bsvi__fail(e->err, BSVI_ERR_NUMERIC,

@@ -265,6 +265,10 @@ bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
     if (K > BSVI_MAX_STEPS + 1)
         return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: K = %zu exceeds %zu", fn, K,
                           (size_t)BSVI_MAX_STEPS + 1);
+    if (bsvi__svi_dim(svi) != ev->dim)
+        return bsvi__fail(ev->err, BSVI_ERR_SIZE_MISMATCH,
+                          "%s: the SVI handle's dimension %zu differs from the evaluator's %zu", fn,
+                          bsvi__svi_dim(svi), ev->dim);
     if (final_q && (final_q->batch != q->batch || final_q->dim != q->dim))
         return bsvi__fail(ev->err, BSVI_ERR_SIZE_MISMATCH,
                           "%s: final_q is %zu x %zu but q is %zu x %zu", fn, final_q->batch,

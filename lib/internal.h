@@ -147,8 +147,9 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
                     const double *mu, const double *sig, double weight, double *dmu, double *ds);
 
-/* Config from a public handle (svi.c). */
+/* Config and dimension of a public handle (svi.c). */
 void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg);
+size_t bsvi__svi_dim(const bsvi_svi *svi);
 
 #include <math.h>
 

@@ -237,7 +237,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                     sb[j - d] += delta;
             }
             for (size_t j = 0; j < d; ++j) {
-                if (!isfinite(mb[j]) || !(fabs(sb[j]) <= 700.0))
+                if (!isfinite(mb[j]) || !(sb[j] >= BSVI_MIN_LOG_STD && sb[j] <= BSVI_MAX_LOG_STD))
                     return bsvi__fail(err, BSVI_ERR_NUMERIC,
                                       "SVI step %zu diverged at data point %zu (coordinate %zu: "
                                       "mean %g, log-std %g); lower the step size or clip",
@@ -283,6 +283,7 @@ void bsvi_svi_destroy(bsvi_svi *svi) {
 }
 
 void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg) { *cfg = svi->cfg; }
+size_t bsvi__svi_dim(const bsvi_svi *svi) { return svi->dim; }
 
 bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;

@@ -20,7 +20,8 @@
  * | ::BSVI_BOUND_BSVI_SIR| trajectory                   | as BSVI                      | M   | 1/M, slots drawn from r |
  * | ::BSVI_BOUND_GIWAE   | host log p and log q terms   | LSE_i(log pi_i + log p_i - log q_i) | n | r   |
  *
- * Encoder gradient: ELBO uses the configured gradient form at z_0; IWAE uses
+ * The bound values do not depend on the gradient form, which selects only the
+ * estimator of the encoder gradient. Encoder gradient: ELBO uses the configured gradient form at z_0; IWAE uses
  * sum_s wbar_s d/dlambda log w_s (pathwise or STL form) or the doubly
  * reparameterised sum_s wbar_s^2 (STL gradient of log w_s) (::BSVI_GRAD_DREG);
  * trajectory-based kinds return the trajectory's encoder gradient
@@ -29,7 +30,8 @@
  * Buffer weights pi (BSVI, BSVI-DS, BSVI-SIR, GIWAE) are a global softmax of
  * logits a. Uniform by default. When optimisation is enabled each compute
  * accumulates d/da of the batch-mean bound, mean_b (r_bj - pi_j), and
- * bsvi_estimator_pi_step() takes one Adam ascent step on the accumulated mean.
+ * bsvi_estimator_pi_step() takes one Adam ascent step on the accumulated mean
+ * (Adam's epsilon is 1e-8; the logits are re-centred so the largest is 0).
  *
  * Thread rules: one handle per thread.
  */

@@ -12,7 +12,9 @@
  *
  * Memory: work is streamed in chunks of at most the configured number of
  * latent rows per callback (default 10000), with running log-sum-exps; nothing
- * of size K*B or S*B*dim is allocated. The evaluator's workspace grows on
+ * of size K*B or S*B*dim is allocated. One SVI step of one data point is never
+ * split, so BSVI-K passes at least m (+1 with double sampling) rows per call,
+ * m being the SVI handle's samples per step, even when the chunk is smaller. The evaluator's workspace grows on
  * demand and is reused.
  *
  * Thread rules: one handle per thread.
@@ -70,7 +72,8 @@ BSVI_API bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t coun
 
 /**
  * @brief Set the largest number of latent rows passed to one callback call.
- * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: data points are then split).
+ * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: the batch is then
+ *        processed in groups of data points; see the file comment for the BSVI-K minimum).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE.
  * @since 0.1.0
  */
@@ -95,10 +98,12 @@ BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *m
  * and double-sampling setting of @p svi (its k and its seed are ignored; the
  * evaluator's generator is used).
  * @param ev Handle. @param model Model. @param q Proposal holding lambda_0 (unchanged).
- * @param svi SVI configuration (read only). @param K Weights, 1..::BSVI_MAX_STEPS+1.
+ * @param svi SVI configuration of the evaluator's dimension (read only). @param K Weights,
+ *        1..::BSVI_MAX_STEPS+1.
  * @param out Output, batch entries (not NULL).
  * @param final_q Receives lambda_{K-1}, the last proposal, or NULL; must have q's batch and dim.
- * @return As bsvi_evaluator_iwae(), plus ::BSVI_ERR_NUMERIC. Outputs unchanged on error.
+ * @return As bsvi_evaluator_iwae() (::BSVI_ERR_SIZE_MISMATCH also for the SVI handle's or
+ *         final_q's shape), plus ::BSVI_ERR_NUMERIC. Outputs unchanged on error.
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,

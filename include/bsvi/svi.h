@@ -20,6 +20,9 @@
  * (per data point and coordinate, bias-corrected). Optional per-data-point
  * clipping rescales d (over all 2*dim coordinates) to norm at most the clip value.
  *
+ * A step that leaves a log-std outside [::BSVI_MIN_LOG_STD, ::BSVI_MAX_LOG_STD]
+ * or a mean non-finite is divergence, reported as ::BSVI_ERR_NUMERIC.
+ *
  * A sample whose log p is -INFINITY (log w undefined) contributes nothing to
  * the step direction, entropy term included; the average still divides by the
  * number of samples per step.

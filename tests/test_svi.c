@@ -1,0 +1,938 @@
+/* test_svi.c: SVI-k refinement (Algorithm 1): configuration, the recorded buffer, the
+ * update rules and gradient forms against hand computations, finite differences, the
+ * exact-posterior fixed point, ELBO improvement, and bitwise reproducibility. */
+#include "testutil.h"
+#include "lingauss.h"
+
+#include <float.h>
+#include <stdlib.h>
+
+#define LOG_2PI 1.8378770664093454835606594728112
+
+/* ---- reference computations ------------------------------------------------------ */
+
+/* Reference direction d/dlambda log w at z for data point b (lg offset 0), standard normal prior. */
+static void ref_direction(const lg_model *lg, size_t b, bsvi_grad_form form, const double *mean,
+                          const double *ls, const double *z, double *dm, double *ds)
+{
+    const size_t d = lg->d;
+    lg_model v = lg_view(lg, 0);
+    double glik[64], ld;
+    assert_true(d <= 64);
+    assert_int_equal(lg_likelihood(1, d, z, &b, &ld, glik, &v), 0);
+    for (size_t j = 0; j < d; ++j) {
+        const double sig = exp(ls[j]);
+        const double eps = (z[j] - mean[j]) / sig;
+        const double g = glik[j] - z[j];
+        switch (form) {
+        case BSVI_GRAD_PATHWISE:
+            dm[j] = g;
+            ds[j] = g * sig * eps + 1.0;
+            break;
+        case BSVI_GRAD_STL:
+            dm[j] = g + eps / sig;
+            ds[j] = g * sig * eps + eps * eps;
+            break;
+        default:
+            dm[j] = glik[j] - mean[j];
+            ds[j] = glik[j] * sig * eps - (sig * sig - 1.0);
+            break;
+        }
+    }
+}
+
+static double ref_log_q(size_t d, const double *mean, const double *ls, const double *z)
+{
+    double r = 0.0;
+    for (size_t j = 0; j < d; ++j) {
+        const double e = (z[j] - mean[j]) / exp(ls[j]);
+        r += -0.5 * LOG_2PI - ls[j] - 0.5 * e * e;
+    }
+    return r;
+}
+
+/* Poor-but-sane lambda_0 for every data point. */
+static void poor_params(size_t B, size_t d, double *mean, double *ls)
+{
+    for (size_t b = 0; b < B; ++b) {
+        for (size_t j = 0; j < d; ++j) {
+            mean[b * d + j] = 0.3 * (double)((b + j) % 3) - 0.4;
+            ls[b * d + j] = -0.2 + 0.15 * (double)((b * 7 + j) % 3);
+        }
+    }
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static void test_defaults_and_setters(void **state)
+{
+    (void)state;
+    bsvi_svi *svi = (bsvi_svi *)&svi;
+    TU_STATUS(bsvi_svi_create(0, &svi), BSVI_ERR_ZERO_SIZE);
+    assert_null(svi);
+    TU_STATUS(bsvi_svi_create(BSVI_MAX_DIM + 1, &svi), BSVI_ERR_OUT_OF_RANGE);
+    TU_STATUS(bsvi_svi_create(2, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_OK(bsvi_svi_create(2, &svi));
+    assert_int_equal(bsvi_svi_steps(svi), 10);
+    assert_true(bsvi_svi_step_size(svi) == 1e-3);
+    assert_int_equal(bsvi_svi_steps(NULL), 0);
+    assert_true(isnan(bsvi_svi_step_size(NULL)));
+    assert_string_equal(bsvi_svi_last_error(svi), "");
+
+    TU_OK(bsvi_svi_set_steps(svi, 0));
+    TU_OK(bsvi_svi_set_steps(svi, BSVI_MAX_STEPS));
+    TU_OK(bsvi_svi_set_steps(svi, 4));
+    TU_STATUS(bsvi_svi_set_steps(svi, BSVI_MAX_STEPS + 1), BSVI_ERR_OUT_OF_RANGE);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+    assert_int_equal(bsvi_svi_steps(svi), 4);
+    TU_STATUS(bsvi_svi_set_steps(NULL, 3), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_step_size(svi, 0.25));
+    const double bad_eta[] = {0.0, -1e-3, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof bad_eta / sizeof bad_eta[0]; ++i) {
+        TU_STATUS(bsvi_svi_set_step_size(svi, bad_eta[i]), BSVI_ERR_BAD_VALUE);
+        TU_MESSAGE(bsvi_svi_last_error(svi));
+        assert_true(bsvi_svi_step_size(svi) == 0.25);
+    }
+    TU_STATUS(bsvi_svi_set_step_size(NULL, 0.1), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_samples_per_step(svi, 3));
+    TU_STATUS(bsvi_svi_set_samples_per_step(svi, 0), BSVI_ERR_ZERO_SIZE);
+    TU_STATUS(bsvi_svi_set_samples_per_step(svi, BSVI_MAX_SAMPLES + 1), BSVI_ERR_OUT_OF_RANGE);
+    TU_STATUS(bsvi_svi_set_samples_per_step(NULL, 1), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_step_rule(svi, BSVI_STEP_ADAM));
+    TU_STATUS(bsvi_svi_set_step_rule(svi, (bsvi_step_rule)3), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_step_rule(svi, (bsvi_step_rule)-1), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_step_rule(NULL, BSVI_STEP_ADAM), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_momentum(svi, 0.0));
+    TU_OK(bsvi_svi_set_momentum(svi, 0.9));
+    TU_STATUS(bsvi_svi_set_momentum(svi, 1.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_momentum(svi, -0.1), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_momentum(svi, NAN), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_momentum(NULL, 0.5), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_adam(svi, 0.0, 0.0, 1e-8));
+    TU_STATUS(bsvi_svi_set_adam(svi, 1.0, 0.999, 1e-8), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, 0.9, 1.0, 1e-8), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, -0.1, 0.999, 1e-8), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, 0.9, 0.999, 0.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, 0.9, 0.999, NAN), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, NAN, 0.999, 1e-8), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(NULL, 0.9, 0.999, 1e-8), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_clip_norm(svi, 0.0));
+    TU_OK(bsvi_svi_set_clip_norm(svi, 5.0));
+    TU_STATUS(bsvi_svi_set_clip_norm(svi, -1.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_clip_norm(svi, NAN), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_clip_norm(svi, INFINITY), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_clip_norm(NULL, 1.0), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_STL));
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_ANALYTIC_KL));
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_PATHWISE));
+    TU_STATUS(bsvi_svi_set_grad_form(svi, BSVI_GRAD_DREG), BSVI_ERR_BAD_VALUE);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+    TU_STATUS(bsvi_svi_set_grad_form(svi, (bsvi_grad_form)9), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_grad_form(NULL, BSVI_GRAD_STL), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_double_sampling(svi, 1));
+    TU_OK(bsvi_svi_set_double_sampling(svi, 0));
+    TU_STATUS(bsvi_svi_set_double_sampling(svi, 2), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_double_sampling(svi, -1), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_double_sampling(NULL, 1), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_STATUS(bsvi_svi_set_seed(NULL, 1), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_set_stream(NULL, 1, 2), BSVI_ERR_NULL_ARGUMENT);
+    bsvi_svi_destroy(svi);
+    bsvi_svi_destroy(NULL);
+}
+
+/* ---- the recorded buffer and the update rules ------------------------------------ */
+
+typedef struct rule_case {
+    bsvi_step_rule rule;
+    bsvi_grad_form form;
+    double clip;
+} rule_case;
+
+static void check_steps(const lg_model *lg, const tu_traj *t, const double *mean0,
+                        const double *ls0, rule_case rc, double eta, double beta,
+                        double b1, double b2, double aeps)
+{
+    const size_t B = t->B, k = t->k, d = t->d, k1 = k + 1;
+    for (size_t b = 0; b < B; ++b) {
+        /* lambda_0 is the proposal's parameters, bitwise. */
+        TU_BITWISE(&t->mean[b * k1 * d], &mean0[b * d], d);
+        TU_BITWISE(&t->ls[b * k1 * d], &ls0[b * d], d);
+        double mom[32] = {0}, m1[32] = {0}, v2[32] = {0};
+        assert_true(2 * d <= 32);
+        for (size_t i = 0; i <= k; ++i) {
+            const size_t row = b * k1 + i;
+            const double *mu = &t->mean[row * d], *ls = &t->ls[row * d], *z = &t->z[row * d];
+            const double lp = lg_log_joint(lg, b, z);
+            TU_NEAR(t->lp[row], lp, 1e-12 * (1.0 + fabs(lp)));
+            const double lq = ref_log_q(d, mu, ls, z);
+            TU_NEAR(t->lq[row], lq, 1e-11 * (1.0 + fabs(lq)));
+            TU_NEAR(t->lw[row], t->lp[row] - t->lq[row], 1e-12 * (1.0 + fabs(t->lw[row])));
+            if (i == k) {
+                break;
+            }
+            double dir[32];
+            ref_direction(lg, b, rc.form, mu, ls, z, dir, dir + d);
+            if (i == 0) {
+                for (size_t j = 0; j < d; ++j) {
+                    TU_NEAR(t->gm[b * d + j], dir[j], 1e-10 * (1.0 + fabs(dir[j])));
+                    TU_NEAR(t->gs[b * d + j], dir[d + j], 1e-10 * (1.0 + fabs(dir[d + j])));
+                }
+            }
+            if (rc.clip > 0.0) {
+                double nrm = 0.0;
+                for (size_t j = 0; j < 2 * d; ++j) {
+                    nrm += dir[j] * dir[j];
+                }
+                nrm = sqrt(nrm);
+                if (nrm > rc.clip) {
+                    for (size_t j = 0; j < 2 * d; ++j) {
+                        dir[j] *= rc.clip / nrm;
+                    }
+                }
+            }
+            const double tstep = (double)(i + 1);
+            for (size_t j = 0; j < 2 * d; ++j) {
+                double step;
+                if (rc.rule == BSVI_STEP_GRADIENT) {
+                    step = eta * dir[j];
+                } else if (rc.rule == BSVI_STEP_MOMENTUM) {
+                    mom[j] = beta * mom[j] + dir[j];
+                    step = eta * mom[j];
+                } else {
+                    m1[j] = b1 * m1[j] + (1.0 - b1) * dir[j];
+                    v2[j] = b2 * v2[j] + (1.0 - b2) * dir[j] * dir[j];
+                    const double mh = m1[j] / (1.0 - pow(b1, tstep));
+                    const double vh = v2[j] / (1.0 - pow(b2, tstep));
+                    step = eta * mh / (sqrt(vh) + aeps);
+                }
+                const double before = j < d ? mu[j] : ls[j - d];
+                const double after = j < d ? t->mean[(row + 1) * d + j]
+                                           : t->ls[(row + 1) * d + (j - d)];
+                /* Adam's epsilon placement (sqrt(vhat) + eps) may differ by ~eps/|d| relative
+                 * in the step: allow 1e-7 * eta there, 1e-10 for the exact rules. */
+                const double tol = rc.rule == BSVI_STEP_ADAM ? 1e-7 * eta + 1e-10 : 1e-10;
+                TU_NEAR(after, before + step, tol * (1.0 + fabs(before)));
+            }
+        }
+    }
+}
+
+static void test_buffer_and_rules(void **state)
+{
+    (void)state;
+    const size_t B = 4, d = 3, D = 5, k = 4;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.8, 0, 101), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[12], ls0[12];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    const rule_case cases[] = {
+        {BSVI_STEP_GRADIENT, BSVI_GRAD_PATHWISE, 0.0},
+        {BSVI_STEP_GRADIENT, BSVI_GRAD_STL, 0.0},
+        {BSVI_STEP_GRADIENT, BSVI_GRAD_ANALYTIC_KL, 0.0},
+        {BSVI_STEP_MOMENTUM, BSVI_GRAD_PATHWISE, 0.0},
+        {BSVI_STEP_ADAM, BSVI_GRAD_PATHWISE, 0.0},
+        {BSVI_STEP_GRADIENT, BSVI_GRAD_PATHWISE, 0.5},
+        {BSVI_STEP_MOMENTUM, BSVI_GRAD_STL, 0.7},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        bsvi_svi *svi = NULL;
+        bsvi_trajectory *t = NULL;
+        TU_OK(bsvi_svi_create(d, &svi));
+        TU_OK(bsvi_trajectory_create(&t));
+        TU_OK(bsvi_svi_set_steps(svi, k));
+        const double eta = 0.05;
+        TU_OK(bsvi_svi_set_step_size(svi, eta));
+        TU_OK(bsvi_svi_set_step_rule(svi, cases[c].rule));
+        TU_OK(bsvi_svi_set_grad_form(svi, cases[c].form));
+        TU_OK(bsvi_svi_set_clip_norm(svi, cases[c].clip));
+        TU_OK(bsvi_svi_set_seed(svi, 1000 + c));
+        double beta = 0.5, b1 = 0.9, b2 = 0.999, aeps = 1e-8; /* documented defaults */
+        if (c == 6) {
+            beta = 0.8;
+            TU_OK(bsvi_svi_set_momentum(svi, beta));
+        }
+        TU_OK(bsvi_svi_run(svi, model, q, t));
+        assert_int_equal(bsvi_trajectory_batch(t), B);
+        assert_int_equal(bsvi_trajectory_steps(t), k);
+        assert_int_equal(bsvi_trajectory_dim(t), d);
+        assert_int_equal(bsvi_trajectory_is_double_sampled(t), 0);
+        tu_traj s;
+        tu_traj_read(t, &s);
+        check_steps(&lg, &s, mean0, ls0, cases[c], eta, beta, b1, b2, aeps);
+        /* The proposal is not modified by the run. */
+        double m[12], l[12];
+        TU_OK(bsvi_proposal_get_params(q, m, l));
+        TU_BITWISE(m, mean0, B * d);
+        TU_BITWISE(l, ls0, B * d);
+        tu_traj_free(&s);
+        bsvi_svi_destroy(svi);
+        bsvi_trajectory_destroy(t);
+    }
+    /* Adam with non-default parameters. */
+    {
+        bsvi_svi *svi = NULL;
+        bsvi_trajectory *t = NULL;
+        TU_OK(bsvi_svi_create(d, &svi));
+        TU_OK(bsvi_trajectory_create(&t));
+        TU_OK(bsvi_svi_set_steps(svi, 3));
+        TU_OK(bsvi_svi_set_step_size(svi, 0.02));
+        TU_OK(bsvi_svi_set_step_rule(svi, BSVI_STEP_ADAM));
+        TU_OK(bsvi_svi_set_adam(svi, 0.5, 0.9, 1e-6));
+        TU_OK(bsvi_svi_run(svi, model, q, t));
+        tu_traj s;
+        tu_traj_read(t, &s);
+        const rule_case rc = {BSVI_STEP_ADAM, BSVI_GRAD_PATHWISE, 0.0};
+        check_steps(&lg, &s, mean0, ls0, rc, 0.02, 0.5, 0.5, 0.9, 1e-6);
+        tu_traj_free(&s);
+        bsvi_svi_destroy(svi);
+        bsvi_trajectory_destroy(t);
+    }
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* k = 0: the buffer holds only the encoder's sample; the encoder gradient is still there. */
+static void test_zero_steps(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 7), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_svi_set_steps(svi, 0));
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    assert_int_equal(bsvi_trajectory_batch(t), B);
+    assert_int_equal(bsvi_trajectory_steps(t), 0);
+    tu_traj s;
+    tu_traj_read(t, &s);
+    const rule_case rc = {BSVI_STEP_GRADIENT, BSVI_GRAD_PATHWISE, 0.0};
+    check_steps(&lg, &s, mean0, ls0, rc, 1e-3, 0.5, 0.9, 0.999, 1e-8);
+    /* One callback call per step: k = 0 means exactly one likelihood call. */
+    assert_int_equal(lg.calls, 1);
+    tu_traj_free(&s);
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* d/dlambda log w (pathwise) against central finite differences of log w at fixed eps,
+ * where log w is evaluated only through the public API (bsvi_model_log_joint and
+ * bsvi_proposal_log_density); eps is recovered from the trajectory's z_0 and lambda_0. */
+static void test_gradient_finite_differences(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 3, D = 6;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.7, 0, 55), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[9], ls0[9];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL, *one = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    TU_OK(bsvi_proposal_create(1, d, &one));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    const size_t ks[2] = {0, 2};
+    for (size_t kk = 0; kk < 2; ++kk) {
+        TU_OK(bsvi_svi_set_steps(svi, ks[kk]));
+        TU_OK(bsvi_svi_set_samples_per_step(svi, 1));
+        TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_PATHWISE));
+        TU_OK(bsvi_svi_run(svi, model, q, t));
+        tu_traj s;
+        tu_traj_read(t, &s);
+        const size_t k1 = ks[kk] + 1;
+        for (size_t b = 0; b < B; ++b) {
+            const double *mu = &s.mean[b * k1 * d], *ls = &s.ls[b * k1 * d];
+            const double *z0 = &s.z[b * k1 * d];
+            double eps[3];
+            for (size_t j = 0; j < d; ++j) {
+                eps[j] = (z0[j] - mu[j]) / exp(ls[j]);
+            }
+            for (size_t p = 0; p < 2 * d; ++p) {
+                double f[2];
+                for (int sgn = 0; sgn < 2; ++sgn) {
+                    const double h = 1e-5;
+                    double m2[3], l2[3], z2[3], lj, lqv;
+                    memcpy(m2, mu, sizeof m2);
+                    memcpy(l2, ls, sizeof l2);
+                    if (p < d) {
+                        m2[p] += sgn ? -h : h;
+                    } else {
+                        l2[p - d] += sgn ? -h : h;
+                    }
+                    for (size_t j = 0; j < d; ++j) {
+                        z2[j] = m2[j] + exp(l2[j]) * eps[j];
+                    }
+                    TU_OK(bsvi_proposal_set_params(one, m2, l2));
+                    TU_OK(bsvi_proposal_log_density(one, 1, z2, &lqv));
+                    TU_OK(bsvi_model_log_joint(model, 1, z2, &b, &lj, NULL));
+                    f[sgn] = lj - lqv;
+                }
+                const double fd = (f[0] - f[1]) / 2e-5;
+                const double an = p < d ? s.gm[b * d + p] : s.gs[b * d + p - d];
+                /* Central differences with h = 1e-5: truncation O(h^2 * |f'''|) ~ 1e-9 and
+                 * rounding ~1e-16 * |log w| / h ~ 1e-10; 1e-6 leaves a wide margin. */
+                TU_NEAR(an, fd, 1e-6 * (1.0 + fabs(fd)));
+            }
+        }
+        tu_traj_free(&s);
+    }
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_proposal_destroy(one);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* The three gradient forms agree in expectation, with the exact ELBO gradient.
+ * B = 4000 replicates of one data point (independent noise per data point), k = 0, so each
+ * data point's encoder gradient is an independent draw of the estimator; also m = 4 samples
+ * per step with B = 1000. Tolerance: 5 standard errors estimated from the replicates, per
+ * coordinate (6 coordinates x 3 forms x 2 settings = 36 checks). Seeds are fixed, so the test
+ * is deterministic; for a correct implementation and a random seed the chance that any check
+ * fails is about 36 * 5.7e-7 = 2e-5. */
+static void test_gradient_forms_expectation(void **state)
+{
+    (void)state;
+    const size_t d = 3, D = 5;
+    const size_t Bs[2] = {4000, 1000}, ms[2] = {1, 4};
+    for (size_t setting = 0; setting < 2; ++setting) {
+        const size_t B = Bs[setting];
+        lg_model lg;
+        assert_int_equal(lg_init(&lg, d, D, B, 0.8, 0, 77), 0);
+        lg_replicate(&lg);
+        bsvi_model *model = NULL;
+        TU_OK(lg_make_model(&lg, &model));
+        double *mean0 = tu_alloc(B * d), *ls0 = tu_alloc(B * d);
+        const double m_init[3] = {0.4, -0.3, 0.2}, l_init[3] = {-0.5, 0.1, -0.2};
+        for (size_t b = 0; b < B; ++b) {
+            memcpy(&mean0[b * d], m_init, sizeof m_init);
+            memcpy(&ls0[b * d], l_init, sizeof l_init);
+        }
+        double exact_m[3], exact_s[3];
+        (void)lg_exact_elbo(&lg, 0, m_init, l_init, exact_m, exact_s);
+        bsvi_proposal *q = NULL;
+        TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+        const bsvi_grad_form forms[3] = {BSVI_GRAD_PATHWISE, BSVI_GRAD_STL,
+                                         BSVI_GRAD_ANALYTIC_KL};
+        double *gm = tu_alloc(B * d), *gs = tu_alloc(B * d), *col = tu_alloc(B);
+        for (size_t f = 0; f < 3; ++f) {
+            bsvi_svi *svi = NULL;
+            bsvi_trajectory *t = NULL;
+            TU_OK(bsvi_svi_create(d, &svi));
+            TU_OK(bsvi_trajectory_create(&t));
+            TU_OK(bsvi_svi_set_steps(svi, 0));
+            TU_OK(bsvi_svi_set_samples_per_step(svi, ms[setting]));
+            TU_OK(bsvi_svi_set_grad_form(svi, forms[f]));
+            TU_OK(bsvi_svi_set_seed(svi, 4242 + 17 * f + setting));
+            TU_OK(bsvi_svi_run(svi, model, q, t));
+            TU_OK(bsvi_trajectory_get_encoder_grad(t, gm, gs));
+            for (size_t p = 0; p < 2 * d; ++p) {
+                for (size_t b = 0; b < B; ++b) {
+                    col[b] = p < d ? gm[b * d + p] : gs[b * d + p - d];
+                }
+                double mn, se;
+                tu_mean_se(col, B, &mn, &se);
+                const double exact = p < d ? exact_m[p] : exact_s[p - d];
+                if (!(fabs(mn - exact) <= 5.0 * se + 1e-12)) {
+                    print_error("form %d m=%zu coord %zu: mean %.6g exact %.6g se %.3g\n",
+                                (int)forms[f], ms[setting], p, mn, exact, se);
+                    fail();
+                }
+            }
+            bsvi_svi_destroy(svi);
+            bsvi_trajectory_destroy(t);
+        }
+        free(gm);
+        free(gs);
+        free(col);
+        free(mean0);
+        free(ls0);
+        bsvi_proposal_destroy(q);
+        bsvi_model_destroy(model);
+        lg_free(&lg);
+    }
+}
+
+/* q equal to the exact (diagonal) posterior: with STL every recorded log w equals log p(x)
+ * to 1e-10 and q stays put; with the total pathwise gradient q moves off the posterior. */
+static void test_exact_posterior_fixed_point(void **state)
+{
+    (void)state;
+    const size_t B = 6, d = 3, D = 5, k = 6;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.8, 1, 31), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[18], ls0[18], logpx[6];
+    for (size_t b = 0; b < B; ++b) {
+        lg_posterior_diag(&lg, b, &mean0[b * d], &ls0[b * d]);
+        logpx[b] = lg_log_marginal(&lg, b);
+    }
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    for (int form = 0; form < 2; ++form) {
+        bsvi_svi *svi = NULL;
+        bsvi_trajectory *t = NULL;
+        TU_OK(bsvi_svi_create(d, &svi));
+        TU_OK(bsvi_trajectory_create(&t));
+        TU_OK(bsvi_svi_set_steps(svi, k));
+        TU_OK(bsvi_svi_set_step_size(svi, 0.05));
+        TU_OK(bsvi_svi_set_grad_form(svi, form == 0 ? BSVI_GRAD_STL : BSVI_GRAD_PATHWISE));
+        TU_OK(bsvi_svi_set_seed(svi, 8));
+        TU_OK(bsvi_svi_run(svi, model, q, t));
+        tu_traj s;
+        tu_traj_read(t, &s);
+        for (size_t b = 0; b < B; ++b) {
+            const size_t base = b * (k + 1);
+            /* The first weight is exact for both forms. */
+            TU_NEAR(s.lw[base], logpx[b], 1e-10);
+            if (form == 0) {
+                for (size_t i = 0; i <= k; ++i) {
+                    TU_NEAR(s.lw[base + i], logpx[b], 1e-10);
+                    for (size_t j = 0; j < d; ++j) {
+                        TU_NEAR(s.mean[(base + i) * d + j], mean0[b * d + j], 1e-12);
+                        TU_NEAR(s.ls[(base + i) * d + j], ls0[b * d + j], 1e-12);
+                    }
+                }
+                for (size_t j = 0; j < d; ++j) {
+                    TU_NEAR(s.gm[b * d + j], 0.0, 1e-12);
+                    TU_NEAR(s.gs[b * d + j], 0.0, 1e-12);
+                }
+            } else {
+                double moved = 0.0, off = 0.0;
+                for (size_t j = 0; j < d; ++j) {
+                    moved = fmax(moved, fabs(s.mean[(base + k) * d + j] - mean0[b * d + j]));
+                    moved = fmax(moved, fabs(s.ls[(base + k) * d + j] - ls0[b * d + j]));
+                }
+                for (size_t i = 1; i <= k; ++i) {
+                    off = fmax(off, fabs(s.lw[base + i] - logpx[b]));
+                }
+                /* Pathwise direction at the posterior: -eps/sigma and 1 - eps^2, O(1) noise,
+                 * so eta = 0.05 moves lambda by O(0.05): far above 1e-6. */
+                if (!(moved > 1e-6 && off > 1e-8)) {
+                    print_error("pathwise SVI did not move q off the posterior (b=%zu: moved "
+                                "%.3g, log w off by %.3g)\n",
+                                b, moved, off);
+                    fail();
+                }
+            }
+        }
+        tu_traj_free(&s);
+        bsvi_svi_destroy(svi);
+        bsvi_trajectory_destroy(t);
+    }
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* Small-step SVI from a poor lambda_0 raises the ELBO. Deterministic part: the exact ELBO of
+ * lambda_k (closed form for the linear-Gaussian model) exceeds that of lambda_0 for every data
+ * point. Monte Carlo part: over B = 500 replicates, mean(log w_k - log w_0) > 5 standard
+ * errors of the paired difference (fixed seed, so deterministic; the true improvement is
+ * several nats and the SE about 0.1, so the margin is large). */
+static void test_svi_raises_elbo(void **state)
+{
+    (void)state;
+    const size_t B = 500, d = 3, D = 5, k = 20;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.8, 0, 13), 0);
+    lg_replicate(&lg);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double *mean0 = tu_alloc(B * d), *ls0 = tu_alloc(B * d);
+    double post_m[3], post_s[3];
+    lg_posterior_diag(&lg, 0, post_m, post_s);
+    for (size_t b = 0; b < B; ++b) {
+        for (size_t j = 0; j < d; ++j) {
+            mean0[b * d + j] = post_m[j] + 1.5; /* poor: shifted and too wide */
+            ls0[b * d + j] = post_s[j] + 0.7;
+        }
+    }
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_step_size(svi, 0.02));
+    TU_OK(bsvi_svi_set_seed(svi, 2019));
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    tu_traj s;
+    tu_traj_read(t, &s);
+    double *w0 = tu_alloc(B), *wk = tu_alloc(B);
+    for (size_t b = 0; b < B; ++b) {
+        const size_t base = b * (k + 1);
+        w0[b] = s.lw[base];
+        wk[b] = s.lw[base + k];
+        const double e0 = lg_exact_elbo(&lg, b, &s.mean[base * d], &s.ls[base * d], NULL, NULL);
+        const double ek =
+            lg_exact_elbo(&lg, b, &s.mean[(base + k) * d], &s.ls[(base + k) * d], NULL, NULL);
+        if (!(ek > e0)) {
+            print_error("b=%zu: exact ELBO did not rise: %.6g -> %.6g\n", b, e0, ek);
+            fail();
+        }
+    }
+    double mn, se;
+    tu_diff_mean_se(wk, w0, B, &mn, &se);
+    if (!(mn > 5.0 * se)) {
+        print_error("mean log w_k - log w_0 = %.4g, se %.3g\n", mn, se);
+        fail();
+    }
+    free(w0);
+    free(wk);
+    free(mean0);
+    free(ls0);
+    tu_traj_free(&s);
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* Double sampling: the recorded z_i are drawn independently of the update samples. */
+static void test_double_sampling(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2, k = 3;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 17), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_step_size(svi, 0.05));
+    TU_OK(bsvi_svi_set_double_sampling(svi, 1));
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    assert_int_equal(bsvi_trajectory_is_double_sampled(t), 1);
+    tu_traj s;
+    tu_traj_read(t, &s);
+    for (size_t b = 0; b < B; ++b) {
+        for (size_t i = 0; i <= k; ++i) {
+            const size_t row = b * (k + 1) + i;
+            const double *z = &s.z[row * d];
+            TU_NEAR(s.lp[row], lg_log_joint(&lg, b, z), 1e-12 * (1.0 + fabs(s.lp[row])));
+            TU_NEAR(s.lq[row], ref_log_q(d, &s.mean[row * d], &s.ls[row * d], z), 1e-11);
+            TU_NEAR(s.lw[row], s.lp[row] - s.lq[row], 1e-12 * (1.0 + fabs(s.lw[row])));
+        }
+        /* Plain rule: lambda_1 - lambda_0 = eta * encoder gradient (the update direction) ... */
+        const size_t r0 = b * (k + 1);
+        for (size_t j = 0; j < d; ++j) {
+            TU_NEAR(s.mean[(r0 + 1) * d + j], s.mean[r0 * d + j] + 0.05 * s.gm[b * d + j],
+                    1e-12);
+            TU_NEAR(s.ls[(r0 + 1) * d + j], s.ls[r0 * d + j] + 0.05 * s.gs[b * d + j], 1e-12);
+        }
+        /* ... which is not the gradient at the recorded z_0 (an independent draw). */
+        double dm[2], ds[2];
+        ref_direction(&lg, b, BSVI_GRAD_PATHWISE, &s.mean[r0 * d], &s.ls[r0 * d],
+                      &s.z[r0 * d], dm, ds);
+        double diff = 0.0;
+        for (size_t j = 0; j < d; ++j) {
+            diff = fmax(diff, fabs(dm[j] - s.gm[b * d + j]));
+        }
+        assert_true(diff > 1e-6);
+    }
+    tu_traj_free(&s);
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* Rows with log p = -INFINITY contribute a zero gradient: that data point's lambda stays. */
+static int neg_inf_for_first(size_t n, size_t dim, const double *z, const size_t *data_index,
+                             double *log_density, double *grad, void *user_data)
+{
+    int rc = lg_likelihood(n, dim, z, data_index, log_density, grad, user_data);
+    for (size_t r = 0; r < n; ++r) {
+        if (data_index[r] == 0) {
+            log_density[r] = -INFINITY;
+            if (grad != NULL) {
+                for (size_t j = 0; j < dim; ++j) {
+                    grad[r * dim + j] = NAN; /* ignored for -INFINITY rows */
+                }
+            }
+        }
+    }
+    return rc;
+}
+
+static void test_neg_inf_rows(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2, k = 3;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 19), 0);
+    bsvi_model *model = NULL;
+    TU_OK(bsvi_model_create(d, &model));
+    TU_OK(bsvi_model_set_likelihood(model, neg_inf_for_first, &lg));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_step_size(svi, 0.05));
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    tu_traj s;
+    tu_traj_read(t, &s);
+    for (size_t i = 0; i <= k; ++i) {
+        assert_true(isinf(s.lw[i]) && s.lw[i] < 0);
+        TU_BITWISE(&s.mean[i * d], mean0, d);
+        TU_BITWISE(&s.ls[i * d], ls0, d);
+    }
+    assert_true(s.gm[0] == 0.0 && s.gm[1] == 0.0 && s.gs[0] == 0.0 && s.gs[1] == 0.0);
+    for (size_t b = 1; b < B; ++b) {
+        for (size_t i = 0; i <= k; ++i) {
+            assert_true(isfinite(s.lw[b * (k + 1) + i]));
+        }
+    }
+    tu_traj_free(&s);
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* Same seed: bitwise-identical trajectories; a batch split in two with set_stream(counter,
+ * id_offset) reproduces the whole batch bitwise (plain, and Adam + double sampling + m = 3). */
+static void test_reproducibility_and_split(void **state)
+{
+    (void)state;
+    const size_t B = 6, B1 = 2, d = 3, D = 5;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.8, 0, 23), 0);
+    lg_model second = lg_view(&lg, B1);
+    bsvi_model *model = NULL, *model2 = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    TU_OK(lg_make_model(&second, &model2));
+    double mean0[18], ls0[18];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL, *q1 = NULL, *q2 = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    TU_OK(lg_make_proposal(B1, d, mean0, ls0, &q1));
+    TU_OK(lg_make_proposal(B - B1, d, mean0 + B1 * d, ls0 + B1 * d, &q2));
+    for (int variant = 0; variant < 2; ++variant) {
+        bsvi_svi *a = NULL, *b = NULL;
+        bsvi_trajectory *ta = NULL, *tb = NULL, *t1 = NULL, *t2 = NULL;
+        TU_OK(bsvi_svi_create(d, &a));
+        TU_OK(bsvi_svi_create(d, &b));
+        TU_OK(bsvi_trajectory_create(&ta));
+        TU_OK(bsvi_trajectory_create(&tb));
+        TU_OK(bsvi_trajectory_create(&t1));
+        TU_OK(bsvi_trajectory_create(&t2));
+        bsvi_svi *both[2] = {a, b};
+        for (int h = 0; h < 2; ++h) {
+            TU_OK(bsvi_svi_set_steps(both[h], 5));
+            TU_OK(bsvi_svi_set_step_size(both[h], 0.03));
+            if (variant == 1) {
+                TU_OK(bsvi_svi_set_step_rule(both[h], BSVI_STEP_ADAM));
+                TU_OK(bsvi_svi_set_double_sampling(both[h], 1));
+                TU_OK(bsvi_svi_set_samples_per_step(both[h], 3));
+                TU_OK(bsvi_svi_set_clip_norm(both[h], 2.0));
+            }
+            TU_OK(bsvi_svi_set_seed(both[h], 31337));
+        }
+        TU_OK(bsvi_svi_run(a, model, q, ta));
+        TU_OK(bsvi_svi_run(b, model, q, tb));
+        tu_traj sa, sb, s1, s2;
+        tu_traj_read(ta, &sa);
+        tu_traj_read(tb, &sb);
+        tu_traj_assert_equal(&sa, &sb);
+        tu_traj_free(&sb);
+        /* The counter advanced: a second run differs. */
+        TU_OK(bsvi_svi_run(b, model, q, tb));
+        tu_traj_read(tb, &sb);
+        assert_true(tu_first_bit_difference(sa.z, sb.z, B * 6 * d) != (size_t)-1);
+        tu_traj_free(&sb);
+        /* Split batch: second half first, with the same counter (0). */
+        TU_OK(bsvi_svi_set_seed(b, 31337));
+        TU_OK(bsvi_svi_set_stream(b, 0, B1));
+        TU_OK(bsvi_svi_run(b, model2, q2, t2));
+        TU_OK(bsvi_svi_set_stream(b, 0, 0));
+        TU_OK(bsvi_svi_run(b, model, q1, t1));
+        tu_traj_read(t1, &s1);
+        tu_traj_read(t2, &s2);
+        tu_traj_assert_rows_equal(&sa, 0, &s1);
+        tu_traj_assert_rows_equal(&sa, B1, &s2);
+        /* set_stream(1, 0) reproduces the whole batch's second run. */
+        TU_OK(bsvi_svi_run(a, model, q, ta));
+        tu_traj_free(&sa);
+        tu_traj_read(ta, &sa);
+        TU_OK(bsvi_svi_set_stream(b, 1, 0));
+        TU_OK(bsvi_svi_run(b, model, q, tb));
+        tu_traj_read(tb, &sb);
+        tu_traj_assert_equal(&sa, &sb);
+        tu_traj_free(&sa);
+        tu_traj_free(&sb);
+        tu_traj_free(&s1);
+        tu_traj_free(&s2);
+        bsvi_svi_destroy(a);
+        bsvi_svi_destroy(b);
+        bsvi_trajectory_destroy(ta);
+        bsvi_trajectory_destroy(tb);
+        bsvi_trajectory_destroy(t1);
+        bsvi_trajectory_destroy(t2);
+    }
+    bsvi_proposal_destroy(q);
+    bsvi_proposal_destroy(q1);
+    bsvi_proposal_destroy(q2);
+    bsvi_model_destroy(model);
+    bsvi_model_destroy(model2);
+    lg_free(&lg);
+}
+
+/* Bad input to bsvi_svi_run: exact status, message, trajectory and proposal untouched,
+ * handle still works and matches a fresh handle. (Callback failures: test_bad_input.c.) */
+static void test_run_bad_input(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 29), 0);
+    bsvi_model *model = NULL, *model3 = NULL, *nolik = NULL, *hostprior = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    TU_OK(bsvi_model_create(3, &model3));
+    TU_OK(bsvi_model_set_likelihood(model3, lg_likelihood, &lg));
+    TU_OK(bsvi_model_create(d, &nolik));
+    TU_OK(lg_make_model(&lg, &hostprior));
+    TU_OK(bsvi_model_set_prior(hostprior, lg_prior_std_normal, NULL));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL, *q3 = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    TU_OK(bsvi_proposal_create(B, 3, &q3));
+    bsvi_svi *svi = NULL, *fresh = NULL;
+    bsvi_trajectory *t = NULL, *tf = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_svi_create(d, &fresh));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_trajectory_create(&tf));
+    TU_OK(bsvi_svi_set_steps(svi, 2));
+    TU_OK(bsvi_svi_set_steps(fresh, 2));
+    /* A previous good result to protect (counter then 1). */
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    TU_OK(bsvi_svi_run(fresh, model, q, tf));
+    tu_traj before;
+    tu_traj_read(t, &before);
+
+    TU_STATUS(bsvi_svi_run(NULL, model, q, t), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_run(svi, NULL, q, t), BSVI_ERR_NULL_ARGUMENT);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+    TU_STATUS(bsvi_svi_run(svi, model, NULL, t), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_run(svi, model, q, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_run(svi, model3, q, t), BSVI_ERR_SIZE_MISMATCH);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "dim|size|match");
+    TU_STATUS(bsvi_svi_run(svi, model, q3, t), BSVI_ERR_SIZE_MISMATCH);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "dim|size|match");
+    TU_STATUS(bsvi_svi_run(svi, nolik, q, t), BSVI_ERR_BAD_STATE);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "likelihood");
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_ANALYTIC_KL));
+    TU_STATUS(bsvi_svi_run(svi, hostprior, q, t), BSVI_ERR_BAD_STATE);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "prior|normal|analytic");
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_PATHWISE));
+    /* A step that overflows the parameters: NUMERIC (k = 1, eta = DBL_MAX, poor q). */
+    double far_m[6] = {10, -10, 10, -10, 10, -10};
+    bsvi_proposal *qfar = NULL;
+    TU_OK(lg_make_proposal(B, d, far_m, ls0, &qfar));
+    TU_OK(bsvi_svi_set_step_size(svi, DBL_MAX));
+    TU_OK(bsvi_svi_set_steps(svi, 1));
+    TU_STATUS(bsvi_svi_run(svi, model, qfar, t), BSVI_ERR_NUMERIC);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+    TU_OK(bsvi_svi_set_step_size(svi, 1e-3));
+    TU_OK(bsvi_svi_set_steps(svi, 2));
+
+    /* Nothing changed: trajectory and proposal as before. */
+    tu_traj after;
+    tu_traj_read(t, &after);
+    tu_traj_assert_equal(&before, &after);
+    tu_traj_free(&after);
+    double m[6], l[6];
+    TU_OK(bsvi_proposal_get_params(q, m, l));
+    TU_BITWISE(m, mean0, 6);
+    TU_BITWISE(l, ls0, 6);
+    /* The handle still works, and the failed runs did not advance its counter. */
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    TU_OK(bsvi_svi_run(fresh, model, q, tf));
+    tu_traj_read(t, &after);
+    tu_traj sf;
+    tu_traj_read(tf, &sf);
+    tu_traj_assert_equal(&sf, &after);
+    tu_traj_free(&after);
+    tu_traj_free(&sf);
+    tu_traj_free(&before);
+    bsvi_proposal_destroy(qfar);
+    bsvi_svi_destroy(svi);
+    bsvi_svi_destroy(fresh);
+    bsvi_trajectory_destroy(t);
+    bsvi_trajectory_destroy(tf);
+    bsvi_proposal_destroy(q);
+    bsvi_proposal_destroy(q3);
+    bsvi_model_destroy(model);
+    bsvi_model_destroy(model3);
+    bsvi_model_destroy(nolik);
+    bsvi_model_destroy(hostprior);
+    lg_free(&lg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_setters),
+        cmocka_unit_test(test_buffer_and_rules),
+        cmocka_unit_test(test_zero_steps),
+        cmocka_unit_test(test_gradient_finite_differences),
+        cmocka_unit_test(test_gradient_forms_expectation),
+        cmocka_unit_test(test_exact_posterior_fixed_point),
+        cmocka_unit_test(test_svi_raises_elbo),
+        cmocka_unit_test(test_double_sampling),
+        cmocka_unit_test(test_neg_inf_rows),
+        cmocka_unit_test(test_reproducibility_and_split),
+        cmocka_unit_test(test_run_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
