@@ -1,0 +1,133 @@
+/* The VAE's networks over CBLAS: an MLP encoder x -> (mean, log-std) and an
+ * MLP decoder z -> pixel parameters, with hand-written backward passes, two
+ * pixel likelihoods and the AMSGrad optimiser.
+ *
+ * Architecture (the IWAE paper's one-stochastic-layer model, Burda et al. 2016):
+ *   encoder  x_dim -> h_dim -> h_dim -> 2*z_dim   (tanh, tanh, linear: mean | log-std)
+ *   decoder  z_dim -> h_dim -> h_dim -> x_dim     (tanh, tanh, linear: logits or means)
+ * with x_dim = 784, h_dim = 200, z_dim = 50 in the example; any sizes work (the
+ * gradient-check test uses tiny ones).
+ *
+ * Every layer is one cblas_dgemm over all rows of the batch. Layers follow the
+ * llm.c style: a pair of plain functions, shapes in the argument names. Weights
+ * are stored (OC, C) row-major (out = inp @ weight^T + bias).
+ *
+ * Sign convention: the "gradient" arrays hold d(objective)/d(param) of an
+ * objective that is MAXIMISED (a bound on log p(x)); the optimiser ascends.
+ *
+ * Likelihoods, per row r with its data point x (x_dim pixel values):
+ *  - VAE_LIK_BERNOULLI: x in {0,1}, decoder output l = logits,
+ *      log p(x|z) = sum_j x_j l_j - softplus(l_j)   (stable for any l).
+ *  - VAE_LIK_LOGISTIC: x in {0..255} gray levels, decoder output = means mu_j
+ *    on the [-1, 1] scale, one global learned log-scale s (a parameter).
+ *    Discretised logistic (PixelCNN++): bins of width 2/255 centred on
+ *    x' = x/127.5 - 1; the bin of 0 extends to -inf and the bin of 255 to +inf.
+ *      interior: log(sigmoid(a) - sigmoid(b)), a = (x'-mu+1/255)/e^s, b = (x'-mu-1/255)/e^s,
+ *                computed as logsig(a) + logsig(-b) + log(1 - exp(-(a-b))) (exact, stable)
+ *      x = 0:    logsig(a)         x = 255: logsig(-b)
+ */
+#ifndef VAE_NN_H
+#define VAE_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum vae_likelihood {
+    VAE_LIK_BERNOULLI = 0, /* binarised pixels, logits */
+    VAE_LIK_LOGISTIC = 1   /* 8-bit gray levels, discretised logistic with a global log-scale */
+} vae_likelihood;
+
+/* Views into one flat parameter (or gradient, or optimiser-moment) array. */
+typedef struct vae_params {
+    double *enc_w1, *enc_b1; /* (h, x), (h)       */
+    double *enc_w2, *enc_b2; /* (h, h), (h)       */
+    double *enc_w3, *enc_b3; /* (2z, h), (2z)     */
+    double *dec_w1, *dec_b1; /* (h, z), (h)       */
+    double *dec_w2, *dec_b2; /* (h, h), (h)       */
+    double *dec_w3, *dec_b3; /* (x, h), (x)       */
+    double *log_scale;       /* (1): used by VAE_LIK_LOGISTIC only */
+} vae_params;
+
+typedef struct vae_net {
+    size_t x_dim, h_dim, z_dim;
+    vae_likelihood lik;
+    size_t nparams;     /* total number of scalars in one flat array */
+    size_t n_encoder;   /* the encoder's scalars come first: [0, n_encoder) */
+    double *mem;        /* one allocation: params | grads | adam_m | adam_v | adam_vmax */
+    double *params, *grads, *adam_m, *adam_v, *adam_vmax;
+    vae_params p, g;    /* views of params and grads */
+    uint64_t adam_t;    /* optimiser steps taken */
+} vae_net;
+
+/* Activations and backward buffers for up to max_rows rows (one allocation).
+ * Sized once; the forward/backward functions never allocate. */
+typedef struct vae_ws {
+    size_t max_rows;
+    double *mem;
+    double *enc_h1, *enc_h2, *enc_out;       /* rows*h, rows*h, rows*2z (post-activation) */
+    double *enc_gh1, *enc_gh2, *enc_gout;    /* gradients w.r.t. the same */
+    double *dec_h1, *dec_h2, *dec_out;       /* rows*h, rows*h, rows*x  */
+    double *dec_gh1, *dec_gh2, *dec_gout;    /* gradients w.r.t. the same */
+    double *row_scratch;                     /* rows: d/d log-scale per row */
+} vae_ws;
+
+/* ---- layers: each a (forward, backward) pair ----------------------------- */
+
+/* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC): one GEMM. */
+void linear_forward(double *out, const double *inp, const double *weight, const double *bias,
+                    size_t N, size_t C, size_t OC);
+/* Given dout(N,OC): dinp(N,C) = dout @ weight (overwritten; NULL to skip),
+ * dweight(OC,C) += dout^T @ inp and dbias(OC) += column sums of dout (NULL to skip). */
+void linear_backward(double *dinp, double *dweight, double *dbias, const double *dout,
+                     const double *inp, const double *weight, size_t N, size_t C, size_t OC);
+/* out(n) = tanh(inp(n)); may be in place. */
+void tanh_forward(double *out, const double *inp, size_t n);
+/* dinp(n) = dout(n) * (1 - out(n)^2), out = the forward's output; may be in place. */
+void tanh_backward(double *dinp, const double *out, const double *dout, size_t n);
+
+/* ---- network ----------------------------------------------------------------- */
+
+/* Allocates parameters, gradients and optimiser state; 0 on success. */
+int vae_net_init(vae_net *net, size_t x_dim, size_t h_dim, size_t z_dim, vae_likelihood lik);
+void vae_net_free(vae_net *net);
+/* Glorot-uniform weights, zero biases, from a splitmix64 stream of seed. The
+ * decoder output bias is set from pixel_mean (x_dim means in [0,1], or NULL
+ * for 0.5): Bernoulli: logit(clip(mean, 1e-3, 1-1e-3)); logistic: 2*mean - 1.
+ * The log-scale starts at log(0.1). Optimiser state is zeroed. */
+void vae_net_randomize(vae_net *net, uint64_t seed, const double *pixel_mean);
+void vae_net_zero_grads(vae_net *net);
+
+int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows);
+void vae_ws_free(vae_ws *ws);
+
+/* Encoder forward for N <= max_rows rows of inputs x_in(N, x_dim): writes
+ * mean(N, z_dim) and log_std(N, z_dim) and keeps activations in ws. */
+void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const double *x_in,
+                         double *mean, double *log_std);
+/* Encoder backward after vae_encoder_forward on the same inputs: given
+ * d_mean, d_log_std (N, z_dim) of the objective, accumulates parameter
+ * gradients into net->grads and, if d_x is not NULL, writes d/dx_in (N, x_dim). */
+void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const double *x_in,
+                          const double *d_mean, const double *d_log_std, double *d_x);
+
+/* log p(x_{b(r)} | z_r) for N <= max_rows latent rows z(N, z_dim); row r uses
+ * data row data_index[r] of x (x + data_index[r]*x_dim), or row r when
+ * data_index is NULL. If dz is not NULL, writes d/dz log p(x|z) (N, z_dim).
+ * Parameter gradients are not touched. */
+void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double *z,
+                         const double *x, const size_t *data_index, double *log_lik,
+                         double *dz);
+/* Accumulates sum_r coef[r] * d/dtheta log p(x_{b(r)} | z_r) into net->grads
+ * (decoder weights and the log-scale): one forward and one backward pass,
+ * one GEMM per layer over all N rows. log_lik (N) receives the values if not NULL. */
+void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
+                            const double *x, const size_t *data_index, const double *coef,
+                            double *log_lik);
+
+/* One AMSGrad ascent step on all parameters with net->grads (PyTorch's form:
+ * running maximum of the second moment, both moments bias-corrected):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  vmax = max(vmax, v);
+ *   param += lr * (m / (1-b1^t)) / (sqrt(vmax / (1-b2^t)) + eps). */
+void vae_amsgrad_step(vae_net *net, double lr, double beta1, double beta2, double eps);
+
+#endif /* VAE_NN_H */

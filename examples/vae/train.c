@@ -1,0 +1,427 @@
+/* One VAE training step per method on top of libbsvi (see train.h). */
+#include "train.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The encoder's log-std is clamped to this range before it reaches the
+ * proposal (the library accepts [-30, 30]); clamped entries get no gradient. */
+#define LOG_STD_MIN (-12.0)
+#define LOG_STD_MAX (8.0)
+/* Rows of the likelihood callback beyond the training needs (evaluation chunks). */
+#define EVAL_CHUNK_ROWS 2000
+/* Random streams: the call counter of the validation / evaluation draws. */
+#define STREAM_OFFSET ((uint64_t)1 << 31)
+
+static const char *const method_names[VAE_NUM_METHODS] = {
+    "vae", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "bsvi-sir-pi"};
+
+const char *vae_method_name(vae_method m) {
+    return ((unsigned)m < VAE_NUM_METHODS) ? method_names[m] : "unknown";
+}
+
+int vae_method_parse(const char *s, vae_method *out) {
+    for (int i = 0; i < VAE_NUM_METHODS; ++i)
+        if (strcmp(s, method_names[i]) == 0) {
+            *out = (vae_method)i;
+            return 0;
+        }
+    return 1;
+}
+
+int vae_method_uses_svi(vae_method m) { return m >= VAE_METHOD_SVI; }
+
+const char *vae_step_rule_name(bsvi_step_rule r) {
+    switch (r) {
+    case BSVI_STEP_GRADIENT: return "gradient";
+    case BSVI_STEP_MOMENTUM: return "momentum";
+    case BSVI_STEP_ADAM: return "adam";
+    }
+    return "unknown";
+}
+
+int vae_step_rule_parse(const char *s, bsvi_step_rule *out) {
+    if (strcmp(s, "gradient") == 0) *out = BSVI_STEP_GRADIENT;
+    else if (strcmp(s, "momentum") == 0) *out = BSVI_STEP_MOMENTUM;
+    else if (strcmp(s, "adam") == 0) *out = BSVI_STEP_ADAM;
+    else return 1;
+    return 0;
+}
+
+void vae_config_default(vae_config *c) {
+    memset(c, 0, sizeof *c);
+    c->method = VAE_METHOD_BSVI_SIR;
+    c->lik = VAE_LIK_BERNOULLI;
+    c->x_dim = 784;
+    c->h_dim = 200;
+    c->z_dim = 50;
+    c->batch = 100;
+    c->k = 9;
+    c->sir_m = 1;
+    c->iwae_dreg = 0;
+    c->svi_eta = 5e-3; /* chosen by `vae svi-sweep`, see README.md */
+    c->svi_rule = BSVI_STEP_GRADIENT;
+    c->svi_clip = 0.0;
+    c->lr = 1e-3;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->adam_eps = 1e-8;
+    c->kl_anneal = 0;
+    c->pi_lr = 1e-2;
+    c->seed = 1;
+    snprintf(c->data, sizeof c->data, "builtin");
+}
+
+static int fail(vae_trainer *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof t->err, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* Checks a libbsvi status; on error records the call, the status and the handle's message. */
+#define CHECK(call, handle_msg)                                                              \
+    do {                                                                                     \
+        bsvi_status st_ = (call);                                                            \
+        if (st_ != BSVI_OK)                                                                  \
+            return fail(t, "%s: %s (%s)", #call, bsvi_status_string(st_), (handle_msg));     \
+    } while (0)
+
+/* The likelihood callback: log p(x_b | z) for all n rows with one GEMM per decoder layer. */
+static int likelihood_cb(size_t n, size_t dim, const double *z, const size_t *data_index,
+                         double *log_density, double *grad, void *user_data) {
+    vae_trainer *t = (vae_trainer *)user_data;
+    if (n > t->ws.max_rows || dim != t->net.z_dim || !t->cur_x) return 1;
+    vae_decoder_log_lik(&t->net, &t->ws, n, z, t->cur_x, data_index, log_density, grad);
+    return 0;
+}
+
+size_t vae_trainer_max_rows(const vae_trainer *t) { return t->ws.max_rows; }
+
+int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_mean) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    const vae_config *c = &t->cfg;
+    if (c->batch == 0 || c->k == 0 || c->sir_m == 0)
+        return fail(t, "batch, k and M must be positive");
+    const size_t B = c->batch, Z = c->z_dim, X = c->x_dim, K1 = c->k + 1;
+    /* targets: iwae K1 per point, bsvi K1, sir M; callback rows: svi B (2B with DS), iwae B*K1 */
+    size_t per = K1 + 1;
+    if (c->sir_m > per) per = c->sir_m;
+    t->max_targets = B * per;
+    size_t rows = t->max_targets > EVAL_CHUNK_ROWS ? t->max_targets : EVAL_CHUNK_ROWS;
+    if (vae_net_init(&t->net, X, c->h_dim, Z, c->lik)) return fail(t, "out of memory (network)");
+    vae_net_randomize(&t->net, c->seed, pixel_mean);
+    if (vae_ws_init(&t->ws, &t->net, rows)) return fail(t, "out of memory (workspace)");
+    const size_t nbuf = B * X + 4 * B * Z + B + t->max_targets * (Z + 1) + K1;
+    t->buf = (double *)calloc(nbuf, sizeof(double));
+    t->tidx = (size_t *)calloc(t->max_targets, sizeof(size_t));
+    if (!t->buf || !t->tidx) return fail(t, "out of memory (batch buffers)");
+    double *p = t->buf;
+    t->enc_in = p, p += B * X;
+    t->mean = p, p += B * Z;
+    t->log_std = p, p += B * Z;
+    t->d_mean = p, p += B * Z;
+    t->d_log_std = p, p += B * Z;
+    t->bounds = p, p += B;
+    t->tz = p, p += t->max_targets * Z;
+    t->tcoef = p, p += t->max_targets;
+    t->pi = p;
+
+    CHECK(bsvi_model_create(Z, &t->model), "bsvi_model_create");
+    CHECK(bsvi_model_set_likelihood(t->model, likelihood_cb, t), bsvi_model_last_error(t->model));
+    CHECK(bsvi_proposal_create(B, Z, &t->q), "bsvi_proposal_create");
+    CHECK(bsvi_trajectory_create(&t->traj), "bsvi_trajectory_create");
+
+    /* SVI handles: training one per method, evaluation one plain (same rule and step size). */
+    CHECK(bsvi_svi_create(Z, &t->svi), "bsvi_svi_create");
+    CHECK(bsvi_svi_create(Z, &t->svi_eval), "bsvi_svi_create");
+    bsvi_svi *both[2] = {t->svi, t->svi_eval};
+    for (int i = 0; i < 2; ++i) {
+        CHECK(bsvi_svi_set_step_size(both[i], c->svi_eta), bsvi_svi_last_error(both[i]));
+        CHECK(bsvi_svi_set_step_rule(both[i], c->svi_rule), bsvi_svi_last_error(both[i]));
+        CHECK(bsvi_svi_set_clip_norm(both[i], c->svi_clip), bsvi_svi_last_error(both[i]));
+        CHECK(bsvi_svi_set_seed(both[i], c->seed * 8 + 1 + (uint64_t)i),
+              bsvi_svi_last_error(both[i]));
+    }
+    CHECK(bsvi_svi_set_steps(t->svi, c->method == VAE_METHOD_SVI ? c->k + 1 : c->k),
+          bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_svi_set_double_sampling(t->svi, c->method == VAE_METHOD_BSVI_DS),
+          bsvi_svi_last_error(t->svi));
+
+    bsvi_bound kind = BSVI_BOUND_ELBO;
+    switch (c->method) {
+    case VAE_METHOD_VAE: kind = BSVI_BOUND_ELBO; break;
+    case VAE_METHOD_IWAE: kind = BSVI_BOUND_IWAE; break;
+    case VAE_METHOD_SVI: kind = BSVI_BOUND_SVI; break;
+    case VAE_METHOD_BSVI: kind = BSVI_BOUND_BSVI; break;
+    case VAE_METHOD_BSVI_DS: kind = BSVI_BOUND_BSVI_DS; break;
+    case VAE_METHOD_BSVI_SIR:
+    case VAE_METHOD_BSVI_SIR_PI: kind = BSVI_BOUND_BSVI_SIR; break;
+    }
+    CHECK(bsvi_estimator_create(kind, Z, &t->est), "bsvi_estimator_create");
+    CHECK(bsvi_estimator_set_seed(t->est, c->seed * 8 + 3), bsvi_estimator_last_error(t->est));
+    if (c->method == VAE_METHOD_IWAE) {
+        CHECK(bsvi_estimator_set_num_samples(t->est, K1), bsvi_estimator_last_error(t->est));
+        CHECK(bsvi_estimator_set_grad_form(t->est, c->iwae_dreg ? BSVI_GRAD_DREG
+                                                                : BSVI_GRAD_PATHWISE),
+              bsvi_estimator_last_error(t->est));
+    }
+    if (kind == BSVI_BOUND_BSVI_SIR)
+        CHECK(bsvi_estimator_set_num_resamples(t->est, c->sir_m),
+              bsvi_estimator_last_error(t->est));
+    if (kind == BSVI_BOUND_BSVI || kind == BSVI_BOUND_BSVI_DS || kind == BSVI_BOUND_BSVI_SIR)
+        CHECK(bsvi_estimator_set_uniform_buffer_weights(t->est, K1),
+              bsvi_estimator_last_error(t->est));
+    if (c->method == VAE_METHOD_BSVI_SIR_PI) {
+        CHECK(bsvi_estimator_set_pi_optimisation(t->est, 1), bsvi_estimator_last_error(t->est));
+        CHECK(bsvi_estimator_set_pi_adam(t->est, c->pi_lr, 0.9, 0.999),
+              bsvi_estimator_last_error(t->est));
+    }
+    return 0;
+}
+
+void vae_trainer_free(vae_trainer *t) {
+    if (!t) return;
+    bsvi_estimator_destroy(t->est);
+    bsvi_svi_destroy(t->svi);
+    bsvi_svi_destroy(t->svi_eval);
+    bsvi_trajectory_destroy(t->traj);
+    bsvi_proposal_destroy(t->q);
+    bsvi_proposal_destroy(t->q_aux);
+    bsvi_proposal_destroy(t->q_final);
+    bsvi_model_destroy(t->model);
+    free(t->buf);
+    free(t->tidx);
+    vae_ws_free(&t->ws);
+    vae_net_free(&t->net);
+    memset(t, 0, sizeof *t);
+}
+
+/* A proposal of B data points: the batch one, else q_aux (re)created for this size.
+ * (Allocates only when B differs from the last partial size: never inside training.) */
+static bsvi_proposal *proposal_for(vae_trainer *t, size_t B, bsvi_proposal **aux) {
+    if (B == t->cfg.batch && aux == &t->q_aux) return t->q;
+    if (*aux && bsvi_proposal_batch(*aux) == B) return *aux;
+    bsvi_proposal_destroy(*aux);
+    *aux = NULL;
+    if (bsvi_proposal_create(B, t->cfg.z_dim, aux) != BSVI_OK) return NULL;
+    return *aux;
+}
+
+/* Encoder forward on B rows of x; writes t->mean, t->log_std (clamped) and sets q. */
+static int encode(vae_trainer *t, const double *x, size_t B, bsvi_proposal *q) {
+    const size_t X = t->cfg.x_dim, Z = t->cfg.z_dim;
+    if (t->cfg.lik == VAE_LIK_LOGISTIC)
+        for (size_t i = 0; i < B * X; ++i) t->enc_in[i] = x[i] / 255.0;
+    else
+        memcpy(t->enc_in, x, B * X * sizeof(double));
+    vae_encoder_forward(&t->net, &t->ws, B, t->enc_in, t->mean, t->log_std);
+    for (size_t i = 0; i < B * Z; ++i) {
+        if (!isfinite(t->mean[i]) || !isfinite(t->log_std[i]))
+            return fail(t, "the encoder produced a non-finite output (training diverged)");
+        if (t->log_std[i] < LOG_STD_MIN) t->log_std[i] = LOG_STD_MIN;
+        if (t->log_std[i] > LOG_STD_MAX) t->log_std[i] = LOG_STD_MAX;
+    }
+    CHECK(bsvi_proposal_set_params(q, t->mean, t->log_std), bsvi_proposal_last_error(q));
+    return 0;
+}
+
+static double batch_mean(const double *v, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; ++i) s += v[i];
+    return s / (double)n;
+}
+
+/* Buffer weights to report health with: the estimator's pi, or NULL (uniform). */
+static const double *current_pi(vae_trainer *t, size_t *npi) {
+    *npi = 0;
+    if (!vae_method_uses_svi(t->cfg.method) || t->cfg.method == VAE_METHOD_SVI) return NULL;
+    const size_t n = bsvi_estimator_num_buffer_weights(t->est);
+    if (n != t->cfg.k + 1) return NULL;
+    if (bsvi_estimator_get_buffer_weights(t->est, t->pi, n) != BSVI_OK) return NULL;
+    *npi = n;
+    return t->pi;
+}
+
+static void stats_nan(vae_stats *st) {
+    st->bound = st->svi0 = st->svik = st->bsvik = st->mean_pos = NAN;
+}
+
+int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
+    const vae_config *c = &t->cfg;
+    const size_t B = c->batch, Z = c->z_dim;
+    stats_nan(st);
+    t->cur_x = x;
+
+    /* 1. encoder: lambda_0 = f(x) */
+    if (encode(t, x, B, t->q)) return 1;
+
+    /* 2. the method's bound */
+    CHECK(bsvi_svi_set_stream(t->svi, t->step, 0), bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_estimator_set_stream(t->est, t->step, 0), bsvi_estimator_last_error(t->est));
+    if (vae_method_uses_svi(c->method)) {
+        CHECK(bsvi_svi_run(t->svi, t->model, t->q, t->traj), bsvi_svi_last_error(t->svi));
+        size_t npi;
+        const double *pi = current_pi(t, &npi);
+        CHECK(bsvi_trajectory_health(t->traj, pi, npi, &st->svi0, &st->svik, &st->bsvik),
+              bsvi_trajectory_last_error(t->traj));
+        CHECK(bsvi_estimator_compute(t->est, NULL, NULL, t->traj),
+              bsvi_estimator_last_error(t->est));
+        if (c->method == VAE_METHOD_SVI) {
+            st->mean_pos = 1.0;
+        } else {
+            CHECK(bsvi_estimator_get_mean_position(t->est, &st->mean_pos),
+                  bsvi_estimator_last_error(t->est));
+        }
+        if (c->method == VAE_METHOD_BSVI_SIR_PI)
+            CHECK(bsvi_estimator_pi_step(t->est), bsvi_estimator_last_error(t->est));
+    } else {
+        CHECK(bsvi_estimator_compute(t->est, t->model, t->q, NULL),
+              bsvi_estimator_last_error(t->est));
+    }
+    CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
+    st->bound = batch_mean(t->bounds, B);
+
+    /* 3. decoder gradient: sum over targets of coef/B * d/dtheta log p(x_b | z) */
+    vae_net_zero_grads(&t->net);
+    const size_t nt = bsvi_estimator_num_targets(t->est);
+    if (nt == 0 || nt > t->max_targets)
+        return fail(t, "unexpected number of decoder targets %zu (at most %zu)", nt,
+                    t->max_targets);
+    CHECK(bsvi_estimator_get_targets(t->est, nt, t->tidx, NULL, t->tz, t->tcoef),
+          bsvi_estimator_last_error(t->est));
+    for (size_t i = 0; i < nt; ++i) t->tcoef[i] /= (double)B;
+    vae_decoder_accumulate(&t->net, &t->ws, nt, t->tz, x, t->tidx, t->tcoef, NULL);
+
+    /* 4. encoder gradient: d/dlambda_0 from the library, chained through the encoder */
+    CHECK(bsvi_estimator_get_encoder_grad(t->est, B, t->d_mean, t->d_log_std),
+          bsvi_estimator_last_error(t->est));
+    double beta = 1.0;
+    if (c->kl_anneal > 0 && t->step < c->kl_anneal)
+        beta = (double)t->step / (double)c->kl_anneal;
+    for (size_t i = 0; i < B * Z; ++i) {
+        double dm = t->d_mean[i], ds = t->d_log_std[i];
+        if (beta < 1.0) { /* E log p(x|z) - beta KL = ELBO + (1 - beta) KL */
+            dm += (1.0 - beta) * t->mean[i];
+            ds += (1.0 - beta) * (exp(2.0 * t->log_std[i]) - 1.0);
+        }
+        const double raw_ls = t->ws.enc_out[(i / Z) * 2 * Z + Z + i % Z];
+        if (raw_ls != t->log_std[i]) ds = 0.0; /* clamped */
+        t->d_mean[i] = dm / (double)B;
+        t->d_log_std[i] = ds / (double)B;
+    }
+    vae_encoder_backward(&t->net, &t->ws, B, t->enc_in, t->d_mean, t->d_log_std, NULL);
+
+    /* 5. optimiser */
+    for (size_t i = 0; i < t->net.nparams; ++i)
+        if (!isfinite(t->net.grads[i]))
+            return fail(t, "non-finite gradient at step %llu (parameter %zu)",
+                        (unsigned long long)t->step, i);
+    vae_amsgrad_step(&t->net, c->lr, c->beta1, c->beta2, c->adam_eps);
+    t->step++;
+    t->cur_x = NULL;
+    return 0;
+}
+
+int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream,
+                      vae_stats *st, double *out) {
+    const vae_config *c = &t->cfg;
+    stats_nan(st);
+    if (B == 0 || B > c->batch) return fail(t, "bound: batch of %zu rows (1..%zu)", B, c->batch);
+    bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
+    if (!q) return fail(t, "out of memory (proposal)");
+    t->cur_x = x;
+    if (encode(t, x, B, q)) return 1;
+    if (vae_method_uses_svi(c->method)) {
+        CHECK(bsvi_svi_set_stream(t->svi, STREAM_OFFSET + stream, 0), bsvi_svi_last_error(t->svi));
+        CHECK(bsvi_svi_run(t->svi, t->model, q, t->traj), bsvi_svi_last_error(t->svi));
+        size_t npi;
+        const double *pi = current_pi(t, &npi);
+        CHECK(bsvi_trajectory_health(t->traj, pi, npi, &st->svi0, &st->svik, &st->bsvik),
+              bsvi_trajectory_last_error(t->traj));
+        st->bound = (c->method == VAE_METHOD_SVI) ? st->svik : st->bsvik;
+        if (out) {
+            /* per-data-point bound from the weights */
+            const size_t K1 = bsvi_trajectory_steps(t->traj) + 1;
+            double *lw = t->tz; /* B*K1 <= max_targets*Z scratch */
+            CHECK(bsvi_trajectory_get_log_weights(t->traj, lw),
+                  bsvi_trajectory_last_error(t->traj));
+            for (size_t b = 0; b < B; ++b) {
+                double *row = lw + b * K1;
+                if (c->method == VAE_METHOD_SVI) {
+                    out[b] = row[K1 - 1];
+                    continue;
+                }
+                for (size_t i = 0; i < K1; ++i) row[i] += pi ? log(pi[i]) : -log((double)K1);
+                out[b] = bsvi_logsumexp(row, K1);
+            }
+        }
+    } else {
+        CHECK(bsvi_estimator_set_stream(t->est, STREAM_OFFSET + stream, 0),
+              bsvi_estimator_last_error(t->est));
+        CHECK(bsvi_estimator_compute(t->est, t->model, q, NULL),
+              bsvi_estimator_last_error(t->est));
+        CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
+        st->bound = batch_mean(t->bounds, B);
+        if (out) memcpy(out, t->bounds, B * sizeof *out);
+    }
+    t->cur_x = NULL;
+    return 0;
+}
+
+int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, size_t B,
+                         size_t iwae_S, size_t bsvi_K, size_t elbo_S, double *iwae,
+                         double *bsvi, double *elbo, double *kl, double *rec) {
+    if (B == 0 || B > t->cfg.batch) return fail(t, "evaluate: batch of %zu rows", B);
+    bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
+    bsvi_proposal *qf = proposal_for(t, B, &t->q_final);
+    if (!q || !qf) return fail(t, "out of memory (proposal)");
+    t->cur_x = x;
+    if (encode(t, x, B, q)) return 1;
+    CHECK(bsvi_evaluator_set_chunk_rows(ev, t->ws.max_rows), bsvi_evaluator_last_error(ev));
+    if (iwae_S > 0)
+        CHECK(bsvi_evaluator_iwae(ev, t->model, q, iwae_S, iwae), bsvi_evaluator_last_error(ev));
+    if (bsvi_K > 0) {
+        CHECK(bsvi_evaluator_bsvi(ev, t->model, q, t->svi_eval, bsvi_K, bsvi, qf),
+              bsvi_evaluator_last_error(ev));
+        if (elbo_S > 0)
+            CHECK(bsvi_evaluator_elbo_star(ev, t->model, qf, elbo_S, elbo, kl, rec),
+                  bsvi_evaluator_last_error(ev));
+    }
+    t->cur_x = NULL;
+    return 0;
+}
+
+int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_rule rule,
+                          double eta, size_t k, uint64_t stream, vae_stats *st) {
+    stats_nan(st);
+    if (B == 0 || B > t->cfg.batch) return fail(t, "probe: batch of %zu rows", B);
+    bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
+    if (!q) return fail(t, "out of memory (proposal)");
+    t->cur_x = x;
+    if (encode(t, x, B, q)) return 1;
+    CHECK(bsvi_svi_set_step_rule(t->svi_eval, rule), bsvi_svi_last_error(t->svi_eval));
+    CHECK(bsvi_svi_set_step_size(t->svi_eval, eta), bsvi_svi_last_error(t->svi_eval));
+    CHECK(bsvi_svi_set_steps(t->svi_eval, k), bsvi_svi_last_error(t->svi_eval));
+    CHECK(bsvi_svi_set_stream(t->svi_eval, STREAM_OFFSET + stream, 0),
+          bsvi_svi_last_error(t->svi_eval));
+    bsvi_status s = bsvi_svi_run(t->svi_eval, t->model, q, t->traj);
+    /* restore the evaluation configuration */
+    bsvi_svi_set_step_rule(t->svi_eval, t->cfg.svi_rule);
+    bsvi_svi_set_step_size(t->svi_eval, t->cfg.svi_eta);
+    if (s == BSVI_ERR_NUMERIC) { /* diverged: report -inf gain rather than fail */
+        st->svi0 = st->svik = st->bsvik = -INFINITY;
+        t->cur_x = NULL;
+        return 0;
+    }
+    CHECK(s, bsvi_svi_last_error(t->svi_eval));
+    CHECK(bsvi_trajectory_health(t->traj, NULL, 0, &st->svi0, &st->svik, &st->bsvik),
+          bsvi_trajectory_last_error(t->traj));
+    t->cur_x = NULL;
+    return 0;
+}

@@ -1,0 +1,133 @@
+/* One VAE training step per method, validation bounds and test-set
+ * evaluation, on top of libbsvi (the glue between nn.h and the library).
+ *
+ * A step, top to bottom:
+ *   1. encoder forward: lambda_0 = (mean, log-std) = f(x), set on the proposal;
+ *   2. the method's libbsvi calls (the decoder is the model's likelihood callback):
+ *        vae          ELBO estimator (one sample)
+ *        iwae         IWAE estimator, K = k+1 samples (pathwise or DReG encoder gradient)
+ *        svi          bsvi_svi_run with k+1 steps, then the SVI-k estimator
+ *        bsvi         bsvi_svi_run with k steps, BSVI estimator (all k+1 weights as targets)
+ *        bsvi-ds      as bsvi with double sampling, BSVI-DS estimator
+ *        bsvi-sir     as bsvi, BSVI-SIR estimator (M resampled targets, default 1)
+ *        bsvi-sir-pi  as bsvi-sir, plus one Adam step on the buffer weights pi per step;
+ *   3. decoder gradient: sum over the estimator's targets of coef/B * d/dtheta log p(x_b | z)
+ *      (one batched forward/backward over all targets);
+ *   4. encoder gradient: the library's d/dlambda_0 (divided by B) chained through the encoder
+ *      (with KL annealing, beta * KL: (1-beta) dKL/dlambda_0 is added);
+ *   5. one AMSGrad ascent step on all parameters.
+ * Nothing is allocated inside a step: all buffers are sized at init for the batch. */
+#ifndef VAE_TRAIN_H
+#define VAE_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bsvi/bsvi.h>
+
+#include "nn.h"
+
+typedef enum vae_method {
+    VAE_METHOD_VAE = 0,
+    VAE_METHOD_IWAE = 1,
+    VAE_METHOD_SVI = 2,
+    VAE_METHOD_BSVI = 3,
+    VAE_METHOD_BSVI_DS = 4,
+    VAE_METHOD_BSVI_SIR = 5,
+    VAE_METHOD_BSVI_SIR_PI = 6
+} vae_method;
+#define VAE_NUM_METHODS 7
+
+const char *vae_method_name(vae_method m);
+/* 0 on success. */
+int vae_method_parse(const char *s, vae_method *out);
+/* 1 for the methods that run SVI (svi, bsvi*). */
+int vae_method_uses_svi(vae_method m);
+const char *vae_step_rule_name(bsvi_step_rule r);
+int vae_step_rule_parse(const char *s, bsvi_step_rule *out);
+
+typedef struct vae_config {
+    vae_method method;
+    vae_likelihood lik;
+    size_t x_dim, h_dim, z_dim; /* 784, 200, 50 */
+    size_t batch;               /* data points per step */
+    size_t k;                   /* BSVI steps (k+1 weights); svi takes k+1 steps, iwae k+1 samples */
+    size_t sir_m;               /* BSVI-SIR resampled targets M */
+    int iwae_dreg;              /* 1: DReG encoder gradient for iwae; 0: pathwise */
+    double svi_eta;             /* SVI step size */
+    bsvi_step_rule svi_rule;    /* SVI step rule */
+    double svi_clip;            /* SVI per-data-point direction clipping (0: off) */
+    double lr, beta1, beta2, adam_eps; /* AMSGrad */
+    uint64_t kl_anneal;         /* KL multiplier rises linearly 0 -> 1 over this many steps (0: off) */
+    double pi_lr;               /* Adam learning rate of the buffer-weight logits (bsvi-sir-pi) */
+    uint64_t seed;
+    char data[32];              /* data set name, for the record */
+} vae_config;
+
+/* Defaults of the paper's setting: 784-200-200-50, batch 100, k = 9, AMSGrad 1e-3. */
+void vae_config_default(vae_config *c);
+
+/* Per-batch statistics (means over the batch's data points; NAN when not applicable). */
+typedef struct vae_stats {
+    double bound;    /* the method's bound (what training maximises; KL multiplier 1) */
+    double svi0;     /* SVI-0 = log w_0, from the trajectory (SVI-based methods) */
+    double svik;     /* SVI-k = log w_k */
+    double bsvik;    /* BSVI-k = LSE(log pi + log w) with the current pi (uniform for svi) */
+    double mean_pos; /* E_pi[i/k]: 1 for svi, from pi for bsvi* */
+} vae_stats;
+
+typedef struct vae_trainer {
+    vae_config cfg;
+    vae_net net;
+    vae_ws ws;
+    bsvi_model *model;
+    bsvi_proposal *q;          /* batch-sized proposal */
+    bsvi_proposal *q_aux;      /* another size (last partial batch in evaluation), lazily */
+    bsvi_proposal *q_final;    /* evaluation: final proposal of BSVI-K, lazily */
+    bsvi_svi *svi;             /* training refinement */
+    bsvi_svi *svi_eval;        /* plain SVI (no double sampling) for evaluation and sweeps */
+    bsvi_trajectory *traj;
+    bsvi_estimator *est;
+    size_t max_targets;
+    double *buf;               /* one allocation: the batch buffers below */
+    double *enc_in, *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef, *pi;
+    size_t *tidx;
+    const double *cur_x;       /* the current batch's data, read by the likelihood callback */
+    uint64_t step;             /* optimiser steps taken */
+    char err[512];
+} vae_trainer;
+
+/* Creates networks, workspace and libbsvi handles. pixel_mean (x_dim values in
+ * [0,1], or NULL) initialises the decoder's output bias. 0 on success; on
+ * failure t->err says why. */
+int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_mean);
+void vae_trainer_free(vae_trainer *t);
+
+/* One training step on x (cfg.batch rows of x_dim values: 0/1 for Bernoulli,
+ * gray levels 0..255 for the logistic likelihood). Fills *st. 0 on success. */
+int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st);
+
+/* The method's bound on B <= cfg.batch rows without any update (validation):
+ * vae/iwae: the estimator's bound; svi: SVI-k; bsvi*: BSVI-k with the current pi.
+ * Also SVI-0/SVI-k/BSVI-k for the SVI-based methods. stream separates the random
+ * draws of different calls. Per-data-point bounds go to out (B) if not NULL. */
+int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream,
+                      vae_stats *st, double *out);
+
+/* Test-set estimates for B <= cfg.batch rows (paper section 6.2): IWAE-S and
+ * BSVI-K log-likelihoods and ELBO*, KL*, Reconstruction* of BSVI-K's final
+ * proposal (elbo_S samples). Outputs are B entries each. chunk_rows limits the
+ * latent rows per callback (memory is bounded by it). */
+int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, size_t B,
+                         size_t iwae_S, size_t bsvi_K, size_t elbo_S, double *iwae,
+                         double *bsvi, double *elbo, double *kl, double *rec);
+
+/* SVI-0, SVI-k and BSVI-k (uniform pi) means for B rows, with the given step
+ * rule, size and number of steps (for choosing the step rule by measurement). */
+int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_rule rule,
+                          double eta, size_t k, uint64_t stream, vae_stats *st);
+
+/* Largest number of latent rows the likelihood callback accepts. */
+size_t vae_trainer_max_rows(const vae_trainer *t);
+
+#endif /* VAE_TRAIN_H */

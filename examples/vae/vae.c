@@ -1,0 +1,592 @@
+/* vae: train and evaluate variational autoencoders with libbsvi.
+ *
+ *   vae train --data {builtin,mnist,fashion-mnist,fashion-mnist-gray}
+ *             --method {vae,iwae,svi,bsvi,bsvi-ds,bsvi-sir,bsvi-sir-pi} [options]
+ *   vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500] [--test-subset N]
+ *   vae svi-sweep [--checkpoint CKPT | --data D] [--rules LIST] [--etas LIST]
+ *
+ * See README.md in this directory. The training loop reads top to bottom in
+ * cmd_train(): load data, then per epoch: shuffle, per batch binarise and
+ * train_step (train.c), validate, log, checkpoint, early-stop. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsvi/bsvi.h>
+
+#include "checkpoint.h"
+#include "data.h"
+#include "train.h"
+
+/* Fixed binarisation seeds of the held-out sets (the training set is
+ * binarised afresh per minibatch from the run's seed and the step counter). */
+#define VALID_BINARIZE_SEED 0x56414C4944ull /* "VALID" */
+#define TEST_BINARIZE_SEED 0x54455354ull    /* "TEST"  */
+#define TRAIN_BINARIZE_SALT 0x5452414E5345ull
+#define BUILTIN_VALID_FRACTION 10 /* builtin: the last 1/10 of its training images validate */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "vae: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage:\n"
+            "  vae train --data {builtin,mnist,fashion-mnist,fashion-mnist-gray}\n"
+            "            --method {vae,iwae,svi,bsvi,bsvi-ds,bsvi-sir,bsvi-sir-pi}\n"
+            "            [--epochs N] [--batch 100] [--k 9] [--svi-step-size ETA]\n"
+            "            [--svi-rule gradient|momentum|adam] [--svi-clip C] [--lr 1e-3]\n"
+            "            [--kl-anneal STEPS] [--patience N] [--seed S] [--out DIR]\n"
+            "            [--resume CKPT] [--max-train N] [--sir-m M] [--dreg] [--pi-lr LR]\n"
+            "            [--data-dir DIR]\n"
+            "  vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500]\n"
+            "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--data-dir DIR]\n"
+            "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"
+            "           [--etas LIST] [--k 10] [--n 500] [--data-dir DIR]\n");
+    exit(2);
+}
+
+/* ---- option parsing helpers -------------------------------------------------- */
+
+static const char *need_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) die("option %s needs a value", argv[*i]);
+    return argv[++*i];
+}
+static size_t parse_size(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-' || s[0] == '\0') die("%s: not a non-negative integer: %s", opt, s);
+    return (size_t)v;
+}
+static double parse_double(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || s[0] == '\0' || !isfinite(v)) die("%s: not a number: %s", opt, s);
+    return v;
+}
+
+/* ---- data ------------------------------------------------------------------------ */
+
+typedef struct data_sets {
+    vae_dataset train, valid, test;
+    size_t train_first, train_count; /* a window of `train` (builtin: the first 9/10) */
+    size_t valid_first, valid_count; /* a window of `valid` (builtin: it aliases `train`) */
+    int valid_aliases_train;
+    vae_likelihood lik;
+} data_sets;
+
+static int data_name_ok(const char *name, vae_likelihood *lik, const char **dataset) {
+    *lik = VAE_LIK_BERNOULLI;
+    if (strcmp(name, "builtin") == 0) *dataset = NULL;
+    else if (strcmp(name, "mnist") == 0) *dataset = "mnist";
+    else if (strcmp(name, "fashion-mnist") == 0) *dataset = "fashion-mnist";
+    else if (strcmp(name, "fashion-mnist-gray") == 0) {
+        *dataset = "fashion-mnist";
+        *lik = VAE_LIK_LOGISTIC;
+    } else
+        return 1;
+    return 0;
+}
+
+/* Loads the splits a command needs (want_train, want_test). */
+static void load_data(const char *name, const char *dir, int want_train, int want_test,
+                      data_sets *ds) {
+    memset(ds, 0, sizeof *ds);
+    const char *dataset;
+    char err[512];
+    if (data_name_ok(name, &ds->lik, &dataset)) die("unknown --data %s", name);
+    if (want_train) {
+        if (!dataset) {
+            if (vae_load_builtin("train", &ds->train, err, sizeof err)) die("%s", err);
+            const size_t nv = ds->train.n / BUILTIN_VALID_FRACTION;
+            ds->train_count = ds->train.n - nv;
+            ds->valid_first = ds->train_count;
+            ds->valid_count = nv;
+            ds->valid_aliases_train = 1;
+        } else {
+            if (vae_load_split(dir, dataset, "train", &ds->train, err, sizeof err)) die("%s", err);
+            if (vae_load_split(dir, dataset, "valid", &ds->valid, err, sizeof err)) die("%s", err);
+            ds->train_count = ds->train.n;
+            ds->valid_count = ds->valid.n;
+        }
+    }
+    if (want_test) {
+        if (!dataset) {
+            if (vae_load_builtin("test", &ds->test, err, sizeof err)) die("%s", err);
+        } else if (vae_load_split(dir, dataset, "test", &ds->test, err, sizeof err)) {
+            die("%s", err);
+        }
+    }
+}
+
+static void free_data(data_sets *ds) {
+    vae_dataset_free(&ds->train);
+    if (!ds->valid_aliases_train) vae_dataset_free(&ds->valid);
+    vae_dataset_free(&ds->test);
+}
+
+static const vae_dataset *valid_set(const data_sets *ds) {
+    return ds->valid_aliases_train ? &ds->train : &ds->valid;
+}
+
+/* Model-space rows: binarised (0/1) with (seed, counter) or gray levels 0..255. */
+static void make_batch(const vae_dataset *d, vae_likelihood lik, const size_t *rows, size_t n,
+                       uint64_t seed, uint64_t counter, double *out) {
+    if (lik == VAE_LIK_LOGISTIC)
+        vae_gray(d, rows, n, out);
+    else
+        vae_binarize(d, rows, n, seed, counter, out);
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* perm = first + shuffled 0..n-1, a function of (seed, epoch) only. */
+static void shuffle(size_t *perm, size_t n, size_t first, uint64_t seed, uint64_t epoch) {
+    uint64_t s = seed * 0x2545F4914F6CDD1Dull + epoch;
+    for (size_t i = 0; i < n; ++i) perm[i] = first + i;
+    for (size_t i = n; i > 1; --i) {
+        const size_t j = (size_t)(splitmix64(&s) % i);
+        const size_t tmp = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+static void mkdir_p(const char *path) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) die("path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; ++p)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("cannot create directory %s", path);
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+/* Means over the validation window of the method's bound and the SVI health values. */
+static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, double *x) {
+    const vae_dataset *v = valid_set(ds);
+    const size_t B = t->cfg.batch;
+    vae_stats sum = {0, 0, 0, 0, NAN};
+    size_t done = 0;
+    for (size_t first = 0; first < ds->valid_count; first += B) {
+        const size_t n = ds->valid_count - first < B ? ds->valid_count - first : B;
+        for (size_t i = 0; i < n; ++i) rows[i] = ds->valid_first + first + i;
+        make_batch(v, t->cfg.lik, rows, n, VALID_BINARIZE_SEED, 0, x);
+        vae_stats st;
+        if (vae_trainer_bound(t, x, n, first / B, &st, NULL)) die("validation: %s", t->err);
+        sum.bound += st.bound * (double)n;
+        sum.svi0 += st.svi0 * (double)n;
+        sum.svik += st.svik * (double)n;
+        sum.bsvik += st.bsvik * (double)n;
+        done += n;
+    }
+    sum.bound /= (double)done;
+    sum.svi0 /= (double)done;
+    sum.svik /= (double)done;
+    sum.bsvik /= (double)done;
+    return sum;
+}
+
+/* ---- train ---------------------------------------------------------------------- */
+
+static void print_num(FILE *f, double v) {
+    if (isnan(v)) fprintf(f, ",");
+    else fprintf(f, ",%.4f", v);
+}
+
+static int cmd_train(int argc, char **argv) {
+    vae_config cfg;
+    vae_config_default(&cfg);
+    const char *data = NULL, *out_dir = NULL, *resume = NULL, *data_dir = NULL;
+    int have_method = 0;
+    size_t epochs = 10, patience = 0, max_train = 0;
+    for (int i = 2; i < argc; ++i) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--method")) {
+            if (vae_method_parse(need_value(argc, argv, &i), &cfg.method))
+                die("unknown --method %s", argv[i]);
+            have_method = 1;
+        } else if (!strcmp(a, "--epochs")) epochs = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--batch")) cfg.batch = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--k")) cfg.k = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--svi-step-size"))
+            cfg.svi_eta = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--svi-rule")) {
+            if (vae_step_rule_parse(need_value(argc, argv, &i), &cfg.svi_rule))
+                die("unknown --svi-rule %s (gradient, momentum, adam)", argv[i]);
+        } else if (!strcmp(a, "--svi-clip"))
+            cfg.svi_clip = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--lr")) cfg.lr = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--kl-anneal"))
+            cfg.kl_anneal = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--patience")) patience = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) cfg.seed = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--out")) out_dir = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--resume")) resume = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--max-train")) max_train = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--sir-m")) cfg.sir_m = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--dreg")) cfg.iwae_dreg = 1;
+        else if (!strcmp(a, "--pi-lr")) cfg.pi_lr = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
+        else die("unknown option %s for train (run vae without arguments for help)", a);
+    }
+
+    vae_trainer t;
+    vae_progress prog = {0, 0, 0, -INFINITY, 0.0};
+    char err[512];
+    if (resume) {
+        if (vae_checkpoint_load(resume, &t, &prog, err, sizeof err)) die("%s", err);
+        if (data && strcmp(data, t.cfg.data) != 0)
+            die("--data %s differs from the checkpoint's %s", data, t.cfg.data);
+        if (have_method && cfg.method != t.cfg.method)
+            die("--method %s differs from the checkpoint's %s", vae_method_name(cfg.method),
+                vae_method_name(t.cfg.method));
+        data = t.cfg.data;
+        fprintf(stderr, "vae: resumed %s at epoch %llu, step %llu\n", resume,
+                (unsigned long long)prog.epoch, (unsigned long long)t.step);
+    } else {
+        if (!data || !have_method) die("train needs --data and --method");
+    }
+
+    data_sets ds;
+    load_data(data, data_dir, 1, 0, &ds);
+    if (max_train > 0 && max_train < ds.train_count) ds.train_count = max_train;
+    const size_t B = resume ? t.cfg.batch : cfg.batch;
+    if (ds.train_count < B) die("%zu training images, fewer than one batch of %zu", ds.train_count, B);
+    if (ds.valid_count == 0) die("no validation images");
+
+    if (!resume) {
+        snprintf(cfg.data, sizeof cfg.data, "%s", data);
+        cfg.lik = ds.lik;
+        double *mean = calloc(cfg.x_dim, sizeof *mean);
+        if (!mean) die("out of memory");
+        for (size_t i = 0; i < ds.train_count; ++i)
+            for (size_t j = 0; j < cfg.x_dim; ++j)
+                mean[j] += ds.train.pixels[(ds.train_first + i) * ds.train.dim + j] / 255.0;
+        for (size_t j = 0; j < cfg.x_dim; ++j) mean[j] /= (double)ds.train_count;
+        if (vae_trainer_init(&t, &cfg, mean)) die("%s", t.err);
+        free(mean);
+    }
+    const vae_config *c = &t.cfg;
+
+    char dir[1024], path[1100];
+    if (out_dir) {
+        snprintf(dir, sizeof dir, "%s", out_dir);
+    } else if (resume) { /* continue in the checkpoint's directory */
+        snprintf(dir, sizeof dir, "%s", resume);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+    } else {
+        snprintf(dir, sizeof dir, "runs/%s-%s-s%llu", c->data, vae_method_name(c->method),
+                 (unsigned long long)c->seed);
+    }
+    mkdir_p(dir);
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *log = fopen(path, prog.epoch > 0 ? "a" : "w");
+    if (!log) die("cannot write %s", path);
+    if (prog.epoch == 0)
+        fprintf(log, "epoch,step,train_bound,svi0,svik,bsvik,mean_pos,valid_bound,valid_svi0,"
+                     "valid_svik,valid_bsvik,epoch_seconds,wall_seconds\n");
+    fflush(log);
+
+    fprintf(stderr,
+            "vae: %s on %s (%zu train, %zu valid), batch %zu, k %zu, SVI %s eta %g, lr %g, "
+            "%zu epochs, out %s\n",
+            vae_method_name(c->method), c->data, ds.train_count, ds.valid_count, B, c->k,
+            vae_step_rule_name(c->svi_rule), c->svi_eta, c->lr, epochs, dir);
+
+    size_t *perm = malloc(ds.train_count * sizeof *perm);
+    double *x = malloc(B * c->x_dim * sizeof *x);
+    size_t *rows = malloc(B * sizeof *rows);
+    if (!perm || !x || !rows) die("out of memory");
+    const size_t nbatches = ds.train_count / B;
+    const int tty = isatty(2);
+    const uint64_t bin_seed = c->seed ^ TRAIN_BINARIZE_SALT;
+
+    while (prog.epoch < epochs) {
+        const uint64_t epoch = prog.epoch + 1;
+        const double t0 = now_seconds();
+        double last_print = t0;
+        shuffle(perm, ds.train_count, ds.train_first, c->seed, epoch);
+        vae_stats sum = {0, 0, 0, 0, 0};
+        for (size_t bi = 0; bi < nbatches; ++bi) {
+            /* fresh Bernoulli draw per minibatch, keyed by the step counter */
+            make_batch(&ds.train, c->lik, perm + bi * B, B, bin_seed, t.step, x);
+            vae_stats st;
+            if (vae_trainer_step(&t, x, &st)) die("epoch %llu batch %zu: %s",
+                                                  (unsigned long long)epoch, bi, t.err);
+            sum.bound += st.bound;
+            sum.svi0 += st.svi0;
+            sum.svik += st.svik;
+            sum.bsvik += st.bsvik;
+            sum.mean_pos += st.mean_pos;
+            const double tn = now_seconds();
+            if (tn - last_print >= (tty ? 1.0 : 30.0) || bi + 1 == nbatches) {
+                last_print = tn;
+                const double rate = (double)((bi + 1) * B) / (tn - t0);
+                const double eta_s = (double)((nbatches - bi - 1) * B) / rate;
+                fprintf(stderr, "%sepoch %llu/%zu  %6zu/%zu images  %7.0f img/s  ETA %5.0fs  bound %.3f%s",
+                        tty ? "\r" : "", (unsigned long long)epoch, epochs, (bi + 1) * B,
+                        nbatches * B, rate, eta_s, sum.bound / (double)(bi + 1),
+                        tty ? "   " : "\n");
+                fflush(stderr);
+            }
+        }
+        if (tty) fprintf(stderr, "\n");
+        const double nb = (double)nbatches;
+        const vae_stats val = validate(&t, &ds, rows, x);
+        const double secs = now_seconds() - t0;
+        prog.epoch = epoch;
+        prog.seconds += secs;
+
+        fprintf(log, "%llu,%llu", (unsigned long long)epoch, (unsigned long long)t.step);
+        print_num(log, sum.bound / nb);
+        print_num(log, sum.svi0 / nb);
+        print_num(log, sum.svik / nb);
+        print_num(log, sum.bsvik / nb);
+        print_num(log, sum.mean_pos / nb);
+        print_num(log, val.bound);
+        print_num(log, val.svi0);
+        print_num(log, val.svik);
+        print_num(log, val.bsvik);
+        fprintf(log, ",%.2f,%.2f\n", secs, prog.seconds);
+        fflush(log);
+        fprintf(stderr,
+                "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
+                "E_pi[i/k] %.3f  %.1fs\n",
+                (unsigned long long)epoch, sum.bound / nb, val.bound, sum.svi0 / nb,
+                sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs);
+
+        int stop = 0;
+        if (val.bound > prog.best_valid) {
+            prog.best_valid = val.bound;
+            prog.best_epoch = epoch;
+            prog.bad_epochs = 0;
+            snprintf(path, sizeof path, "%s/best.ckpt", dir);
+            if (vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
+        } else {
+            prog.bad_epochs++;
+            if (patience > 0 && prog.bad_epochs >= patience) stop = 1;
+        }
+        snprintf(path, sizeof path, "%s/last.ckpt", dir);
+        if (vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
+        if (stop) {
+            fprintf(stderr, "vae: early stop: no validation improvement for %llu epochs (best %.3f at epoch %llu)\n",
+                    (unsigned long long)prog.bad_epochs, prog.best_valid,
+                    (unsigned long long)prog.best_epoch);
+            break;
+        }
+    }
+    fprintf(stderr, "vae: done; best validation bound %.3f at epoch %llu; %s/best.ckpt\n",
+            prog.best_valid, (unsigned long long)prog.best_epoch, dir);
+    fclose(log);
+    free(perm);
+    free(x);
+    free(rows);
+    free_data(&ds);
+    vae_trainer_free(&t);
+    return 0;
+}
+
+/* ---- eval ------------------------------------------------------------------------ */
+
+static int cmd_eval(int argc, char **argv) {
+    const char *ckpt = NULL, *data_dir = NULL;
+    size_t S = 5000, K = 500, elbo_S = 1000, subset = 0;
+    uint64_t seed = 1;
+    for (int i = 2; i < argc; ++i) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--iwae-samples")) S = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--bsvi-weights")) K = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--elbo-samples")) elbo_S = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--test-subset")) subset = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
+        else die("unknown option %s for eval", a);
+    }
+    if (!ckpt) die("eval needs --checkpoint");
+    vae_trainer t;
+    vae_progress prog;
+    char err[512];
+    if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
+    data_sets ds;
+    load_data(t.cfg.data, data_dir, 0, 1, &ds);
+    const size_t n = (subset > 0 && subset < ds.test.n) ? subset : ds.test.n;
+    const size_t B = t.cfg.batch;
+    bsvi_evaluator *ev = NULL;
+    if (bsvi_evaluator_create(t.cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
+    bsvi_evaluator_set_seed(ev, seed);
+    double *x = malloc(B * t.cfg.x_dim * sizeof *x);
+    double *res = malloc(5 * B * sizeof *res);
+    size_t *rows = malloc(B * sizeof *rows);
+    if (!x || !res || !rows) die("out of memory");
+    double sum[5] = {0, 0, 0, 0, 0};
+    const double t0 = now_seconds();
+    for (size_t first = 0; first < n; first += B) {
+        const size_t nb = n - first < B ? n - first : B;
+        for (size_t i = 0; i < nb; ++i) rows[i] = first + i;
+        /* the test set is binarised once, with a fixed seed */
+        make_batch(&ds.test, t.cfg.lik, rows, nb, TEST_BINARIZE_SEED, 0, x);
+        /* each batch draws from its own part of the evaluator's streams */
+        bsvi_evaluator_set_stream(ev, 0, first);
+        if (vae_trainer_evaluate(&t, ev, x, nb, S, K, elbo_S, res, res + B, res + 2 * B,
+                                 res + 3 * B, res + 4 * B))
+            die("evaluation: %s", t.err);
+        for (int m = 0; m < 5; ++m)
+            for (size_t i = 0; i < nb; ++i) sum[m] += res[(size_t)m * B + i];
+        const double el = now_seconds() - t0;
+        fprintf(stderr, "\reval %zu/%zu  IWAE-%zu %.3f  BSVI-%zu %.3f  %.0fs  ETA %.0fs   ",
+                first + nb, n, S, sum[0] / (double)(first + nb), K, sum[1] / (double)(first + nb),
+                el, el / (double)(first + nb) * (double)(n - first - nb));
+    }
+    fprintf(stderr, "\n");
+    for (int m = 0; m < 5; ++m) sum[m] /= (double)n;
+    const double secs = now_seconds() - t0;
+    printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
+           "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint\n");
+    printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s\n", t.cfg.data,
+           vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
+           (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
+           sum[4], secs, ckpt);
+    printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
+           vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
+           (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
+    free(x);
+    free(res);
+    free(rows);
+    bsvi_evaluator_destroy(ev);
+    free_data(&ds);
+    vae_trainer_free(&t);
+    return 0;
+}
+
+/* ---- svi-sweep ---------------------------------------------------------------------- */
+
+static size_t split_list(char *s, char **items, size_t max) {
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) items[n++] = tok;
+    return n;
+}
+
+static int cmd_svi_sweep(int argc, char **argv) {
+    const char *ckpt = NULL, *data = "builtin", *data_dir = NULL;
+    char rules_buf[256] = "gradient,momentum,adam";
+    char etas_buf[512] = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2";
+    size_t k = 10, n = 500;
+    uint64_t seed = 1;
+    for (int i = 2; i < argc; ++i) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--rules")) snprintf(rules_buf, sizeof rules_buf, "%s", need_value(argc, argv, &i));
+        else if (!strcmp(a, "--etas")) snprintf(etas_buf, sizeof etas_buf, "%s", need_value(argc, argv, &i));
+        else if (!strcmp(a, "--k")) k = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--n")) n = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
+        else die("unknown option %s for svi-sweep", a);
+    }
+    vae_trainer t;
+    char err[512];
+    if (ckpt) {
+        vae_progress prog;
+        if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
+        data = t.cfg.data;
+    }
+    data_sets ds;
+    load_data(data, data_dir, 1, 0, &ds);
+    if (!ckpt) {
+        vae_config cfg;
+        vae_config_default(&cfg);
+        cfg.seed = seed;
+        cfg.lik = ds.lik;
+        snprintf(cfg.data, sizeof cfg.data, "%s", data);
+        if (vae_trainer_init(&t, &cfg, NULL)) die("%s", t.err);
+    }
+    char *rules[8], *etas[32];
+    const size_t nr = split_list(rules_buf, rules, 8), ne = split_list(etas_buf, etas, 32);
+    const size_t B = t.cfg.batch;
+    if (n > ds.valid_count) n = ds.valid_count;
+    double *x = malloc(B * t.cfg.x_dim * sizeof *x);
+    size_t *rows = malloc(B * sizeof *rows);
+    if (!x || !rows) die("out of memory");
+    printf("# svi-sweep: %s, %s model, %zu validation images, k = %zu steps\n", data,
+           ckpt ? ckpt : "freshly initialised", n, k);
+    printf("rule,eta,svi0,svik,svik_minus_svi0,bsvik_minus_svik\n");
+    for (size_t r = 0; r < nr; ++r) {
+        bsvi_step_rule rule;
+        if (vae_step_rule_parse(rules[r], &rule)) die("unknown rule %s", rules[r]);
+        for (size_t e = 0; e < ne; ++e) {
+            const double eta = parse_double("--etas", etas[e]);
+            double s0 = 0, sk = 0, bk = 0;
+            for (size_t first = 0; first < n; first += B) {
+                const size_t nb = n - first < B ? n - first : B;
+                for (size_t i = 0; i < nb; ++i) rows[i] = ds.valid_first + first + i;
+                make_batch(valid_set(&ds), t.cfg.lik, rows, nb, VALID_BINARIZE_SEED, 0, x);
+                vae_stats st;
+                if (vae_trainer_svi_probe(&t, x, nb, rule, eta, k, first / B, &st))
+                    die("%s", t.err);
+                s0 += st.svi0 * (double)nb;
+                sk += st.svik * (double)nb;
+                bk += st.bsvik * (double)nb;
+            }
+            s0 /= (double)n, sk /= (double)n, bk /= (double)n;
+            if (isfinite(sk))
+                printf("%s,%g,%.4f,%.4f,%.4f,%.4f\n", rules[r], eta, s0, sk, sk - s0, bk - sk);
+            else
+                printf("%s,%g,,,diverged,\n", rules[r], eta);
+            fflush(stdout);
+        }
+    }
+    free(x);
+    free(rows);
+    free_data(&ds);
+    vae_trainer_free(&t);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) usage();
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "svi-sweep")) return cmd_svi_sweep(argc, argv);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) usage();
+    die("unknown command %s (train, eval, svi-sweep)", argv[1]);
+    return 1;
+}
