@@ -95,7 +95,8 @@ typedef struct bsvi__trajdata {
     double *logw, *logp, *logq; /* B*(k+1) */
     double *z, *mu, *s;         /* B*(k+1)*d */
     double *enc_mu, *enc_s;     /* B*d */
-    size_t cap_sc, cap_vec, cap_bd;
+    size_t *taken;              /* B: SVI steps taken (k unless the point diverged) */
+    size_t cap_sc, cap_vec, cap_bd, cap_taken;
 } bsvi__trajdata;
 
 struct bsvi_trajectory {
@@ -115,6 +116,7 @@ typedef struct bsvi__svi_cfg {
     double beta, beta1, beta2, adam_eps, clip;
     bsvi_grad_form form;
     int ds;
+    bsvi_divergence_policy divergence;
 } bsvi__svi_cfg;
 
 typedef struct bsvi__svi_ws {
@@ -126,6 +128,8 @@ typedef struct bsvi__svi_ws {
     double *g, *gscratch;    /* rows*d */
     double *dir;             /* B*2d */
     size_t *idx;             /* rows */
+    size_t *taken;           /* B: steps taken per data point (SIZE_MAX while active) */
+    size_t cap_taken;
     size_t cap_bd, cap_b2d, cap_rows, cap_rowsd, cap_idx;
 } bsvi__svi_ws;
 
@@ -134,7 +138,9 @@ void bsvi__svi_ws_free(bsvi__svi_ws *w);
 /* Refines nb data points (global batch indices b_first..b_first+nb-1) from
  * mu0/s0 (nb*d). Either rec (sized for nb, k, d) receives the buffer, or
  * lse_max/lse_sum (nb) receive a running log-sum-exp of log w over the slots.
- * final_mu/final_s (nb*d) receive lambda_k when non-NULL. */
+ * final_mu/final_s (nb*d) receive lambda_k when non-NULL. Under the freeze
+ * policy a data point whose step diverges keeps its last finite lambda for
+ * the remaining slots; rec->taken records the steps each point took. */
 bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const bsvi_model *model,
                              const double *mu0, const double *s0, size_t nb, size_t b_first,
                              size_t d, const bsvi__rng *rng, bsvi__trajdata *rec,

@@ -26,6 +26,7 @@ void bsvi__svi_ws_free(bsvi__svi_ws *w) {
     free(w->gscratch);
     free(w->dir);
     free(w->idx);
+    free(w->taken);
     memset(w, 0, sizeof *w);
 }
 
@@ -64,6 +65,7 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
         w->cap_rows = rows;
     }
     if (bsvi__grow_size(&w->idx, &w->cap_idx, rows)) return 1;
+    if (bsvi__grow_size(&w->taken, &w->cap_taken, nb)) return 1;
     /* Carve views for the current shape (arrays hold at least these sizes). */
     w->s = w->mu + nbd;
     w->sig = w->mu + 2 * nbd;
@@ -113,6 +115,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
     memcpy(mu, mu0, nb * d * sizeof *mu);
     memcpy(s, s0, nb * d * sizeof *s);
     memset(ws->v1, 0, 4 * nb * d * sizeof *ws->v1);
+    for (size_t b = 0; b < nb; ++b) ws->taken[b] = SIZE_MAX; /* active */
     const double half_log2pi_d = 0.5 * (double)d * BSVI__LOG_2PI;
     const int grad_mode_on =
         (cfg->form == BSVI_GRAD_ANALYTIC_KL) ? BSVI__GRAD_LIK : BSVI__GRAD_JOINT;
@@ -201,6 +204,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             b2t *= cfg->beta2;
         }
         for (size_t b = 0; b < nb; ++b) {
+            if (ws->taken[b] != SIZE_MAX) continue; /* frozen after divergence */
             double *dir = ws->dir + 2 * b * d;
             if (cfg->clip > 0.0) {
                 double nrm = 0.0;
@@ -231,20 +235,34 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                     delta = cfg->eta * dir[j];
                     break;
                 }
-                if (j < d)
-                    mb[j] += delta;
-                else
-                    sb[j - d] += delta;
+                dir[j] = delta; /* the direction is not needed past this point */
+            }
+            /* Check the whole candidate before committing it, so that a frozen
+             * data point keeps its last finite lambda. */
+            size_t bad = d;
+            for (size_t j = 0; j < d && bad == d; ++j) {
+                const double nm = mb[j] + dir[j], ns = sb[j] + dir[d + j];
+                if (!isfinite(nm) || !(ns >= BSVI_MIN_LOG_STD && ns <= BSVI_MAX_LOG_STD)) bad = j;
+            }
+            if (bad < d) {
+                if (cfg->divergence == BSVI_DIVERGENCE_FREEZE) {
+                    ws->taken[b] = i;
+                    continue;
+                }
+                return bsvi__fail(err, BSVI_ERR_NUMERIC,
+                                  "SVI step %zu diverged at data point %zu (coordinate %zu: mean "
+                                  "%g, log-std %g after the step); lower the step size, clip, or "
+                                  "use BSVI_DIVERGENCE_FREEZE",
+                                  i, b_first + b, bad, mb[bad] + dir[bad], sb[bad] + dir[d + bad]);
             }
             for (size_t j = 0; j < d; ++j) {
-                if (!isfinite(mb[j]) || !(sb[j] >= BSVI_MIN_LOG_STD && sb[j] <= BSVI_MAX_LOG_STD))
-                    return bsvi__fail(err, BSVI_ERR_NUMERIC,
-                                      "SVI step %zu diverged at data point %zu (coordinate %zu: "
-                                      "mean %g, log-std %g); lower the step size or clip",
-                                      i, b_first + b, j, mb[j], sb[j]);
+                mb[j] += dir[j];
+                sb[j] += dir[d + j];
             }
         }
     }
+    if (rec)
+        for (size_t b = 0; b < nb; ++b) rec->taken[b] = (ws->taken[b] == SIZE_MAX) ? k : ws->taken[b];
     if (final_mu) memcpy(final_mu, mu, nb * d * sizeof *mu);
     if (final_s) memcpy(final_s, s, nb * d * sizeof *s);
     return BSVI_OK;
@@ -271,6 +289,7 @@ bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out) {
     v->cfg.clip = 0.0;
     v->cfg.form = BSVI_GRAD_PATHWISE;
     v->cfg.ds = 0;
+    v->cfg.divergence = BSVI_DIVERGENCE_FAIL;
     *out = v;
     return BSVI_OK;
 }
@@ -378,6 +397,15 @@ bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled) {
                           "bsvi_svi_set_double_sampling: enabled must be 0 or 1, got %d",
                           enabled);
     svi->cfg.ds = enabled;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi, bsvi_divergence_policy policy) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (policy != BSVI_DIVERGENCE_FAIL && policy != BSVI_DIVERGENCE_FREEZE)
+        return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_svi_set_divergence_policy: unknown policy %d", (int)policy);
+    svi->cfg.divergence = policy;
     return BSVI_OK;
 }
 

@@ -40,6 +40,7 @@ int bsvi__trajdata_reserve(bsvi__trajdata *t, size_t B, size_t k, size_t d) {
         t->cap_bd = nbd;
     }
     t->enc_s = t->enc_mu + nbd;
+    if (bsvi__grow_size(&t->taken, &t->cap_taken, B)) return 1;
     t->B = B;
     t->k = k;
     t->d = d;
@@ -50,6 +51,7 @@ void bsvi__trajdata_free(bsvi__trajdata *t) {
     free(t->logw);
     free(t->z);
     free(t->enc_mu);
+    free(t->taken);
     memset(t, 0, sizeof *t);
 }
 
@@ -183,5 +185,23 @@ bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi, s
     *svi0 = a0 / (double)B;
     *svik = ak / (double)B;
     *bsvik = ab / (double)B;
+    return BSVI_OK;
+}
+
+size_t bsvi_trajectory_num_diverged(const bsvi_trajectory *t) {
+    if (!t || !t->data.valid) return 0;
+    size_t n = 0;
+    for (size_t b = 0; b < t->data.B; ++b) n += (t->data.taken[b] < t->data.k) ? 1u : 0u;
+    return n;
+}
+
+bsvi_status bsvi_trajectory_get_steps_taken(const bsvi_trajectory *t, size_t *out) {
+    if (!t) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out)
+        return bsvi__fail((char *)t->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_trajectory_get_steps_taken: out is NULL");
+    bsvi_status st = check_valid(t, "bsvi_trajectory_get_steps_taken");
+    if (st != BSVI_OK) return st;
+    memcpy(out, t->data.taken, t->data.B * sizeof *out);
     return BSVI_OK;
 }

@@ -919,6 +919,81 @@ static void test_run_bad_input(void **state)
     lg_free(&lg);
 }
 
+/* Divergence of one data point: FAIL stops the run; FREEZE stops only that point, keeps its
+ * last finite lambda for the remaining slots, reports it, and leaves the others bitwise as
+ * in a run where nothing diverged. */
+static void test_divergence_freeze(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2, k = 4;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 23), 0);
+    bsvi_model *model = NULL;
+    TU_OK(bsvi_model_create(d, &model));
+    TU_OK(bsvi_model_set_likelihood(model, lg_likelihood, &lg));
+    /* Point 1 starts at log-std 29.9: its first pathwise step throws the log-std far outside
+     * [-30, 30]. Points 0 and 2 are ordinary. */
+    double mean0[6] = {0.3, -0.2, 0.1, 0.4, -0.5, 0.2};
+    double ls_bad[6] = {0.0, -0.1, 29.9, 29.9, 0.1, 0.0};
+    double ls_good[6] = {0.0, -0.1, 0.0, 0.0, 0.1, 0.0};
+    bsvi_proposal *qbad = NULL, *qgood = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls_bad, &qbad));
+    TU_OK(lg_make_proposal(B, d, mean0, ls_good, &qgood));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL, *tg = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_trajectory_create(&tg));
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_step_size(svi, 1e-3));
+    TU_OK(bsvi_svi_set_seed(svi, 5));
+
+    TU_STATUS(bsvi_svi_run(svi, model, qbad, t), BSVI_ERR_NUMERIC);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "data point 1");
+    TU_STATUS(bsvi_svi_set_divergence_policy(svi, (bsvi_divergence_policy)7), BSVI_ERR_BAD_VALUE);
+
+    TU_OK(bsvi_svi_set_divergence_policy(svi, BSVI_DIVERGENCE_FREEZE));
+    TU_OK(bsvi_svi_set_seed(svi, 5));
+    TU_OK(bsvi_svi_run(svi, model, qbad, t));
+    TU_OK(bsvi_svi_set_seed(svi, 5));
+    TU_OK(bsvi_svi_run(svi, model, qgood, tg));
+    assert_int_equal(bsvi_trajectory_num_diverged(t), 1);
+    assert_int_equal(bsvi_trajectory_num_diverged(tg), 0);
+    size_t taken[3];
+    TU_OK(bsvi_trajectory_get_steps_taken(t, taken));
+    assert_int_equal(taken[0], k);
+    assert_int_equal(taken[1], 0);
+    assert_int_equal(taken[2], k);
+
+    tu_traj a, g;
+    tu_traj_read(t, &a);
+    tu_traj_read(tg, &g);
+    for (size_t i = 0; i <= k; ++i) {
+        /* the frozen point keeps lambda_0 and records finite weights from it */
+        TU_BITWISE(&a.mean[(1 * (k + 1) + i) * d], &mean0[1 * d], d);
+        TU_BITWISE(&a.ls[(1 * (k + 1) + i) * d], &ls_bad[1 * d], d);
+        assert_true(isfinite(a.lw[1 * (k + 1) + i]));
+        /* the other points are exactly as in the run where nothing diverged */
+        for (size_t b = 0; b < B; b += 2) {
+            TU_BITWISE(&a.mean[(b * (k + 1) + i) * d], &g.mean[(b * (k + 1) + i) * d], d);
+            TU_BITWISE(&a.ls[(b * (k + 1) + i) * d], &g.ls[(b * (k + 1) + i) * d], d);
+            TU_BITWISE(&a.lw[b * (k + 1) + i], &g.lw[b * (k + 1) + i], 1);
+        }
+    }
+    tu_traj_free(&a);
+    tu_traj_free(&g);
+    TU_STATUS(bsvi_trajectory_get_steps_taken(t, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_trajectory_get_steps_taken(NULL, taken), BSVI_ERR_NULL_ARGUMENT);
+    assert_int_equal(bsvi_trajectory_num_diverged(NULL), 0);
+    bsvi_trajectory_destroy(t);
+    bsvi_trajectory_destroy(tg);
+    bsvi_svi_destroy(svi);
+    bsvi_proposal_destroy(qbad);
+    bsvi_proposal_destroy(qgood);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_neg_inf_rows),
         cmocka_unit_test(test_reproducibility_and_split),
         cmocka_unit_test(test_run_bad_input),
+        cmocka_unit_test(test_divergence_freeze),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

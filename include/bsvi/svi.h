@@ -20,8 +20,14 @@
  * (per data point and coordinate, bias-corrected). Optional per-data-point
  * clipping rescales d (over all 2*dim coordinates) to norm at most the clip value.
  *
- * A step that leaves a log-std outside [::BSVI_MIN_LOG_STD, ::BSVI_MAX_LOG_STD]
- * or a mean non-finite is divergence, reported as ::BSVI_ERR_NUMERIC.
+ * A step that would leave a log-std outside [::BSVI_MIN_LOG_STD, ::BSVI_MAX_LOG_STD]
+ * or a mean non-finite is divergence. Under ::BSVI_DIVERGENCE_FAIL (the
+ * default) the run stops with ::BSVI_ERR_NUMERIC naming the data point and
+ * step; under ::BSVI_DIVERGENCE_FREEZE that data point alone stops refining:
+ * the step is not taken, its remaining buffer slots are drawn from its last
+ * finite proposal (still a valid sequential proposal, so every bound stays a
+ * lower bound), the other data points are unaffected, and
+ * bsvi_trajectory_get_steps_taken() / bsvi_trajectory_num_diverged() report it.
  *
  * A sample whose log p is -INFINITY (log w undefined) contributes nothing to
  * the step direction, entropy term included; the average still divides by the
@@ -64,6 +70,12 @@ typedef enum bsvi_grad_form {
     BSVI_GRAD_ANALYTIC_KL = 2, /**< Analytic KL to N(0, I); needs the standard normal prior. */
     BSVI_GRAD_DREG = 3         /**< Doubly reparameterised IWAE gradient (IWAE estimator only). */
 } bsvi_grad_form;
+
+/** @brief What a run does when a data point's step diverges. Values are never renumbered. */
+typedef enum bsvi_divergence_policy {
+    BSVI_DIVERGENCE_FAIL = 0,  /**< Fail the whole run with ::BSVI_ERR_NUMERIC (default). */
+    BSVI_DIVERGENCE_FREEZE = 1 /**< Stop refining that data point; report it in the trajectory. */
+} bsvi_divergence_policy;
 
 /** @brief Opaque SVI refinement handle. */
 typedef struct bsvi_svi bsvi_svi;
@@ -160,6 +172,15 @@ BSVI_API bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form);
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled);
+
+/**
+ * @brief Choose what happens when a data point's step diverges (see the file comment).
+ * @param svi Handle. @param policy A ::bsvi_divergence_policy value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown policy).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi,
+                                                    bsvi_divergence_policy policy);
 
 /**
  * @brief Set the seed and reset the call counter to 0.

@@ -127,6 +127,25 @@ BSVI_API bsvi_status bsvi_trajectory_get_encoder_grad(const bsvi_trajectory *t, 
                                                       double *d_log_std);
 
 /**
+ * @brief SVI steps each data point actually took.
+ *
+ * k for every data point unless the SVI handle used ::BSVI_DIVERGENCE_FREEZE
+ * and the point's step i diverged, in which case it is i (its slots i+1..k were
+ * drawn from lambda_i).
+ * @param t Non-empty trajectory. @param out Output, B entries (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (empty).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_trajectory_get_steps_taken(const bsvi_trajectory *t, size_t *out);
+
+/**
+ * @brief Number of data points that stopped refining early (diverged under the freeze policy).
+ * @param t Handle or NULL. @return The count; 0 for NULL or empty. Infallible.
+ * @since 0.1.0
+ */
+BSVI_API size_t bsvi_trajectory_num_diverged(const bsvi_trajectory *t);
+
+/**
  * @brief Training-health metrics of a batch (the paper's Figure 6 quantities).
  *
  * Means over data points of SVI-0 = log w_0, SVI-k = log w_k and
