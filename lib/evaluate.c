@@ -7,6 +7,8 @@
 
 struct bsvi_evaluator {
     size_t dim, chunk;
+    bsvi_progress_fn progress;
+    void *progress_data;
     bsvi__rng rng;
     bsvi__svi_ws ws;
     double *eps, *z, *g, *lik, *prior; /* chunk*d (eps|z), chunk*d (g: host-prior scratch), chunk (lik|prior) */
@@ -55,6 +57,13 @@ bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t counter, uint
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
     ev->rng.counter = counter;
     ev->rng.id_offset = id_offset;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progress_fn fn, void *user_data) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    ev->progress = fn;
+    ev->progress_data = user_data;
     return BSVI_OK;
 }
 
@@ -143,7 +152,7 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             ev->acc[3 * b] = ev->acc[3 * b + 1] = ev->acc[3 * b + 2] = 0.0;
         }
     }
-    size_t b = 0, s = 0;
+    size_t b = 0, s = 0, done = 0;
     while (b < B) {
         /* fill a chunk with consecutive (b, s) pairs */
         size_t n = 0, b0 = b, s0 = s;
@@ -163,6 +172,7 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
                                           BSVI__GRAD_NONE, NULL, NULL, ev->err);
         if (st != BSVI_OK) return st;
         size_t bb = b0, ss = s0;
+        done += n;
         for (size_t r = 0; r < n; ++r) {
             const double *ls = q->log_std + bb * d, *e = ev->eps + r * d;
             double lq = -half;
@@ -180,6 +190,10 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
                 ++bb;
             }
         }
+        if (ev->progress && ev->progress(done, B * S, ev->progress_data) != 0)
+            return bsvi__fail(ev->err, BSVI_ERR_CANCELLED,
+                              "cancelled by the progress callback after %zu of %zu rows", done,
+                              B * S);
     }
     return BSVI_OK;
 }
@@ -279,6 +293,9 @@ bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
         return bsvi__fail(ev->err, BSVI_ERR_BAD_STATE,
                           "%s: the analytic-KL gradient needs the standard normal prior", fn);
     cfg.k = K - 1;
+    cfg.progress = ev->progress;
+    cfg.progress_data = ev->progress_data;
+    cfg.progress_total = q->batch * K;
     const size_t B = q->batch, d = ev->dim;
     if ((st = reserve(ev, B, 0, fn)) != BSVI_OK) return st;
     const size_t per = cfg.m + (cfg.ds ? 1u : 0u);
@@ -292,6 +309,7 @@ bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
     }
     for (size_t b0 = 0; b0 < B; b0 += group) {
         const size_t nb = (B - b0 < group) ? B - b0 : group;
+        cfg.progress_base = b0 * K;
         st = bsvi__svi_refine(&cfg, &ev->ws, model, q->mean + b0 * d, q->log_std + b0 * d, nb, b0,
                               d, &ev->rng, NULL, mx + b0, sm + b0, ev->fmu + b0 * d,
                               ev->fs + b0 * d, ev->err);

@@ -117,6 +117,9 @@ typedef struct bsvi__svi_cfg {
     bsvi_grad_form form;
     int ds;
     bsvi_divergence_policy divergence;
+    bsvi_progress_fn progress; /* may be NULL */
+    void *progress_data;
+    size_t progress_base, progress_total; /* units done before this call, units in all */
 } bsvi__svi_cfg;
 
 typedef struct bsvi__svi_ws {

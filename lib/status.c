@@ -18,6 +18,7 @@ const char *bsvi_status_string(bsvi_status status) {
     case BSVI_ERR_NO_MEMORY: return "out of memory";
     case BSVI_ERR_BAD_STATE: return "call not valid in the handle's current state";
     case BSVI_ERR_NUMERIC: return "a computation produced a non-finite result";
+    case BSVI_ERR_CANCELLED: return "cancelled by the host's progress callback";
     }
     return "unknown status";
 }

@@ -8,6 +8,8 @@
 
 struct bsvi_svi {
     size_t dim;
+    bsvi_progress_fn progress;
+    void *progress_data;
     bsvi__svi_cfg cfg;
     bsvi__rng rng;
     bsvi__svi_ws ws;
@@ -177,7 +179,14 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                 bsvi__lse_push(&lse_max[b], &lse_sum[b], lw);
             }
         }
-        if (!need_grad) break;
+        if (!need_grad) {
+            if (cfg->progress &&
+                cfg->progress(cfg->progress_base + (i + 1) * nb, cfg->progress_total,
+                              cfg->progress_data) != 0)
+                return bsvi__fail(err, BSVI_ERR_CANCELLED,
+                                  "cancelled by the progress callback after SVI step %zu", i);
+            break;
+        }
 
         /* Gradient direction per data point, averaged over the n_u update samples. */
         const double wgt = 1.0 / (double)n_u;
@@ -196,6 +205,11 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                 memcpy(rec->enc_s + b * d, dsg, d * sizeof(double));
             }
         }
+        if (cfg->progress &&
+            cfg->progress(cfg->progress_base + (i + 1) * nb, cfg->progress_total,
+                          cfg->progress_data) != 0)
+            return bsvi__fail(err, BSVI_ERR_CANCELLED, "cancelled by the progress callback "
+                              "after SVI step %zu", i);
         if (i == k) break;
 
         /* Step. */
@@ -409,6 +423,13 @@ bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi, bsvi_divergence_policy
     return BSVI_OK;
 }
 
+bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user_data) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    svi->progress = fn;
+    svi->progress_data = user_data;
+    return BSVI_OK;
+}
+
 bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
     svi->rng.seed = seed;
@@ -453,7 +474,12 @@ bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_prop
                           "bsvi_svi_run: cannot allocate a buffer of %zu x %zu x %zu", q->batch,
                           svi->cfg.k + 1, svi->dim);
     }
-    st = bsvi__svi_refine(&svi->cfg, &svi->ws, model, q->mean, q->log_std, q->batch, 0, svi->dim,
+    bsvi__svi_cfg cfg = svi->cfg;
+    cfg.progress = svi->progress;
+    cfg.progress_data = svi->progress_data;
+    cfg.progress_base = 0;
+    cfg.progress_total = q->batch * (svi->cfg.k + 1);
+    st = bsvi__svi_refine(&cfg, &svi->ws, model, q->mean, q->log_std, q->batch, 0, svi->dim,
                           &svi->rng, &svi->stage, NULL, NULL, NULL, NULL, svi->err);
     if (st != BSVI_OK) return st;
     svi->stage.valid = 1;

@@ -994,6 +994,100 @@ static void test_divergence_freeze(void **state)
     lg_free(&lg);
 }
 
+/* Cancellation: a progress callback that returns non-zero stops the run with its own status;
+ * the trajectory keeps its previous contents and the handle still works. */
+typedef struct cancel_ctx {
+    size_t calls, stop_after, last_done, last_total;
+} cancel_ctx;
+
+static int cancel_after(size_t done, size_t total, void *user_data)
+{
+    cancel_ctx *c = (cancel_ctx *)user_data;
+    c->calls++;
+    c->last_done = done;
+    c->last_total = total;
+    return c->calls >= c->stop_after ? 1 : 0;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2, k = 5;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 29), 0);
+    bsvi_model *model = NULL;
+    TU_OK(bsvi_model_create(d, &model));
+    TU_OK(bsvi_model_set_likelihood(model, lg_likelihood, &lg));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL, *fresh = NULL;
+    bsvi_trajectory *t = NULL, *tf = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_svi_create(d, &fresh));
+    TU_OK(bsvi_trajectory_create(&t));
+    TU_OK(bsvi_trajectory_create(&tf));
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_steps(fresh, k));
+    TU_OK(bsvi_svi_set_step_size(svi, 0.01));
+    TU_OK(bsvi_svi_set_step_size(fresh, 0.01));
+    cancel_ctx c = {0, 1000, 0, 0};
+    TU_OK(bsvi_svi_set_progress(svi, cancel_after, &c));
+    TU_OK(bsvi_svi_run(svi, model, q, t)); /* completes: one call per slot */
+    assert_int_equal(c.calls, k + 1);
+    assert_int_equal(c.last_done, B * (k + 1));
+    assert_int_equal(c.last_total, B * (k + 1));
+    tu_traj before;
+    tu_traj_read(t, &before);
+    c.calls = 0;
+    c.stop_after = 3;
+    TU_STATUS(bsvi_svi_run(svi, model, q, t), BSVI_ERR_CANCELLED);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "cancel");
+    assert_int_equal(c.calls, 3);
+    tu_traj after;
+    tu_traj_read(t, &after);
+    tu_traj_assert_equal(&before, &after);
+    tu_traj_free(&after);
+    /* still usable, and the cancelled run did not advance the counter: the next run equals the
+     * second run of a handle that never cancelled */
+    TU_OK(bsvi_svi_set_progress(svi, NULL, NULL));
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    TU_OK(bsvi_svi_run(fresh, model, q, tf));
+    TU_OK(bsvi_svi_run(fresh, model, q, tf));
+    tu_traj a, f;
+    tu_traj_read(t, &a);
+    tu_traj_read(tf, &f);
+    tu_traj_assert_equal(&a, &f);
+    tu_traj_free(&a);
+    tu_traj_free(&f);
+    tu_traj_free(&before);
+
+    /* the evaluator cancels the same way */
+    bsvi_evaluator *ev = NULL;
+    TU_OK(bsvi_evaluator_create(d, &ev));
+    TU_OK(bsvi_evaluator_set_chunk_rows(ev, 4));
+    c.calls = 0;
+    c.stop_after = 2;
+    TU_OK(bsvi_evaluator_set_progress(ev, cancel_after, &c));
+    double out[3] = {7, 7, 7};
+    TU_STATUS(bsvi_evaluator_iwae(ev, model, q, 50, out), BSVI_ERR_CANCELLED);
+    c.calls = 0;
+    TU_STATUS(bsvi_evaluator_bsvi(ev, model, q, svi, 10, out, NULL), BSVI_ERR_CANCELLED);
+    assert_true(out[0] == 7 && out[1] == 7 && out[2] == 7);
+    TU_OK(bsvi_evaluator_set_progress(ev, NULL, NULL));
+    TU_OK(bsvi_evaluator_iwae(ev, model, q, 50, out));
+    bsvi_evaluator_destroy(ev);
+
+    bsvi_trajectory_destroy(t);
+    bsvi_trajectory_destroy(tf);
+    bsvi_svi_destroy(svi);
+    bsvi_svi_destroy(fresh);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1009,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_reproducibility_and_split),
         cmocka_unit_test(test_run_bad_input),
         cmocka_unit_test(test_divergence_freeze),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,16 @@ BSVI_API bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t coun
                                                uint64_t id_offset);
 
 /**
+ * @brief Register a progress callback, called after every callback chunk (IWAE-S, ELBO*) or
+ *        SVI step (BSVI-K); it can cancel the evaluation (::BSVI_ERR_CANCELLED).
+ * @param ev Handle. @param fn Callback, or NULL to remove it. @param user_data Passed back; not owned.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (ev NULL).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progress_fn fn,
+                                                 void *user_data);
+
+/**
  * @brief Set the largest number of latent rows passed to one callback call.
  * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: the batch is then
  *        processed in groups of data points; see the file comment for the BSVI-K minimum).
@@ -85,7 +95,8 @@ BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t ro
  * @param S Samples, 1..2^32. @param out Output, batch entries (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE, ::BSVI_ERR_CALLBACK_FAILED,
- *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NO_MEMORY. @p out is unchanged on error.
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED. @p out is
+ *         unchanged on error.
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,

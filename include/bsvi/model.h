@@ -49,6 +49,21 @@ typedef int (*bsvi_density_fn)(size_t n, size_t dim, const double *z,
                                const size_t *data_index, double *log_density,
                                double *grad, void *user_data);
 
+/**
+ * @brief Progress callback of long-running calls (SVI runs, evaluations), also used to cancel.
+ *
+ * Called between units of work with the number of units done so far and the
+ * total: data-point slots for SVI (batch*(k+1)) and BSVI-K evaluation
+ * (batch*K), latent rows for IWAE-S and ELBO* evaluation (batch*S). To
+ * cancel from another thread, let the callback read a flag that thread sets
+ * (for example a C11 atomic_int).
+ * @param done Units finished. @param total Units in the call.
+ * @param user_data The pointer registered with the callback.
+ * @return 0 to continue; non-zero to stop: the call then returns
+ *         ::BSVI_ERR_CANCELLED, leaving its outputs and the handle as they were.
+ */
+typedef int (*bsvi_progress_fn)(size_t done, size_t total, void *user_data);
+
 /** @brief Opaque model handle. */
 typedef struct bsvi_model bsvi_model;
 

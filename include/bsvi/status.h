@@ -27,7 +27,8 @@ typedef enum bsvi_status {
     BSVI_ERR_CALLBACK_NAN = -7,        /**< A host callback wrote NaN (or a non-finite gradient). */
     BSVI_ERR_NO_MEMORY = -8,           /**< Memory allocation failed. */
     BSVI_ERR_BAD_STATE = -9,           /**< The call is not valid in the handle's current configuration. */
-    BSVI_ERR_NUMERIC = -10             /**< A computation produced a non-finite value the result cannot hold. */
+    BSVI_ERR_NUMERIC = -10,            /**< A computation produced a non-finite value the result cannot hold. */
+    BSVI_ERR_CANCELLED = -11           /**< The host's progress callback asked the call to stop. */
 } bsvi_status;
 
 /**

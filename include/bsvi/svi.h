@@ -183,6 +183,14 @@ BSVI_API bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi,
                                                     bsvi_divergence_policy policy);
 
 /**
+ * @brief Register a progress callback, called after every SVI step; it can cancel the run.
+ * @param svi Handle. @param fn Callback, or NULL to remove it. @param user_data Passed back; not owned.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (svi NULL).
+ * @since 0.1.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user_data);
+
+/**
  * @brief Set the seed and reset the call counter to 0.
  * @param svi Handle. @param seed Any value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
@@ -224,6 +232,7 @@ BSVI_API double bsvi_svi_step_size(const bsvi_svi *svi);
  *         ::BSVI_ERR_BAD_STATE (no likelihood; analytic KL without the standard
  *         normal prior), ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN,
  *         ::BSVI_ERR_NUMERIC (a step produced non-finite parameters),
+ *         ::BSVI_ERR_CANCELLED (the progress callback asked to stop),
  *         ::BSVI_ERR_NO_MEMORY. On error @p out and @p q are unchanged.
  * @since 0.1.0
  */
