@@ -86,7 +86,7 @@ BSVI_API bsvi_status bsvi_estimator_create(bsvi_bound kind, size_t dim, bsvi_est
 BSVI_API void bsvi_estimator_destroy(bsvi_estimator *est);
 
 /**
- * @brief Kind of an estimator. @param est Handle (not NULL).
+ * @brief Kind of an estimator. @param est Handle, or NULL.
  * @return Its ::bsvi_bound; ::BSVI_BOUND_ELBO for NULL. Infallible.
  * @since 0.1.0
  */

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs libbsvi's build dependencies on Debian/Ubuntu with apt-get.
+# Quick on reruns: apt-get is skipped when every package is already installed.
+# Runs as root, or through sudo when available. BSVI_SKIP_DEPS=1 skips it all.
+set -euo pipefail
+
+PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen)
+
+if [[ "${BSVI_SKIP_DEPS:-0}" == "1" ]]; then
+    echo "deps: BSVI_SKIP_DEPS=1, not checking packages"
+    exit 0
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps: not a Debian-like system (no dpkg-query/apt-get)." >&2
+    echo "deps: install by hand: a C11 compiler and C++ compiler, cmake >= 3.16, pkg-config," >&2
+    echo "deps: CMocka, OpenBLAS (or a reference CBLAS) and Doxygen; then rerun with BSVI_SKIP_DEPS=1." >&2
+    exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "deps: all present (${PACKAGES[*]})"
+    exit 0
+fi
+
+echo "deps: missing: ${missing[*]}"
+SUDO=()
+if [[ "$(id -u)" != "0" ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "deps: not root and sudo is not available; install as root: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+echo "deps: installed ${missing[*]}"
