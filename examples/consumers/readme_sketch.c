@@ -13,11 +13,11 @@ bsvi_status make_estimator(size_t dim, bsvi_estimator **est) {
  * Out: decoder targets (t_index[j], t_z[j*D..], t_coef[j]), j < *n_targets <= cap:
  *      grad_theta = sum_j t_coef[j] * d/dtheta log p(x_{t_index[j]}, z_j);
  *      d_mean, d_log_std (B*D): d bound / d lambda_0, to backpropagate through f. */
-bsvi_status bsvi_train_step(bsvi_model *model, bsvi_proposal *q, bsvi_svi *svi,
-                            bsvi_trajectory *traj, bsvi_estimator *est,
-                            const double *enc_mean, const double *enc_log_std,
-                            size_t cap, size_t *n_targets, size_t *t_index, double *t_z,
-                            double *t_coef, double *d_mean, double *d_log_std) {
+bsvi_status train_step(bsvi_model *model, bsvi_proposal *q, bsvi_svi *svi,
+                       bsvi_trajectory *traj, bsvi_estimator *est,
+                       const double *enc_mean, const double *enc_log_std,
+                       size_t cap, size_t *n_targets, size_t *t_index, double *t_z,
+                       double *t_coef, double *d_mean, double *d_log_std) {
     bsvi_status st = bsvi_proposal_set_params(q, enc_mean, enc_log_std);
     if (st == BSVI_OK) st = bsvi_svi_run(svi, model, q, traj);            /* k SVI steps: the buffer */
     if (st == BSVI_OK) st = bsvi_estimator_compute(est, NULL, NULL, traj); /* BSVI bound, r, targets */

@@ -11,11 +11,11 @@
 #include <bsvi/bsvi.h>
 
 bsvi_status make_estimator(size_t dim, bsvi_estimator **est);
-bsvi_status bsvi_train_step(bsvi_model *model, bsvi_proposal *q, bsvi_svi *svi,
-                            bsvi_trajectory *traj, bsvi_estimator *est,
-                            const double *enc_mean, const double *enc_log_std,
-                            size_t cap, size_t *n_targets, size_t *t_index, double *t_z,
-                            double *t_coef, double *d_mean, double *d_log_std);
+bsvi_status train_step(bsvi_model *model, bsvi_proposal *q, bsvi_svi *svi,
+                       bsvi_trajectory *traj, bsvi_estimator *est,
+                       const double *enc_mean, const double *enc_log_std,
+                       size_t cap, size_t *n_targets, size_t *t_index, double *t_z,
+                       double *t_coef, double *d_mean, double *d_log_std);
 
 enum { B = 4, D = 3, K = 5, CAP = 64 };
 
@@ -61,7 +61,7 @@ int main(void) {
     if (st == BSVI_OK) st = make_estimator(D, &est);
     for (step = 0; st == BSVI_OK && step < 3; step++) {
         for (i = 0; i < B * D; i++) enc_mean[i] = 0.1 * (double)step; /* "encoder output" */
-        st = bsvi_train_step(model, q, svi, traj, est, enc_mean, enc_log_std, CAP, &n_targets,
+        st = train_step(model, q, svi, traj, est, enc_mean, enc_log_std, CAP, &n_targets,
                              t_index, t_z, t_coef, d_mean, d_log_std);
         if (st != BSVI_OK) break;
         if (n_targets != B) { fprintf(stderr, "FAIL %zu targets, want %d\n", n_targets, B); ok = 0; }
