@@ -386,9 +386,25 @@ bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est) {
                           fn);
     if (est->nacc == 0 || est->npi == 0) return BSVI_OK;
     const size_t n = est->npi;
+    const double c1 = 1.0 - pow(est->b1, (double)(est->pt + 1));
+    const double c2 = 1.0 - pow(est->b2, (double)(est->pt + 1));
+    /* Reliability fix (found by tests/test_robustness.c): with an extreme (finite)
+     * learning rate an Adam step can overflow a logit to +-infinity, and the re-centring
+     * below then made pi NaN. Dry-run the step first (same arithmetic) and refuse it,
+     * leaving logits, moments and the accumulated gradient unchanged. */
+    for (size_t i = 0; i < n; ++i) {
+        if (est->logits[i] == -INFINITY) continue;
+        const double g = est->acc[i] / (double)est->nacc;
+        const double pm = est->b1 * est->pm[i] + (1.0 - est->b1) * g;
+        const double pv = est->b2 * est->pv[i] + (1.0 - est->b2) * g * g;
+        const double a = est->logits[i] + est->lr * (pm / c1) / (sqrt(pv / c2) + 1e-8);
+        if (!isfinite(a))
+            return bsvi__fail(est->err, BSVI_ERR_NUMERIC,
+                              "%s: the Adam step overflows logit %zu (learning rate %g): "
+                              "lower the learning rate",
+                              fn, i, est->lr);
+    }
     est->pt++;
-    const double c1 = 1.0 - pow(est->b1, (double)est->pt);
-    const double c2 = 1.0 - pow(est->b2, (double)est->pt);
     double mx = -INFINITY;
     for (size_t i = 0; i < n; ++i) {
         if (est->logits[i] == -INFINITY) continue;
@@ -513,6 +529,13 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
         return bsvi__fail(e->err, BSVI_ERR_BAD_STATE,
                           "bsvi_estimator_compute: the analytic-KL form needs the standard "
                           "normal prior, but the model has a host prior");
+    /* Reliability fix: K * dim above 2^33 would repeat normals within a data point's
+     * stream (see rng.h); refuse before allocating. */
+    if ((uint64_t)S * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(e->err, BSVI_ERR_OUT_OF_RANGE,
+                          "bsvi_estimator_compute: K * dim = %zu * %zu exceeds the 2^33 normals "
+                          "one data point's stream holds",
+                          S, d);
     if (ws_reserve(e, rows, d, model->prior != NULL, 1) || result_reserve(&e->stage, B, S, d, 1))
         return bsvi__fail(e->err, BSVI_ERR_NO_MEMORY, "bsvi_estimator_compute: out of memory");
     result *res = &e->stage;
@@ -567,7 +590,10 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
                                   S, b);
             const double lse = bsvi__lse_value(mx, sm);
             bound = lse - log((double)S);
-            for (size_t s = 0; s < S; ++s) coef[s] = exp(lw[s] - lse);
+            /* Reliability fix (found by fuzz/fuzz_api.c): exp(lw - lse) lost the log(sum)
+             * term when |lw| is huge (1e300 + log 2 == 1e300), so tied weights got
+             * coefficients 1 each; normalising by the sum keeps them on the simplex. */
+            for (size_t s = 0; s < S; ++s) coef[s] = exp(lw[s] - mx) / sm;
         }
         res->bounds[b] = bound;
         double *dmu = res->enc_mu + b * d, *dsg = res->enc_s + b * d;
@@ -581,6 +607,16 @@ static bsvi_status compute_sampled(bsvi_estimator *e, const bsvi_model *model,
             if (wgt == 0.0) continue;
             bsvi__grad_row(f, d, e->g + row * d, e->eps + row * d, mu, e->sig, wgt, dmu, dsg);
         }
+        /* Reliability fix: finite but huge host gradients times sigma (up to e^30) can
+         * overflow, and opposite infinities across samples give NaN; such an encoder
+         * gradient must not be returned with BSVI_OK. */
+        for (size_t j = 0; j < d; ++j)
+            if (!isfinite(dmu[j]) || !isfinite(dsg[j]))
+                return bsvi__fail(e->err, BSVI_ERR_NUMERIC,
+                                  "bsvi_estimator_compute: the encoder gradient of data point "
+                                  "%zu is not finite (coordinate %zu): the host's gradient or "
+                                  "the proposal's scale is too large",
+                                  b, j);
         for (size_t s = 0; s < S; ++s) {
             res->tidx[b * S + s] = b;
             res->tslot[b * S + s] = s;
@@ -778,8 +814,17 @@ bsvi_status bsvi_estimator_compute_terms(bsvi_estimator *est, size_t batch, size
         log_pi(est->logits, n, est->logpi);
     memset(res->pigrad, 0, n * sizeof(double));
     for (size_t b = 0; b < batch; ++b) {
-        for (size_t i = 0; i < n; ++i)
+        for (size_t i = 0; i < n; ++i) {
             est->lw[i] = log_joint[b * n + i] - log_proposal[b * n + i];
+            /* Reliability fix (found by fuzz/fuzz_api.c): finite terms such as
+             * 1e308 - (-1e308) overflow to +infinity, and the softmax then made the
+             * bound and every r NaN under BSVI_OK. */
+            if (est->lw[i] == INFINITY)
+                return bsvi__fail(est->err, BSVI_ERR_NUMERIC,
+                                  "%s: log_joint - log_proposal overflows to +infinity at data "
+                                  "point %zu, term %zu (%g - %g)",
+                                  fn, b, i, log_joint[b * n + i], log_proposal[b * n + i]);
+        }
         double bound = buffer_softmax(est->logpi, est->lw, n, est->r);
         if (bound == -INFINITY)
             return bsvi__fail(est->err, BSVI_ERR_NUMERIC,

@@ -208,6 +208,13 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
     if (S == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: S is 0", fn);
     if (S > BSVI__MAX_EVAL_SAMPLES)
         return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: S = %zu exceeds 2^32", fn, S);
+    /* Reliability fix: S * dim above 2^33 would repeat normals within a data point's
+     * stream (see rng.h); refuse before any work. */
+    if ((uint64_t)S * (uint64_t)ev->dim > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE,
+                          "%s: S * dim = %zu * %zu exceeds the 2^33 normals one data point's "
+                          "stream holds",
+                          fn, S, ev->dim);
     if ((st = reserve(ev, q->batch, model->prior != NULL, fn)) != BSVI_OK) return st;
     if ((st = stream(ev, model, q, S, 0)) != BSVI_OK) return st;
     for (size_t b = 0; b < q->batch; ++b)
@@ -232,6 +239,13 @@ bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model
     if (S == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: S is 0", fn);
     if (S > BSVI__MAX_EVAL_SAMPLES)
         return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: S = %zu exceeds 2^32", fn, S);
+    /* Reliability fix: S * dim above 2^33 would repeat normals within a data point's
+     * stream (see rng.h); refuse before any work. */
+    if ((uint64_t)S * (uint64_t)ev->dim > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE,
+                          "%s: S * dim = %zu * %zu exceeds the 2^33 normals one data point's "
+                          "stream holds",
+                          fn, S, ev->dim);
     const size_t B = q_final->batch, d = ev->dim;
     if ((st = reserve(ev, B, model->prior != NULL, fn)) != BSVI_OK) return st;
     if ((st = stream(ev, model, q_final, S, 1)) != BSVI_OK) return st;

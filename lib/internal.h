@@ -42,6 +42,11 @@ typedef struct bsvi__rng {
     uint64_t id_offset;
 } bsvi__rng;
 
+/* Normals one (data point, step, purpose) stream can hold before the 32-bit block index
+ * (two normals per Philox block) wraps and values repeat: see rng.h. Calls that would
+ * need more are refused with BSVI_ERR_OUT_OF_RANGE before any work. */
+#define BSVI__MAX_STREAM_NORMALS ((uint64_t)1 << 33)
+
 /* Writes n standard normals for (rng, data point b of the call, step, purpose)
  * starting at stream position pos. Position p is the same number whatever
  * pos/n split is used to reach it. */

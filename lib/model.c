@@ -74,7 +74,8 @@ static bsvi_status check_output(const char *what, size_t n, size_t d, const size
             return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
                               "the %s callback returned %s as log density at row %zu "
                               "(data point %zu)",
-                              what, isnan(v) ? "NaN" : "+infinity", r, idx[r]);
+                              what, isnan(v) ? "NaN (or did not write it)" : "+infinity", r,
+                              idx[r]);
         if (!g) continue;
         double *gr = g + r * d;
         if (v == -INFINITY) {
@@ -84,8 +85,8 @@ static bsvi_status check_output(const char *what, size_t n, size_t d, const size
         for (size_t j = 0; j < d; ++j)
             if (!isfinite(gr[j]))
                 return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
-                                  "the %s callback returned a non-finite gradient at row %zu "
-                                  "(data point %zu), coordinate %zu",
+                                  "the %s callback returned a non-finite (or unwritten) gradient "
+                                  "at row %zu (data point %zu), coordinate %zu",
                                   what, r, idx[r], j);
     }
     return BSVI_OK;
@@ -96,6 +97,13 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
                              double *gscratch, char *err) {
     const size_t d = m->dim;
     double *gl = (grad_mode == BSVI__GRAD_NONE) ? NULL : g;
+    /* Reliability fix (found by fuzz/fuzz_api.c under valgrind): a callback that writes
+     * only some rows left the rest uninitialised, and the library read them. The outputs
+     * are pre-filled with NaN, so an unwritten entry is reported as BSVI_ERR_CALLBACK_NAN
+     * deterministically. */
+    for (size_t r = 0; r < n; ++r) lik[r] = NAN;
+    if (gl)
+        for (size_t i = 0; i < n * d; ++i) gl[i] = NAN;
     int rc = m->lik(n, d, z, idx, lik, gl, m->lik_data);
     if (rc != 0)
         return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED,
@@ -123,12 +131,25 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
     }
 
     double *gp = (grad_mode == BSVI__GRAD_JOINT) ? gscratch : NULL;
+    for (size_t r = 0; r < n; ++r) prior[r] = NAN; /* unwritten entries: see above */
+    if (gp)
+        for (size_t i = 0; i < n * d; ++i) gp[i] = NAN;
     rc = m->prior(n, d, z, idx, prior, gp, m->prior_data);
     if (rc != 0)
         return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED, "the prior callback failed with code %d",
                           rc);
     st = check_output("prior", n, d, idx, prior, gp, err);
     if (st != BSVI_OK) return st;
+    /* Reliability fix (found by fuzz/fuzz_api.c): two finite but huge log densities
+     * (e.g. 1e308 + 1e308) sum to +infinity, which would turn log w, every bound and
+     * the softmax weights r into +inf/NaN while the call reports success. Refuse the
+     * sum here, for every caller (SVI, estimators, evaluator, bsvi_model_log_joint). */
+    for (size_t r = 0; r < n; ++r)
+        if (lik[r] + prior[r] == INFINITY)
+            return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
+                              "log p(x|z) + log p(z) overflows to +infinity at row %zu (data "
+                              "point %zu): the likelihood returned %g and the prior %g",
+                              r, idx[r], lik[r], prior[r]);
     if (gp) {
         for (size_t r = 0; r < n; ++r) {
             double *gr = g + r * d;
@@ -157,6 +178,14 @@ bsvi_status bsvi_model_log_joint(bsvi_model *model, size_t n, const double *z,
     size_t nd;
     if (bsvi__mul_overflow(n, d, &nd) || nd > SIZE_MAX / 3 - 2 * n)
         return bsvi__fail(model->err, BSVI_ERR_OUT_OF_RANGE, "bsvi_model_log_joint: n too large");
+    /* Reliability fix (found by fuzz/fuzz_api.c): a NaN latent made the built-in standard
+     * normal prior NaN, and log_joint NaN was returned with BSVI_OK. The library itself
+     * only ever evaluates finite z; a host passing a non-finite one gets BAD_VALUE. */
+    for (size_t i = 0; i < nd; ++i)
+        if (!isfinite(z[i]))
+            return bsvi__fail(model->err, BSVI_ERR_BAD_VALUE,
+                              "bsvi_model_log_joint: z of row %zu, coordinate %zu is not finite",
+                              i / d, i % d);
     /* lik, prior, g, gscratch */
     double *buf = (double *)malloc((2 * n + 2 * nd) * sizeof(double));
     if (!buf)

@@ -99,6 +99,13 @@ bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, double *z, d
     bsvi_status st = check_nsamples(q, nsamples, "bsvi_proposal_sample");
     if (st != BSVI_OK) return st;
     const size_t d = q->dim;
+    /* Reliability fix: more than 2^33 normals per data point would wrap the generator's
+     * block index and repeat draws within the call (see rng.h); refuse up front. */
+    if ((uint64_t)nsamples * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(q->err, BSVI_ERR_OUT_OF_RANGE,
+                          "bsvi_proposal_sample: nsamples * dim = %zu * %zu exceeds the 2^33 "
+                          "normals one data point's stream holds",
+                          nsamples, d);
     for (size_t b = 0; b < q->batch; ++b) {
         const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
         double *zb = z + b * nsamples * d;

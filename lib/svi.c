@@ -110,6 +110,13 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
     const size_t k = cfg->k, m = cfg->m, K = k + 1;
     const int ds = cfg->ds ? 1 : 0;
     const size_t rows_max = nb * (m + (size_t)ds);
+    /* Reliability fix: m * dim above 2^33 would repeat normals within a data point's
+     * stream for one step (see rng.h); refuse before allocating. */
+    if ((uint64_t)m * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE,
+                          "samples per step * dim = %zu * %zu exceeds the 2^33 normals one data "
+                          "point's stream holds per step",
+                          m, d);
     if (ws_reserve(ws, nb, rows_max, d, model->prior != NULL))
         return bsvi__fail(err, BSVI_ERR_NO_MEMORY, "out of memory sizing the SVI workspace");
 
@@ -201,6 +208,17 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                                ws->sig + b * d, wgt, dmu, dsg);
             }
             if (i == 0 && rec) {
+                /* Reliability fix (tests/test_robustness.c): huge host gradients times
+                 * sigma can overflow the step-0 direction (inf, or NaN from opposite
+                 * infinities). It is the encoder gradient returned to the host, so the run
+                 * fails under either divergence policy instead of reporting it with OK. */
+                for (size_t j = 0; j < 2 * d; ++j)
+                    if (!isfinite(dmu[j]))
+                        return bsvi__fail(err, BSVI_ERR_NUMERIC,
+                                          "the encoder gradient (SVI step-0 direction) of data "
+                                          "point %zu is not finite (%s coordinate %zu): the "
+                                          "host's gradient or the proposal's scale is too large",
+                                          b_first + b, j < d ? "mean" : "log-std", j % d);
                 memcpy(rec->enc_mu + b * d, dmu, d * sizeof(double));
                 memcpy(rec->enc_s + b * d, dsg, d * sizeof(double));
             }

@@ -4,7 +4,8 @@
 # Runs as root, or through sudo when available. BSVI_SKIP_DEPS=1 skips it all.
 set -euo pipefail
 
-PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen)
+PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen
+          clang libclang-rt-14-dev abigail-tools valgrind)
 
 if [[ "${BSVI_SKIP_DEPS:-0}" == "1" ]]; then
     echo "deps: BSVI_SKIP_DEPS=1, not checking packages"
@@ -14,7 +15,9 @@ fi
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
     echo "deps: not a Debian-like system (no dpkg-query/apt-get)." >&2
     echo "deps: install by hand: a C11 compiler and C++ compiler, cmake >= 3.16, pkg-config," >&2
-    echo "deps: CMocka, OpenBLAS (or a reference CBLAS) and Doxygen; then rerun with BSVI_SKIP_DEPS=1." >&2
+    echo "deps: CMocka, OpenBLAS (or a reference CBLAS) and Doxygen; for the reliability checks" >&2
+    echo "deps: clang with its sanitizer/libFuzzer runtime, abigail-tools (abidw, abidiff) and" >&2
+    echo "deps: valgrind; then rerun with BSVI_SKIP_DEPS=1." >&2
     exit 1
 fi
 

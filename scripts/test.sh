@@ -4,8 +4,16 @@
 #   1. README sketch == examples/consumers/readme_sketch.c
 #   2. build/       Release, -Werror, ctest
 #   3. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, -Werror, ctest
-#   4. docs target (Doxygen, warnings are errors)
-#   5. install into a temporary prefix; build and run against it:
+#   4. reliability (docs/reliability.md):
+#      a. every public header alone as C99/C11 (gcc, clang) and C++11/C++17 (g++,
+#         clang++) with -Wall -Wextra -Wpedantic -Werror
+#      b. build-tsan/  ThreadSanitizer: test_threads
+#      c. valgrind memcheck of every test program of build/ (Release)
+#      d. build-fuzz/  libFuzzer + ASan + UBSan: fuzz_api for BSVI_FUZZ_SECONDS (60) s
+#         from the committed corpus fuzz/corpus
+#      e. build-abi/   ABI check against abi/libbsvi.so.<MAJOR>.abi (scripts/abi-check.sh)
+#   5. docs target (Doxygen, warnings are errors)
+#   6. install into a temporary prefix; build and run against it:
 #      a C consumer via pkg-config, the README sketch, a C consumer via
 #      find_package (shared and static), and a C++ consumer
 #   bash scripts/test.sh
@@ -83,12 +91,129 @@ if [[ -x "$ROOT/build-asan/quickstart" ]]; then
     "$ROOT/build-asan/quickstart" >/dev/null
 fi
 
-# ---- 4. documentation -------------------------------------------------------------------
+# ---- 4. reliability ------------------------------------------------------------------------
+step "public headers alone: C99/C11 (gcc, clang), C++11/C++17 (g++, clang++), -Werror"
+HDR_FLAGS=(-Wall -Wextra -Wpedantic -Werror -fsyntax-only -I"$ROOT/include")
+HDR_TMP="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-hdr.XXXXXX")"
+N_HDR=0
+for h in "$ROOT"/include/bsvi/*.h; do
+    hn="$(basename "$h")"
+    printf '#include <bsvi/%s>\n#include <bsvi/%s>\nint bsvi_header_check_%s;\n' \
+        "$hn" "$hn" "${hn%.h}" >"$HDR_TMP/h.c"
+    cp "$HDR_TMP/h.c" "$HDR_TMP/h.cpp"
+    for std in c99 c11; do
+        gcc -std="$std" "${HDR_FLAGS[@]}" "$HDR_TMP/h.c"
+        clang -std="$std" "${HDR_FLAGS[@]}" "$HDR_TMP/h.c"
+    done
+    for std in c++11 c++17; do
+        g++ -std="$std" "${HDR_FLAGS[@]}" "$HDR_TMP/h.cpp"
+        clang++ -std="$std" "${HDR_FLAGS[@]}" "$HDR_TMP/h.cpp"
+    done
+    N_HDR=$((N_HDR + 1))
+done
+# BSVI_DEPRECATED must make a use of the declaration warn (an error under -Werror).
+printf '#include <bsvi/export.h>\nBSVI_DEPRECATED("use g") int f(void);\nint f(void) { return 0; }\nint main(void) { return f(); }\n' >"$HDR_TMP/dep.c"
+for cc in gcc clang; do
+    if "$cc" -std=c99 -Werror -I"$ROOT/include" -c "$HDR_TMP/dep.c" -o "$HDR_TMP/dep.o" 2>/dev/null; then
+        echo "BSVI_DEPRECATED did not make $cc warn" >&2
+        false
+    fi
+done
+rm -rf "$HDR_TMP"
+echo "$N_HDR headers x 8 compiler/standard pairs: OK; BSVI_DEPRECATED warns (gcc, clang)"
+
+step "configure + build (ThreadSanitizer) in build-tsan/: test_threads"
+cmake -S "$ROOT" -B "$ROOT/build-tsan" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBSVI_WERROR=ON \
+    -DBSVI_SANITIZE_THREAD=ON \
+    -DBSVI_BUILD_TESTS=ON \
+    -DBSVI_BUILD_EXAMPLES=OFF \
+    -DBSVI_BUILD_BENCH=OFF >/dev/null
+cmake --build "$ROOT/build-tsan" --target test_threads --parallel "$JOBS"
+step "test_threads under ThreadSanitizer"
+run_tsan() { TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$@" "$ROOT/build-tsan/test_threads"; }
+if ! TSAN_LOG="$(run_tsan 2>&1)"; then
+    if grep -q "unexpected memory mapping" <<<"$TSAN_LOG"; then
+        # Kernels with high mmap randomisation confuse older TSan runtimes: no ASLR then.
+        echo "TSan runtime refused the memory layout; rerunning with ASLR disabled"
+        run_tsan setarch "$(uname -m)" -R
+    else
+        echo "$TSAN_LOG"
+        false
+    fi
+else
+    echo "$TSAN_LOG" | tail -n 3
+fi
+
+step "valgrind memcheck: every test program of build/ (Release)"
+VG_START=$SECONDS
+VG_LOGS="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-vg.XXXXXX")"
+export VG_LOGS
+VG_LIST=()
+for t in "$ROOT"/build/test_*; do
+    if [[ -x "$t" ]]; then
+        VG_LIST+=("$(basename "$t") $t")
+    fi
+done
+VG_LIST+=("fuzz_replay $ROOT/build/fuzz_replay $ROOT/fuzz/corpus")
+VG_FAIL=0
+# One program per line: NAME COMMAND ARGS...; two at a time on two cores.
+printf '%s\n' "${VG_LIST[@]}" | xargs -P "$JOBS" -L 1 bash -c '
+    name="$1"; shift
+    if valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect "$@" >"$VG_LOGS/$name.log" 2>&1; then
+        echo "  $name: clean"
+    else
+        echo "  $name: FAILED (valgrind log below)"; cat "$VG_LOGS/$name.log"; exit 1
+    fi' _ || VG_FAIL=1
+rm -rf "$VG_LOGS"
+if [[ "$VG_FAIL" != "0" ]]; then
+    false
+fi
+echo "valgrind: ${#VG_LIST[@]} programs clean in $((SECONDS - VG_START))s"
+
+step "configure + build (libFuzzer + ASan + UBSan, clang) in build-fuzz/"
+cmake -S "$ROOT" -B "$ROOT/build-fuzz" \
+    -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DBSVI_BUILD_FUZZ=ON \
+    -DBSVI_BUILD_TESTS=OFF \
+    -DBSVI_BUILD_EXAMPLES=OFF \
+    -DBSVI_BUILD_BENCH=OFF >/dev/null
+cmake --build "$ROOT/build-fuzz" --target fuzz_api --parallel "$JOBS"
+FUZZ_SECONDS="${BSVI_FUZZ_SECONDS:-60}"
+step "fuzz_api for ${FUZZ_SECONDS}s from fuzz/corpus ($(find "$ROOT/fuzz/corpus" -type f | wc -l) inputs)"
+FUZZ_WORK="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
+mkdir -p "$FUZZ_WORK/new" "$FUZZ_WORK/artifacts"
+if ! (cd "$FUZZ_WORK" && FUZZ_STATS=1 "$ROOT/build-fuzz/fuzz_api" \
+        -max_total_time="$FUZZ_SECONDS" -max_len=512 -timeout=20 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$FUZZ_WORK/artifacts/" \
+        "$FUZZ_WORK/new" "$ROOT/fuzz/corpus" >"$FUZZ_WORK/log" 2>&1); then
+    tail -n 60 "$FUZZ_WORK/log"
+    echo "fuzz_api found a failing input; reproduce with build-fuzz/fuzz_api FILE:" >&2
+    ls -l "$FUZZ_WORK/artifacts" >&2
+    cp "$FUZZ_WORK"/artifacts/* "$ROOT/build-fuzz/" 2>/dev/null || true
+    echo "(copied to build-fuzz/; fix lib/, then add the input to fuzz/corpus/)" >&2
+    false
+fi
+FUZZ_EXECS="$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_WORK/log")"
+FUZZ_RATE="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$FUZZ_WORK/log")"
+FUZZ_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$FUZZ_WORK/log" | tail -n 1 |
+            sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
+grep '^fuzz_stats:' "$FUZZ_WORK/log" || true
+echo "fuzz: ${FUZZ_EXECS:-?} executions (${FUZZ_RATE:-?}/s), $FUZZ_COV, no invariant violated"
+rm -rf "$FUZZ_WORK"
+
+step "ABI check against abi/ (abidiff)"
+BSVI_ABI_BUILD="$ROOT/build-abi" bash "$ROOT/scripts/abi-check.sh"
+
+# ---- 5. documentation -------------------------------------------------------------------
 step "docs (Doxygen, warnings are errors)"
 cmake --build "$ROOT/build" --target docs
 test -f "$ROOT/build/docs/html/index.html"
 
-# ---- 5. install + consumers -----------------------------------------------------------------
+# ---- 6. install + consumers -----------------------------------------------------------------
 step "install into a temporary prefix"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-test.XXXXXX")"
 if [[ "${BSVI_KEEP_TMP:-0}" != "1" ]]; then
@@ -145,4 +270,4 @@ step "consumer 3/3: C++ via pkg-config"
 STEP="summary"
 CBLAS="$(sed -n 's/^BSVI_CBLAS_VENDOR_FOUND:INTERNAL=//p' "$ROOT/build/CMakeCache.txt")"
 echo
-echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), docs, install, 3 consumers + README sketch; CBLAS=${CBLAS:-?}"
+echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), headers C99/C11/C++, TSan, valgrind, fuzz ${FUZZ_EXECS:-?} execs, ABI, docs, install, 3 consumers + README sketch; CBLAS=${CBLAS:-?}"

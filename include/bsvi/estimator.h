@@ -209,7 +209,8 @@ BSVI_API bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double lear
  *        since the last step (averaged over computes), then clear it.
  * @param est Handle with pi optimisation enabled.
  * @return ::BSVI_OK (also when nothing was accumulated: no step is taken),
- *         ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (optimisation disabled or kind without pi).
+ *         ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (optimisation disabled or kind without pi),
+ *         ::BSVI_ERR_NUMERIC (the step would overflow a logit; nothing changes).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est);
@@ -234,7 +235,8 @@ BSVI_API bsvi_status bsvi_estimator_get_pi_gradient(const bsvi_estimator *est, d
  * @param model Model of the estimator's dimension (ELBO, IWAE).
  * @param q Proposal holding lambda_0 (ELBO, IWAE).
  * @param traj Trajectory of the estimator's dimension (trajectory-based kinds).
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH (dimension, or pi
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_OUT_OF_RANGE (K*dim beyond the
+ *         generator's 2^33 normals per stream, see rng.h), ::BSVI_ERR_SIZE_MISMATCH (dimension, or pi
  *         length versus k+1), ::BSVI_ERR_BAD_STATE (empty trajectory; BSVI-DS without double
  *         sampling; GIWAE; analytic KL without the standard normal prior),
  *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every

@@ -4,7 +4,8 @@
  *
  * The library is compiled with hidden visibility; only declarations marked
  * ::BSVI_API are exported. Define BSVI_API yourself before including any
- * libbsvi header to override (for example to an empty macro).
+ * libbsvi header to override (for example to an empty macro). ::BSVI_DEPRECATED
+ * marks declarations on their way out (one minor release at least).
  */
 #ifndef BSVI_EXPORT_H
 #define BSVI_EXPORT_H
@@ -19,6 +20,21 @@
 #else
 /** Marks a declaration as part of the exported ABI. */
 #define BSVI_API
+#endif
+#endif
+
+#ifndef BSVI_DEPRECATED
+#if defined(__GNUC__) || defined(__clang__)
+/** Marks a declaration as deprecated (compilers warn at each use, with @p msg). A deprecated
+ *  function keeps working and stays exported for at least one minor release; it is removed
+ *  only with a new major version (see README, "Stability promise"). */
+#define BSVI_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+/** Marks a declaration as deprecated (compilers warn at each use, with @p msg). */
+#define BSVI_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+/** Marks a declaration as deprecated (no effect with this compiler). */
+#define BSVI_DEPRECATED(msg)
 #endif
 #endif
 

@@ -146,6 +146,7 @@ BSVI_API int bsvi_model_has_standard_normal_prior(const bsvi_model *model);
  * @param log_joint Output, n entries (not NULL); untouched on error.
  * @param grad Output n*dim gradient, or NULL if not wanted; untouched on error.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE,
+ *         ::BSVI_ERR_BAD_VALUE (a non-finite z), ::BSVI_ERR_OUT_OF_RANGE (n*dim overflows),
  *         ::BSVI_ERR_BAD_STATE (no likelihood), ::BSVI_ERR_CALLBACK_FAILED,
  *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NO_MEMORY.
  * @since 0.1.0

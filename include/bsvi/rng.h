@@ -14,7 +14,9 @@
  * the Philox counter (so at most 2^32 calls per seed and 2^32 data points per
  * call sequence before values repeat); the step uses 28 bits and the
  * position within one draw 32 bits (2^33 normal variates per data point, step
- * and purpose).
+ * and purpose). A call that would need more normals from one stream than that
+ * is refused with ::BSVI_ERR_OUT_OF_RANGE before any work, so no value repeats
+ * within a call.
  */
 #ifndef BSVI_RNG_H
 #define BSVI_RNG_H

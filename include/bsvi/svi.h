@@ -229,6 +229,7 @@ BSVI_API double bsvi_svi_step_size(const bsvi_svi *svi);
  * @param q Proposal of the same dimension holding lambda_0.
  * @param out Trajectory receiving the buffer.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH,
+ *         ::BSVI_ERR_OUT_OF_RANGE (samples per step * dim beyond 2^33, see rng.h),
  *         ::BSVI_ERR_BAD_STATE (no likelihood; analytic KL without the standard
  *         normal prior), ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN,
  *         ::BSVI_ERR_NUMERIC (a step produced non-finite parameters),
