@@ -269,7 +269,7 @@ bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model
         }
         ev->acc[3 * b] = e;
         ev->acc[3 * b + 1] = k;
-        ev->acc[3 * b + 2] = k - e;
+        ev->acc[3 * b + 2] = -(e + k); /* distortion: ELBO* = -(KL* + Reconstruction*) */
     }
     for (size_t b = 0; b < B; ++b) {
         if (elbo) elbo[b] = ev->acc[3 * b];

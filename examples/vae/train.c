@@ -148,6 +148,11 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
         CHECK(bsvi_svi_set_seed(both[i], c->seed * 8 + 1 + (uint64_t)i),
               bsvi_svi_last_error(both[i]));
     }
+    /* Training: a data point whose SVI step diverges stops refining at its last finite
+     * proposal (its buffer stays a valid bound) instead of failing the whole step. The
+     * evaluation handle keeps the default (fail), so svi-sweep still reports divergence. */
+    CHECK(bsvi_svi_set_divergence_policy(t->svi, BSVI_DIVERGENCE_FREEZE),
+          bsvi_svi_last_error(t->svi));
     CHECK(bsvi_svi_set_steps(t->svi, c->method == VAE_METHOD_SVI ? c->k + 1 : c->k),
           bsvi_svi_last_error(t->svi));
     CHECK(bsvi_svi_set_double_sampling(t->svi, c->method == VAE_METHOD_BSVI_DS),

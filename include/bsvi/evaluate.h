@@ -8,7 +8,10 @@
  * - ELBO*, KL*, Reconstruction*: for the final proposal q_K of SVI, ELBO* =
  *   E_qK log w (by S samples), KL* = KL(q_K || p(z)) (analytic for the
  *   standard normal prior, otherwise by the same samples), Reconstruction* =
- *   KL* - ELBO* (= -E_qK log p(x | z)).
+ *   -(ELBO* + KL*), the distortion of the rate-distortion split ELBO* =
+ *   -(KL* + Reconstruction*) used in the paper's tables (an estimate of
+ *   -E_qK log p(x | z); exactly the sample mean of -log p(x | z) when KL* is
+ *   estimated from the same samples).
  *
  * Memory: work is streamed in chunks of at most the configured number of
  * latent rows per callback (default 10000), with running log-sum-exps; nothing
@@ -126,7 +129,7 @@ BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *m
  * @param ev Handle. @param model Model. @param q_final The proposal to assess (e.g. final_q of
  *        bsvi_evaluator_bsvi()). @param S Samples for the expectations, 1..2^32.
  * @param elbo Output batch entries, or NULL. @param kl Output, or NULL.
- * @param reconstruction Output, or NULL.
+ * @param reconstruction Output -(ELBO* + KL*), or NULL.
  * @return As bsvi_evaluator_iwae(). Outputs unchanged on error.
  * @since 0.1.0
  */
