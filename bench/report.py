@@ -1,0 +1,817 @@
+#!/usr/bin/python3
+"""Writes docs/performance.md (and docs/img/perf-*.png) from the raw results of
+scripts/bench.sh.  Usage: report.py RESULTS_DIR DOCS_DIR"""
+import array
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+RES, DOCS = sys.argv[1], sys.argv[2]
+METHODS = ["vae", "iwae", "svi", "bsvi", "bsvi-sir"]
+N_ENCODER = 784 * 200 + 200 + 200 * 200 + 200 + 100 * 200 + 100
+
+
+def jsonl(name):
+    p = os.path.join(RES, name)
+    if not os.path.exists(p):
+        return []
+    out = []
+    for line in open(p):
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def machine():
+    m = {}
+    for line in open(os.path.join(RES, "machine.txt")):
+        if "=" in line:
+            k, v = line.rstrip("\n").split("=", 1)
+            m[k] = v
+    return m
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def fmt(x, nd=1):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return ("%." + str(nd) + "f") % x
+
+
+def yes(ok):
+    return "**met**" if ok else "**not met**"
+
+
+M = machine()
+out = []
+w = out.append
+quick = M.get("quick") == "1"
+
+# ---------------------------------------------------------------------------------------------
+overhead_md = open(os.path.join(RES, "overhead.md")).read() if os.path.exists(
+    os.path.join(RES, "overhead.md")) else ""
+slope_line = ""
+for line in overhead_md.splitlines():
+    if line.startswith("log-log slope"):
+        slope_line = line
+slopes = [float(x) for x in re.findall(r"(-?\d+\.\d+)", slope_line)] if slope_line else []
+
+peak = jsonl("peak.jsonl")
+peak1 = jsonl("peak1.jsonl")
+peak_g = peak[0]["best_gflops"] if peak else float("nan")
+peak1_g = peak1[0]["best_gflops"] if peak1 else float("nan")
+peak_n = peak[0]["n"] if peak else 0
+
+train_c = jsonl("train_c.jsonl")
+train_t = jsonl("train_torch.jsonl")
+train_t32 = jsonl("train_torch_f32.jsonl")
+train_c1 = jsonl("train_c_1t.jsonl")
+train_t1 = jsonl("train_torch_1t.jsonl")
+train_to = jsonl("train_torch_omp1.jsonl")
+have_torch = bool(train_t)
+
+
+def by_method(rows):
+    d = {}
+    for r in rows:
+        d.setdefault(r["method"], []).append(r)
+    return d
+
+
+def all_times(rows):
+    v = []
+    for r in rows:
+        v += r["times_ms"]
+    return v
+
+
+tc, tt, tt32, tc1, tt1, tto = (by_method(x) for x in (train_c, train_t, train_t32, train_c1,
+                                                      train_t1, train_to))
+
+# ---- training table data
+train_rows = []
+for m in METHODS:
+    c = med(all_times(tc.get(m, [])))
+    t = med(all_times(tt.get(m, [])))
+    rounds = []
+    for rc, rt in zip(tc.get(m, []), tt.get(m, [])):
+        rounds.append(rt["median_ms"] / rc["median_ms"])
+    c1 = med(all_times(tc1.get(m, [])))
+    t1 = med(all_times(tt1.get(m, [])))
+    to = med(all_times(tto.get(m, [])))
+    best_c = min(x for x in (c, c1) if x == x) if (c == c or c1 == c1) else float("nan")
+    tvals = [x for x in (t, t1, to) if x == x]
+    best_t = min(tvals) if tvals else float("nan")
+    train_rows.append({"m": m, "c": c, "t": t, "ratio": t / c if c else float("nan"),
+                       "rounds": rounds, "t32": med(all_times(tt32.get(m, []))), "c1": c1,
+                       "t1": t1, "to": to, "best_c": best_c, "best_t": best_t,
+                       "fair": best_t / best_c if best_c == best_c else float("nan")})
+
+
+def split_of(rows):
+    """Mean split over rounds (ms per step)."""
+    keys = rows[0]["split_ms"].keys()
+    s = {k: statistics.mean(r["split_ms"][k] for r in rows) for k in keys}
+    s["gemm_gflop"] = statistics.mean(r["gemm_gflop"] for r in rows)
+    s["gemm_calls"] = rows[0]["gemm_calls"]
+    return s
+
+
+splits = {m: split_of(tc[m]) for m in METHODS if m in tc}
+sir = splits.get("bsvi-sir")
+lib_share = 100.0 * sir["lib_own"] / sir["total"] if sir else float("nan")
+
+eval_c = jsonl("eval_c.jsonl")
+eval_t = jsonl("eval_torch.jsonl")
+eval_to = jsonl("eval_torch_omp1.jsonl")
+
+
+def eval_by(rows):
+    d = {}
+    for r in rows:
+        d.setdefault(r["what"], []).append(r)
+    return d
+
+
+ec, et, eto = eval_by(eval_c), eval_by(eval_t), eval_by(eval_to)
+
+mem = jsonl("mem.jsonl")
+repro_all = jsonl("repro.jsonl")
+repro = [r for r in repro_all if r["kind"] == "repro"]
+gemm_repro = [r for r in repro_all if r["kind"] == "gemm_repro"]
+fp = jsonl("fingerprint.jsonl")
+grads = jsonl("grad.jsonl")
+
+# ---------------------------------------------------------------------------------------------
+# plots
+img = os.path.join(DOCS, "img")
+os.makedirs(img, exist_ok=True)
+have_gnuplot = shutil.which("gnuplot") is not None
+plot_overhead = plot_train = False
+csv = os.path.join(RES, "overhead.csv")
+if have_gnuplot and os.path.exists(csv):
+    dat = os.path.join(RES, "overhead_plot.dat")
+    big = []
+    with open(dat, "w") as f:
+        f.write("# units svi_s bsvi_s iwae_s elbo_s B d k\n")
+        for line in list(open(csv))[1:]:
+            p = line.strip().split(",")
+            B, d, k = int(p[0]), int(p[1]), int(p[2])
+            units = B * d * (k + 1)
+            ns = [float(x) for x in p[3:]]
+            if units >= 100000:
+                big.append(ns[0])
+            # columns: svi, ELBO, IWAE, SVI-est, BSVI, BSVI-DS, SIR (ns per unit; ELBO per B*d)
+            f.write("%d %.6g %.6g %.6g %.6g %d %d %d\n" % (
+                units, ns[0] * units * 1e-9, ns[4] * units * 1e-9, ns[2] * units * 1e-9,
+                ns[1] * B * d * 1e-9, B, d, k))
+    gp = """
+set terminal pngcairo size 900,620 font ",11"
+set output '%s'
+set logscale xy
+set format x "10^{%%L}"
+set format y "10^{%%L}"
+set xlabel "work units  B x d x (k+1)   (data points x latent dimension x buffer slots)"
+set ylabel "seconds per call"
+set title "libbsvi overhead with a trivial model: time per call against B d (k+1)\\n(B in {1,100,1000}, d in {2,50,500}, k in {1,9,99,499}; slope 1 = linear)"
+set key top left
+set grid
+f(x) = %g * x
+plot '%s' using 1:2 with points pt 7 ps 1.2 title "bsvi\\\\_svi\\\\_run (SVI-k)", \\
+     '' using 1:4 with points pt 5 ps 1.0 title "IWAE-(k+1) estimator (samples + callback)", \\
+     f(x) with lines dt 2 lw 2 title "%.0f ns x units (slope 1)"
+""" % (os.path.join(img, "perf-overhead.png"), med(big) * 1e-9 if big else 40e-9, dat,
+       med(big) if big else 40.0)
+    r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
+    plot_overhead = r.returncode == 0
+    if not plot_overhead:
+        sys.stderr.write("report.py: gnuplot failed: %s\n" % r.stderr)
+
+if have_gnuplot and have_torch:
+    dat = os.path.join(RES, "train_plot.dat")
+    with open(dat, "w") as f:
+        for r in train_rows:
+            s = splits.get(r["m"], {})
+            gemm = s.get("gemm", 0.0)
+            lib = s.get("lib_own", 0.0)
+            c = r["c"]
+            f.write('"%s" %.4f %.4f %.4f %.4f %.4f\n' % (r["m"], gemm, c - gemm - lib if c == c else 0,
+                                                        lib, r["t"], r["best_t"]))
+    ymax = 1.6 * max([r["c"] for r in train_rows if r["c"] == r["c"]] +
+                     [r["best_t"] for r in train_rows if r["best_t"] == r["best_t"]] + [1.0])
+    gp = """
+set terminal pngcairo size 900,600 font ",11"
+set output '%s'
+set style data histograms
+set style histogram rowstacked
+set style fill solid 0.85 border -1
+set boxwidth 0.25
+set ylabel "ms per training step (batch 100, median)"
+set key below maxrows 3 width -2
+set title "VAE training step: C (libbsvi + CBLAS), split, beside the PyTorch peer (float64)\\n(bars cut at the top of the plot are labelled with their value)"
+set grid ytics
+set yrange [0:%g]
+plot '%s' using ($0-0.27):2:(0.25) with boxes lc rgb "#4472c4" title "C: GEMMs", \\
+     '' using ($0-0.27):($2+$3):(0.25) with boxes lc rgb "#a5a5a5" notitle, \\
+     '' using ($0-0.27):2:(0.25) with boxes lc rgb "#4472c4" notitle, \\
+     '' using ($0-0.27):($2+$3+$4):(0.25) with boxes lc rgb "#ed7d31" title "C: libbsvi's own time", \\
+     '' using ($0-0.27):($2+$3):(0.25) with boxes lc rgb "#a5a5a5" title "C: other host work (tanh, likelihood, AMSGrad)", \\
+     '' using ($0-0.27):2:(0.25) with boxes lc rgb "#4472c4" notitle, \\
+     '' using ($0):5:(0.25):xtic(1) with boxes lc rgb "#70ad47" title "PyTorch peer (as specified: 2 threads)", \\
+     '' using ($0+0.27):6:(0.25) with boxes lc rgb "#375623" title "PyTorch peer, its best thread setting", \\
+     '' using ($0):($5 > %g ? %g : $5):(sprintf("%%.0f", $5)) with labels offset 0,0.7 notitle
+""" % (os.path.join(img, "perf-train.png"), ymax, dat, 0.9 * ymax, 0.9 * ymax)
+    r = subprocess.run(["gnuplot"], input=gp, text=True, capture_output=True)
+    plot_train = r.returncode == 0
+    if not plot_train:
+        sys.stderr.write("report.py: gnuplot failed: %s\n" % r.stderr)
+
+# ---------------------------------------------------------------------------------------------
+w("# Performance")
+w("")
+w("Generated by `bash scripts/bench.sh` (%s, %s); do not edit by hand: rerun the script. "
+  "Raw results are in `build-bench/bench-results/`." % (M.get("date_utc", "?"),
+                                                        "QUICK smoke run" if quick else "full run"))
+w("")
+w("## Summary of the targets")
+w("")
+
+# targets
+rows_t = []
+rows_t.append(("libbsvi's own share of a bsvi-9-sir step < 5%", "%s%%" % fmt(lib_share, 2),
+               lib_share < 5.0))
+worst = None
+if have_torch:
+    ratios = [(r["fair"], r["m"]) for r in train_rows if r["fair"] == r["fair"]]
+    worst = min(ratios) if ratios else None
+    rows_t.append(("C training step >= 2x faster than PyTorch, every method (best thread "
+                   "setting of each side)",
+                   "speed-up %s (worst: %s %.2fx); against the peer as specified (%s threads): %s" % (
+                       ", ".join("%s %.2fx" % (r["m"], r["fair"]) for r in train_rows),
+                       worst[1], worst[0], M.get("threads", "2"),
+                       ", ".join("%s %.2fx" % (r["m"], r["ratio"]) for r in train_rows))
+                   if worst else "n/a",
+                   bool(worst) and worst[0] >= 2.0))
+    ev_ratios = []
+    for what in sorted(ec):
+        c = med([x for r in ec[what] for x in r["ms_per_image"]])
+        t = med([x for r in et.get(what, []) for x in r["ms_per_image"]])
+        to = med([x for r in eto.get(what, []) for x in r["ms_per_image"]])
+        ev_ratios.append((min(x for x in (t, to) if x == x) / c, what))
+    if ev_ratios:
+        rows_t.append(("C evaluation >= 2x faster than PyTorch (the peer's best thread setting)",
+                       ", ".join("%s %.2fx" % (wh, r) for r, wh in ev_ratios),
+                       min(ev_ratios)[0] >= 2.0))
+gemm_eff = {}
+for m, s in splits.items():
+    if s["gemm"] > 0:
+        gemm_eff[m] = s["gemm_gflop"] / (s["gemm"] * 1e-3)
+if gemm_eff:
+    worst_g = min((v, m) for m, v in gemm_eff.items())
+    rows_t.append(("GEMMs at >= half the BLAS's large-square-GEMM rate (%s GFLOP/s, %d threads)"
+                   % (fmt(peak_g), int(M.get("threads", "2"))),
+                   ", ".join("%s %s" % (m, fmt(gemm_eff[m])) for m in METHODS if m in gemm_eff)
+                   + " GFLOP/s (worst %.0f%% of peak)" % (100 * worst_g[0] / peak_g),
+                   worst_g[0] >= 0.5 * peak_g))
+# memory target
+ev_mem = [r for r in mem if r["impl"] == "c" and r["mode"] == "eval"]
+img_rows = sorted([r for r in ev_mem if r["what"] == "iwae" and r["samples"] == 100],
+                  key=lambda r: r["images"])
+mem_images_ok = len(img_rows) >= 2 and (img_rows[-1]["max_rss_kb"] - img_rows[0]["max_rss_kb"]) < 1024
+k_rows = sorted([r for r in ev_mem if r["what"] == "bsvi"], key=lambda r: r["samples"])
+s_rows = sorted([r for r in ev_mem if r["what"] == "iwae" and r["images"] == 10],
+                key=lambda r: r["samples"])
+
+
+def lin_ok(rows):
+    """growth at most linear: (rss - base) / K never increases by more than noise."""
+    if len(rows) < 2:
+        return False
+    d = rows[-1]["max_rss_kb"] - rows[0]["max_rss_kb"]
+    return d <= 1024 or d / (rows[-1]["samples"] - rows[0]["samples"]) <= 1.1 * max(
+        1e-9, (rows[1]["max_rss_kb"] - rows[0]["max_rss_kb"]) / (rows[1]["samples"] - rows[0]["samples"]) + 1)
+
+
+if img_rows:
+    rows_t.append(("evaluation memory does not grow with the number of test images",
+                   "max RSS %s MiB for %s images" % (
+                       " / ".join(fmt(r["max_rss_kb"] / 1024.0) for r in img_rows),
+                       " / ".join(str(r["images"]) for r in img_rows)), mem_images_ok))
+if k_rows and s_rows:
+    growth_k = (k_rows[-1]["max_rss_kb"] - k_rows[0]["max_rss_kb"]) / 1024.0
+    growth_s = (s_rows[-1]["max_rss_kb"] - s_rows[0]["max_rss_kb"]) / 1024.0
+    rows_t.append(("evaluation memory at most linear in K",
+                   "BSVI-K %d->%d: %+.1f MiB; IWAE-S %d->%d: %+.1f MiB (constant: streamed)" % (
+                       k_rows[0]["samples"], k_rows[-1]["samples"], growth_k,
+                       s_rows[0]["samples"], s_rows[-1]["samples"], growth_s),
+                   growth_k < 4 and growth_s < 4))
+if repro:
+    fps = {}
+    for r in repro:
+        fps.setdefault(r["model"], set()).add(r["fingerprint"])
+    same = all(len(v) == 1 for v in fps.values())
+    split_ok = all(r["split_batch_identical"] for r in repro)
+    vae_same = len(set(json.dumps({k: v for k, v in r.items() if k not in ("openblas_threads",)},
+                                  sort_keys=True) for r in fp)) == 1 if fp else False
+    rows_t.append(("bitwise reproducible whatever the number of threads: libbsvi",
+                   "outputs %s across OPENBLAS_NUM_THREADS=1/2%s" % (
+                       "identical" if same else "DIFFERENT",
+                       ", a batch split in two identical to the whole" if split_ok
+                       else ", batch split DIFFERS"), same and split_ok))
+    rows_t.append(("... and the VAE example (its GEMMs in OpenBLAS)",
+                   "parameters after %s steps %s for OPENBLAS_NUM_THREADS=1 and 2 (each "
+                   "deterministic for a fixed thread count)" % (
+                       fp[0]["steps"] if fp else "?", "identical" if vae_same else "differ"),
+                   vae_same))
+
+w("| target | measured | |")
+w("|---|---|---|")
+for name, val, ok in rows_t:
+    w("| %s | %s | %s |" % (name, val, yes(ok)))
+w("")
+load_s, load_e = M.get("load_start", "?"), M.get("load_end", "?")
+w("Load average at the start / end of the run: %s / %s (1, 5, 15 min). The start value is "
+  "the machine's background (above ~0.5 on 2 cores, other processes competed and absolute "
+  "times are inflated); the end value includes this run's own processes. The C/PyTorch ratios "
+  "are measured alternating in the same run." % (load_s, load_e))
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## Machine")
+w("")
+w("| | |")
+w("|---|---|")
+for k, label in (("model", "CPU (lscpu)"), ("cpus", "cores (nproc)"),
+                 ("threads_per_core", "threads per core"), ("hypervisor", "hypervisor"),
+                 ("flags_avx", "vector ISA"), ("l2", "L2"), ("l3", "L3"), ("mem", "memory"),
+                 ("os", "OS"), ("kernel", "kernel"), ("cc", "C compiler"),
+                 ("blas", "CBLAS linked (CMake)"), ("openblas_pkg", "OpenBLAS package"),
+                 ("libblas_alt", "libblas.so.3 (used by PyTorch)"), ("torch", "PyTorch"),
+                 ("python", "Python"), ("threads", "threads used (OPENBLAS_NUM_THREADS, torch)")):
+    if k in M:
+        w("| %s | %s |" % (label, M[k].replace("|", "/")))
+w("")
+w("BLAS peak: the best of 5 calls of `cblas_dgemm` on %d x %d x %d row-major matrices "
+  "(`bench_train_step peak`), GFLOP/s = 2 n^3 / seconds: **%s GFLOP/s with %s threads**, %s "
+  "GFLOP/s with 1 thread." % (peak_n, peak_n, peak_n, fmt(peak_g), M.get("threads", "2"),
+                              fmt(peak1_g)))
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 1. Library overhead (trivial model)")
+w("")
+w("`bench_overhead`: log p(x|z) = -|z|^2/2 (and its gradient), so the time is libbsvi's own "
+  "(the callback costs about 1 ns per coordinate). Nanoseconds per data point per latent "
+  "dimension per buffer slot (k+1 slots; the ELBO has one), best of 3 runs of repeated calls. "
+  "`SVI-k run` is `bsvi_svi_run` (k+1 callbacks, sampling, steps, buffer); ELBO and IWAE-(k+1) "
+  "include drawing their samples and the callback; the trajectory estimators read a filled "
+  "trajectory.")
+w("")
+for line in overhead_md.splitlines():
+    if line.startswith("|"):
+        w(line)
+w("")
+if slopes:
+    w("Linearity: log-log slope of the total `bsvi_svi_run` time against B (100 to 1000, d = 50, "
+      "k = 9) **%.3f**, against d (2 to 500, B = 100, k = 9) **%.3f**, against k+1 (2 to 500, "
+      "B = 100, d = 50) **%.3f** (1 = linear). Cost is linear in B, d and k: per unit of "
+      "B·d·(k+1) the SVI run costs a few tens of ns, dominated by the Gaussian draws "
+      "(Philox4x32-10 and the normal transform, one per coordinate per slot) and the "
+      "exp of the log-std; at B = 1 or d = 2 the fixed per-call and per-step costs show."
+      % tuple(slopes[:3]))
+    w("")
+if plot_overhead:
+    w("![overhead](img/perf-overhead.png)")
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 2. Training step: C beside the PyTorch peer")
+w("")
+nround = len(tc.get("bsvi-sir", []))
+w("One full step of the example's 784-200-200-50 tanh VAE (Bernoulli likelihood, batch 100, "
+  "k = 9, SVI eta = 5e-3 plain gradient, AMSGrad), from the same parameters "
+  "(`prep`: %s bsvi-sir steps on the shipped Fashion-MNIST subset) and the same binarised "
+  "batches. Median over %d rounds x %s steps (after %s warm-up steps per method and round); "
+  "the rounds alternate C, PyTorch, C, PyTorch. Speed-up = PyTorch median / C median; "
+  "the per-round speed-ups show the spread. float64 on both sides unless noted; "
+  "%s threads." % (jsonl("prep.jsonl")[0]["warm_steps"] if jsonl("prep.jsonl") else "?",
+                   nround, train_c[0]["steps"] if train_c else "?",
+                   train_c[0]["warmup"] if train_c else "?", M.get("threads", "2")))
+w("")
+th = M.get("threads", "2")
+w("Columns: **C** and **PyTorch** as specified (OpenBLAS %s threads; the peer with "
+  "`torch.set_num_threads(%s)`); *PyTorch omp1*: `torch.set_num_threads(1)` with OpenBLAS "
+  "still at %s threads (the peer's OpenMP workers and OpenBLAS's threads no longer compete "
+  "for the cores); *1t*: everything single-threaded (OPENBLAS_NUM_THREADS=1, one round); "
+  "*f32*: the peer in float32 in the omp1 setting (one round). **Speed-up** = PyTorch / C as specified; "
+  "**best vs best** = the fastest PyTorch setting / the fastest C setting, the figure the "
+  "target is judged on." % (th, th, th))
+w("")
+w("| method | C ms | PyTorch ms | speed-up | per round | PyTorch omp1 ms | C 1t ms | PyTorch 1t ms "
+  "| PyTorch f32 ms | best vs best |")
+w("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+for r in train_rows:
+    w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | **%s** |" % (
+        r["m"], fmt(r["c"]), fmt(r["t"]), fmt(r["ratio"], 2) + "x",
+        " ".join("%.2f" % x for x in r["rounds"]), fmt(r["to"]), fmt(r["c1"]), fmt(r["t1"]),
+        fmt(r["t32"]), fmt(r["fair"], 2) + "x"))
+w("")
+if plot_train:
+    w("![training step](img/perf-train.png)")
+    w("")
+w("Same step, same numbers: at the shared starting parameters the first-step bounds agree "
+  "(C / PyTorch, batch mean, nats): %s. The peer's gradients are checked below." % ", ".join(
+      "%s %s / %s" % (m, fmt(statistics.mean(r["first_bound"] for r in tc[m]), 2),
+                      fmt(statistics.mean(r["first_bound"] for r in tt[m]), 2))
+      for m in METHODS if m in tc and m in tt))
+w("")
+
+if train_t32 and train_t:
+    w("float32 accuracy (the peer, same start, same batches, different draws): batch-mean bound "
+      "after the last timed step, float64 / float32: %s nats." % ", ".join(
+          "%s %s / %s" % (m, fmt(tt[m][0]["last_bound"], 2), fmt(tt32[m][0]["last_bound"], 2))
+          for m in METHODS if m in tt and m in tt32))
+    w("")
+
+# ---- split
+w("### Where a C step's time goes")
+w("")
+w("Measured inside the real `vae_trainer_step` by wrapping (GNU ld `--wrap`) every call the "
+  "example makes into libbsvi, into its network functions and into `cblas_dgemm`. "
+  "*libbsvi own* = time inside libbsvi calls minus the time its likelihood callbacks spent in "
+  "the decoder; *decoder in callbacks* = the decoder forward (+ backward to z) the library "
+  "asked for; *decoder targets* = `vae_decoder_accumulate`; *GEMMs* = time inside "
+  "`cblas_dgemm` wherever called; *host non-GEMM* = step - GEMMs - libbsvi own: the example's "
+  "element-wise work (tanh, the likelihood, bias copies, AMSGrad, clamping). Milliseconds per "
+  "step, mean over the rounds.")
+w("")
+w("| method | step | libbsvi own | GEMMs | host non-GEMM | decoder in callbacks | decoder "
+  "targets | encoder fwd+bwd | AMSGrad | GEMM GFLOP | GEMM GFLOP/s | % of peak |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for m in METHODS:
+    if m not in splits:
+        continue
+    s_ = splits[m]
+    g = gemm_eff.get(m, float("nan"))
+    tot = s_["total"]
+    hng = tot - s_["gemm"] - s_["lib_own"]
+    w("| %s | %s | %s (%s%%) | %s (%s%%) | %s (%s%%) | %s | %s | %s | %s | %s | %s | %s%% |" % (
+        m, fmt(tot, 2), fmt(s_["lib_own"], 2), fmt(100 * s_["lib_own"] / tot, 2),
+        fmt(s_["gemm"], 2), fmt(100 * s_["gemm"] / tot, 0), fmt(hng, 2), fmt(100 * hng / tot, 0),
+        fmt(s_["callback"], 2), fmt(s_["dec_acc"], 2), fmt(s_["enc_fwd"] + s_["enc_bwd"], 2),
+        fmt(s_["adam"] + s_["zero"], 2), fmt(s_["gemm_gflop"], 3), fmt(g), fmt(100 * g / peak_g, 0)))
+w("")
+if sir:
+    w("libbsvi's own share of a bsvi-9-sir step: **%s%%** (%s ms of %s ms; target < 5%%: %s)."
+      % (fmt(lib_share, 2), fmt(sir["lib_own"], 2), fmt(sir["total"], 2),
+         "met" if lib_share < 5 else "not met"))
+    w("")
+if train_c1:
+    s1 = {m: split_of(tc1[m]) for m in METHODS if m in tc1}
+    w("Single-threaded (OPENBLAS_NUM_THREADS=1) GEMM rate: %s GFLOP/s (1-thread peak %s)." % (
+        ", ".join("%s %s" % (m, fmt(s1[m]["gemm_gflop"] / (s1[m]["gemm"] * 1e-3)))
+                  for m in METHODS if m in s1 and s1[m]["gemm"] > 0), fmt(peak1_g)))
+    w("")
+
+perf_txt = os.path.join(RES, "perf.txt")
+if os.path.exists(perf_txt) and os.path.getsize(perf_txt) > 0:
+    dso_txt = os.path.join(RES, "perf_dso.txt")
+    if os.path.exists(dso_txt):
+        parts = []
+        for line in open(dso_txt):
+            mm = re.match(r"\s*([\d.]+)%\s+(\S+)", line)
+            if mm:
+                parts.append("%s %s%%" % (mm.group(2), mm.group(1)))
+        if parts:
+            w("`perf record` of the C bsvi-sir training step, self time by shared object: "
+              + ", ".join(parts) + " (libopenblas = the GEMMs; libm = the example's scalar "
+              "`tanh`, `exp`, `log1p` in its activations and likelihood; bench_train_step = "
+              "the example's own loops, linked in statically; libbsvi = the library; [kernel] = mostly "
+              "`sched_yield`/`__schedule`: OpenBLAS's second thread spin-yielding between GEMMs "
+              "while the main thread runs the element-wise work, so it costs a core, not time "
+              "on the critical path).")
+            w("")
+    w("`perf record` of the C bsvi-sir step (self time by shared object and symbol, top entries):")
+    w("")
+    w("```")
+    for line in open(perf_txt).read().splitlines()[:22]:
+        w(re.sub(r"(\s+-)+\s*$", "", line.rstrip()))
+    w("```")
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 3. Evaluation: BSVI-500 and IWAE-5000 per test image")
+w("")
+w("The first %s binarised test images of the shipped subset (IWAE-5000: the first %s), in batches of 100, from the "
+  "shared parameters. C: `vae_trainer_evaluate` (libbsvi's evaluator, chunks of 2000 latent "
+  "rows per callback, running log-sum-exp). PyTorch: the same algorithm (IWAE samples of each "
+  "image in chunks of 2000 rows, BSVI-500 as 499 batched SVI steps with a running log-sum-exp). "
+  "Milliseconds per image, median over %d alternating rounds." % (
+      max(r["images"] for r in eval_c) if eval_c else "?",
+      min(r["images"] for r in eval_c) if eval_c else "?", len(ec.get("iwae-5000", []))))
+w("")
+w("| estimate | images | C ms/image | PyTorch ms/image | PyTorch omp1 ms/image | speed-up "
+  "(best peer) | C mean log-lik | PyTorch mean log-lik | C libbsvi own share | C GEMM GFLOP/s |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for what in sorted(ec):
+    c = med([x for r in ec[what] for x in r["ms_per_image"]])
+    t = med([x for r in et.get(what, []) for x in r["ms_per_image"]])
+    to = med([x for r in eto.get(what, []) for x in r["ms_per_image"]])
+    tb = min([x for x in (t, to) if x == x] or [float("nan")])
+    sp = split_of(ec[what])
+    gf = sp["gemm_gflop"] / (sp["gemm"] * 1e-3) if sp["gemm"] > 0 else float("nan")
+    w("| %s | %d | %s | %s | %s | **%s** | %s | %s | %s%% | %s |" % (
+        what, ec[what][0]["images"], fmt(c, 2), fmt(t, 2), fmt(to, 2),
+        fmt(tb / c, 2) + "x" if tb == tb else "n/a",
+        fmt(statistics.mean(r["mean_ll"] for r in ec[what]), 2),
+        fmt(statistics.mean(r["mean_ll"] for r in et[what]), 2) if what in et else "n/a",
+        fmt(100 * sp["lib_own"] / sp["total"], 2), fmt(gf)))
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 4. Peak memory (max resident set)")
+w("")
+w("One process per configuration, `getrusage(RUSAGE_SELF).ru_maxrss` at the end (it includes "
+  "the loaded data and, for PyTorch, the interpreter and libtorch). *before* is the max RSS "
+  "after loading the data, before the trainer exists.")
+w("")
+w("| side | mode | configuration | before MiB | max RSS MiB |")
+w("|---|---|---|---:|---:|")
+for r in mem:
+    if r["mode"] == "train":
+        conf = "%s, k = %d (%s)" % (r["method"], r["k"],
+                                    "%d weights" % (r["k"] + 1) if r["method"] != "iwae"
+                                    else "K = %d samples" % (r["k"] + 1))
+    else:
+        conf = "%s-%d, %d images" % (r["what"].upper(), r["samples"], r["images"])
+    w("| %s | %s | %s | %s | %s |" % ("C" if r["impl"] == "c" else "PyTorch", r["mode"], conf,
+                                     fmt(r["rss_before_kb"] / 1024.0),
+                                     fmt(r["max_rss_kb"] / 1024.0)))
+w("")
+ctr = [r for r in mem if r["impl"] == "c" and r["mode"] == "train"]
+
+
+def growth(method):
+    rr = sorted([r for r in ctr if r["method"] == method], key=lambda r: r["k"])
+    if len(rr) < 2:
+        return None
+    return (rr[-1]["max_rss_kb"] - rr[0]["max_rss_kb"]) / (rr[-1]["k"] - rr[0]["k"])
+
+
+gs, gi = growth("bsvi-sir"), growth("iwae")
+if gs is not None and gi is not None:
+    w("Growth in training: bsvi-sir %s KiB per extra SVI step. Expected: a trajectory slot "
+      "holds B x d latents, means and log-stds plus three scalars per data point, "
+      "100 x (3 x 50 + 3) x 8 B = 120 KiB, and the SVI handle double-buffers its trajectory "
+      "(a staging copy, swapped in on success, so that a failed run leaves the output "
+      "untouched): 239 KiB per slot. iwae: %s KiB per extra sample. Expected: the example's "
+      "decoder workspace grows by B rows per sample, 100 x (2 x (2 x 200 + 784) + 1) x 8 B = "
+      "1.85 MiB, plus the estimator's samples, noise, gradients and targets, about 0.2 MiB. "
+      "Both linear in k and K. Evaluation streams: its memory is flat in the number of images, "
+      "in S (IWAE) and in K (BSVI)." % (fmt(gs), fmt(gi)))
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 5. Reproducibility across thread counts")
+w("")
+if repro:
+    w("| model | OPENBLAS_NUM_THREADS | fingerprint of every output | batch split in two = whole batch |")
+    w("|---|---|---|---|")
+    for r in repro:
+        w("| %s | %s | `%s` | %s |" % (r["model"], r["openblas_threads"], r["fingerprint"],
+                                     "yes" if r["split_batch_identical"] else "NO"))
+    w("")
+    w("`bench_repro` runs SVI-9, all six estimators and IWAE-5000 / BSVI-500 evaluation on the "
+      "trivial model and on a linear-Gaussian model and hashes (FNV-1a 64) the bytes of every "
+      "output. libbsvi is single-threaded and draws every random number from a counter-based "
+      "stream keyed by (seed, call, data point id, step): its outputs cannot depend on the "
+      "thread count, and a batch split in two with the id offset reproduces the whole batch "
+      "bitwise.")
+    w("")
+if fp:
+    w("The VAE example (its GEMMs run in OpenBLAS): FNV-1a 64 of all parameters after %s "
+      "training steps from the shared parameters:" % fp[0]["steps"])
+    w("")
+    w("| OPENBLAS_NUM_THREADS | bsvi-sir | iwae |")
+    w("|---|---|---|")
+    for r in fp:
+        w("| %s | `%s` | `%s` |" % (r["openblas_threads"], r.get("bsvi-sir"), r.get("iwae")))
+    w("")
+    same = len(set((r.get("bsvi-sir"), r.get("iwae")) for r in fp)) == 1
+    if same:
+        w("Identical here (%s); that is a property of this BLAS build and CPU, not a "
+          "guarantee. Pin the BLAS, its version and its thread count where bitwise "
+          "reproducibility of the host's networks matters." % M.get("openblas_pkg", "?"))
+    else:
+        w("Different: each thread count is deterministic run to run, but OpenBLAS (%s) does "
+          "not give the same bits for 1 and 2 threads on the example's GEMM shapes (how it "
+          "partitions and blocks a threaded dgemm depends on the thread count), and the "
+          "difference, in the last bits of a gradient, then propagates through AMSGrad. This "
+          "is the host's BLAS, not libbsvi: the library's outputs are identical given the "
+          "same callback results. For bitwise-reproducible training fix "
+          "OPENBLAS_NUM_THREADS (any value, but the same one), or have the host split its GEMMs "
+          "by output columns over single-threaded BLAS calls." % M.get("openblas_pkg", "?"))
+    w("")
+
+if len(gemm_repro) >= 2:
+    g1, g2 = gemm_repro[0]["shapes"], gemm_repro[-1]["shapes"]
+    diff = [k for k in g1 if g1[k] != g2.get(k)]
+    same = [k for k in g1 if g1[k] == g2.get(k)]
+    w("Which of the example's dgemm shapes (M x N x K, transposes of A and B) give different "
+      "bits with OPENBLAS_NUM_THREADS=%s and %s (`bench_repro`): **differ**: %s; **identical**: "
+      "%s." % (gemm_repro[0]["openblas_threads"], gemm_repro[-1]["openblas_threads"],
+               ", ".join(diff) or "none", ", ".join(same) or "none"))
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 6. Is the peer the same step? (mean gradients)")
+w("")
+if grads:
+    w("At the shared parameters and the first batch, each side averages the step's parameter "
+      "gradient d(bound)/dtheta over %s steps with fresh random draws (no update). Two C runs "
+      "with different seeds give the noise floor; the PyTorch peer should agree with C as well "
+      "as C agrees with itself." % grads[0]["reps"])
+    w("")
+    w("| method | cos(C seed 1, C seed 2) | cos(C seed 1, PyTorch) | cos(C seed 2, PyTorch) "
+      "| decoder part: C-C / C-PyTorch | encoder part: C-C / C-PyTorch | norm C1 / C2 / PyTorch "
+      "| mean bound C / PyTorch |")
+    w("|---|---:|---:|---:|---|---|---|---|")
+
+    def load(p):
+        a = array.array("d")
+        with open(p, "rb") as f:
+            a.frombytes(f.read())
+        return a
+
+    def cos(a, b):
+        return sum(x * y for x, y in zip(a, b)) / math.sqrt(
+            sum(x * x for x in a) * sum(y * y for y in b))
+
+    gb = {}
+    for r in grads:
+        gb.setdefault((r["method"], r["impl"]), []).append(r["mean_bound"])
+    for m in METHODS:
+        p1, p2, pt = (os.path.join(RES, "grad_%s_%s.bin" % (t, m)) for t in ("c1", "c2", "t"))
+        if not all(os.path.exists(p) for p in (p1, p2, pt)):
+            continue
+        c1, c2, t = load(p1), load(p2), load(pt)
+        E = N_ENCODER
+        nrm = lambda a: math.sqrt(sum(x * x for x in a))
+        w("| %s | %.4f | %.4f | %.4f | %.4f / %.4f | %.4f / %.4f | %.1f / %.1f / %.1f | %s / %s |" % (
+            m, cos(c1, c2), cos(c1, t), cos(c2, t), cos(c1[E:], c2[E:]), cos(c1[E:], t[E:]),
+            cos(c1[:E], c2[:E]), cos(c1[:E], t[:E]), nrm(c1), nrm(c2), nrm(t),
+            fmt(statistics.mean(gb.get((m, "c"), [float("nan")])), 2),
+            fmt(statistics.mean(gb.get((m, "torch"), [float("nan")])), 2)))
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 7. Gaps, where the time goes, and what would close them")
+w("")
+notes = []
+if sir:
+    notes.append(
+        "**Library share.** libbsvi's own work in a bsvi-9-sir step is %s ms of %s ms (%s%%): "
+        "drawing B·d·(k+1) = 50,000 Gaussians, forming z, the SVI updates and the buffer copies, "
+        "linear in B, d and k (section 1). The rest of the step is the host's: %s%% in GEMMs, "
+        "%s%% in its element-wise loops." % (
+            fmt(sir["lib_own"], 2), fmt(sir["total"], 1), fmt(lib_share, 2),
+            fmt(100 * sir["gemm"] / sir["total"], 0),
+            fmt(100 * (sir["total"] - sir["gemm"] - sir["lib_own"]) / sir["total"], 0)))
+if have_torch and worst:
+    slow = [r for r in train_rows if r["fair"] < 2.0]
+    if slow:
+        notes.append(
+            "**Speed-up below 2x** for %s (each side at its best thread setting). Both sides "
+            "call the same OpenBLAS dgemm on the same matrix shapes, so a GEMM-bound step can "
+            "only be 2x faster than the peer if it does half the GEMM work or the peer's "
+            "non-GEMM work is as large as its GEMM time. PyTorch's overheads (operator "
+            "dispatch and autograd bookkeeping, tens of microseconds per operator, ~40 "
+            "operators per SVI step) weigh most in the SVI methods' ten small steps; the "
+            "C example gives back part of its advantage through the extra forward pass and the "
+            "scalar element-wise loops below. libbsvi's own time is not the gap (first row)."
+            % ", ".join("%s (%.2fx)" % (r["m"], r["fair"]) for r in slow))
+    else:
+        notes.append("**Speed-up.** The C step is at least 2x faster than the peer for every "
+                     "method in this run.")
+F_DEC = 2 * (50 * 200 + 200 * 200 + 200 * 784)       # decoder forward flops per row
+F_ENC = 2 * (784 * 200 + 200 * 200 + 200 * 100)      # encoder forward flops per row
+min_vae = 100 * 3 * F_DEC + 100 * (3 * F_ENC - 2 * 784 * 200)
+min_iwae = 1000 * 3 * F_DEC + 100 * (3 * F_ENC - 2 * 784 * 200)
+if "iwae" in splits and "vae" in splits:
+    notes.append(
+        "**The example does more GEMM work than autograd.** Its decoder targets go through a "
+        "second forward pass (`vae_decoder_accumulate`) after the library's callback already "
+        "ran the same rows forward and backward to z. For iwae the C step runs %s GFLOP of "
+        "GEMMs where one forward and one backward pass over the same rows (what the peer's "
+        "autograd does) needs %.3f GFLOP (vae: %s against %.3f). Fix in examples/vae: keep the "
+        "callback's activations and per-row backward deltas (the decoder targets of vae/iwae "
+        "are exactly the callback's rows; for SVI methods keep every step's), then the "
+        "parameter gradient is one weight-gradient GEMM per layer over the coefficient-scaled "
+        "deltas." % (fmt(splits["iwae"]["gemm_gflop"], 3), min_iwae * 1e-9,
+                     fmt(splits["vae"]["gemm_gflop"], 3), min_vae * 1e-9))
+if sir:
+    hng = sir["total"] - sir["gemm"] - sir["lib_own"]
+    notes.append(
+        "**Scalar element-wise work in the example.** Outside the GEMMs a bsvi-sir step spends "
+        "%s ms (%s%%) in the example's own loops: libm `tanh` per hidden unit, and per pixel "
+        "`log1p(exp(-|l|))` plus a separate `exp` for the sigmoid in the Bernoulli likelihood "
+        "(see the profile: libm's `log1p`, `expm1`, `exp`). PyTorch runs these as vectorised "
+        "(AVX2) kernels. Fix in examples/vae: compute `e = exp(-|l|)` once per pixel and derive "
+        "both softplus and sigmoid from it, use a vectorisable tanh/exp (or float32), and fuse "
+        "bias + tanh into one pass." % (fmt(hng, 1), fmt(100 * hng / sir["total"], 0)))
+if gemm_eff:
+    notes.append(
+        "**GEMM rate.** The example's GEMMs are small (100 to 1,100 rows by 50 to 784 columns, "
+        "inner dimension 50 to 784); OpenBLAS reaches %s GFLOP/s on them at best (%s) against "
+        "%s GFLOP/s on a %d-square GEMM. Small GEMMs with 2 threads pay OpenBLAS's thread "
+        "start/sync per call (about 20 calls per SVI step), and the K = 50 input layer is "
+        "memory-bound. What closes it: larger GEMMs (more rows per call: larger batches, or "
+        "all samples of several steps at once, which the sequential SVI steps do not allow), "
+        "OPENBLAS_NUM_THREADS=1 with two data-parallel host threads, and float32 (twice the "
+        "flops per vector)." % (fmt(max(gemm_eff.values())), max(gemm_eff, key=gemm_eff.get),
+                               fmt(peak_g), peak_n))
+if have_torch and train_to:
+    over = [r["t"] / r["to"] for r in train_rows if r["to"] == r["to"] and r["t"] == r["t"]]
+    if over and min(over) > 1.3:
+        notes.append(
+            "**The peer as specified oversubscribes the cores.** With `torch.set_num_threads(%s)` "
+            "PyTorch's OpenMP worker threads and OpenBLAS's own %s threads compete for the "
+            "same cores: on %s cores the peer is %.1fx to %.1fx slower than with "
+            "`torch.set_num_threads(1)` (same OpenBLAS threads). The 'as specified' "
+            "speed-ups include that; the targets are judged against the peer's best "
+            "setting." % (M.get("threads", "2"), M.get("threads", "2"), M.get("cpus", "?"),
+                          min(over), max(over)))
+    elif over:
+        notes.append(
+            "**Peer thread settings.** `torch.set_num_threads(%s)` against `(1)` (OpenBLAS at "
+            "%s threads either way): the %s-thread peer takes %.2fx to %.2fx the time." % (
+                M.get("threads", "2"), M.get("threads", "2"), M.get("threads", "2"),
+                min(over), max(over)))
+for what in sorted(ec):
+    sp = split_of(ec[what])
+    if sp["total"] > 0:
+        hng = sp["total"] - sp["gemm"] - sp["lib_own"]
+        notes.append(
+            "**Evaluation %s.** Per image: %s ms, of which libbsvi's own %s%%, GEMMs %s%%, the "
+            "example's element-wise work (likelihood, tanh) %s%%. The same two example-side "
+            "fixes (element-wise work, and for BSVI-K the GEMM rate of 100-row calls) apply; "
+            "the library streams and is not the bottleneck." % (
+                what, fmt(sp["total"], 1), fmt(100 * sp["lib_own"] / sp["total"], 1),
+                fmt(100 * sp["gemm"] / sp["total"], 0), fmt(100 * hng / sp["total"], 0)))
+for n in notes:
+    w("- " + n)
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## Performance knobs for a host")
+w("")
+w("- **Threads.** libbsvi itself is single-threaded (no threads, no OpenMP, no BLAS calls) and "
+  "its results do not depend on any thread count. All parallelism is in the host's networks: "
+  "`OPENBLAS_NUM_THREADS` sets OpenBLAS's threads (default: one per core). With batch 100 the "
+  "example's GEMMs are small, so compare `OPENBLAS_NUM_THREADS=1` and `=2` (the 1-thread "
+  "columns above) on your machine; on a shared or loaded machine use 1. Never run more BLAS "
+  "threads than free cores: a thread that loses its core stalls every GEMM call. For the "
+  "PyTorch peer, `torch.set_num_threads` (OpenMP) and OpenBLAS's threads add up: on 2 cores "
+  "set one of them to 1 (`OMP_NUM_THREADS=1` or `OPENBLAS_NUM_THREADS=1`).")
+w("- **Parallel data points.** Handles are per thread and a model can be shared (model.h), "
+  "and draws depend only on (seed, call, data-point id, step): a host can split a batch "
+  "across threads with `bsvi_*_set_stream(counter, id_offset)` and get bitwise the same "
+  "result as one thread (section 5). libbsvi does not do this itself.")
+w("- **Batch size.** libbsvi's cost is linear in B (section 1), so its share does not change "
+  "with the batch; the host's GEMMs get more efficient with more rows per call. Each step "
+  "hands the decoder B rows (B·K for IWAE, B·(k+1) decoder targets for BSVI), so larger "
+  "batches raise the GEMM rate until the rows no longer fit in cache.")
+w("- **Evaluation chunk.** `bsvi_evaluator_set_chunk_rows` bounds memory (the example uses "
+  "2000 rows); larger chunks mean larger GEMMs, at chunk x (activations) memory.")
+w("- **What libbsvi does not thread:** the Gaussian draws, the SVI updates, the estimators and "
+  "the evaluator's streaming; they are linear in B·d·(k+1) and a few percent of a VAE step.")
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## Exact commands")
+w("")
+w("```")
+w(("%s " % M["overrides"].strip() if M.get("overrides", "").strip() else "")
+  + "bash scripts/bench.sh" + (" --quick" if quick else "")
+  + "        # everything below, then bench/report.py writes this file")
+for line in open(os.path.join(RES, "commands.txt")):
+    w(line.rstrip())
+w("/usr/bin/python3 bench/report.py build-bench/bench-results docs")
+w("```")
+w("")
+w("Environment of the timed runs: `OPENBLAS_NUM_THREADS=%s` unless a command sets it, the "
+  "peer with `--threads %s` (`torch.set_num_threads`). Run time of the whole suite: %s s." % (
+      M.get("threads", "2"), M.get("threads", "2"), M.get("seconds", "?")))
+
+with open(os.path.join(DOCS, "performance.md"), "w") as f:
+    f.write("\n".join(out) + "\n")
