@@ -228,16 +228,16 @@ static void likelihood(const vae_net *net, size_t N, const double *out, const do
             const double *l = out + r * X;
             const double c = coef ? coef[r] : 1.0;
             double acc = 0.0;
+            double *gr = gout ? gout + r * X : NULL;
             for (size_t j = 0; j < X; ++j) {
-                /* x l - softplus(l) = x l - max(l, 0) - log1p(exp(-|l|)) */
+                /* x l - softplus(l) = x l - max(l, 0) - log1p(exp(-|l|)); one exp per pixel
+                 * serves both the softplus and sigmoid(l) (same values as sigmoid()). */
                 const double lj = l[j];
-                acc += xr[j] * lj - (lj > 0.0 ? lj : 0.0) - log1p(exp(-fabs(lj)));
+                const double e = exp(-fabs(lj));
+                acc += xr[j] * lj - (lj > 0.0 ? lj : 0.0) - log1p(e);
+                if (gr) gr[j] = c * (xr[j] - (lj >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)));
             }
             if (log_lik) log_lik[r] = acc;
-            if (gout) {
-                double *gr = gout + r * X;
-                for (size_t j = 0; j < X; ++j) gr[j] = c * (xr[j] - sigmoid(l[j]));
-            }
         }
         return;
     }
