@@ -198,6 +198,20 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
     return BSVI_OK;
 }
 
+/* Sample count of IWAE-S and ELBO*: 1..2^32, and S * dim within one data point's
+ * generator stream (2^33 normals, see rng.h) so that no draw repeats. */
+static bsvi_status check_samples(bsvi_evaluator *ev, size_t S, const char *fn) {
+    if (S == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: S is 0", fn);
+    if (S > BSVI__MAX_EVAL_SAMPLES)
+        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: S = %zu exceeds 2^32", fn, S);
+    if ((uint64_t)S * (uint64_t)ev->dim > BSVI__MAX_STREAM_NORMALS)
+        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE,
+                          "%s: S * dim = %zu * %zu exceeds the 2^33 normals one data point's "
+                          "stream holds",
+                          fn, S, ev->dim);
+    return BSVI_OK;
+}
+
 bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
                                 const bsvi_proposal *q, size_t S, double *out) {
     static const char fn[] = "bsvi_evaluator_iwae";
@@ -205,16 +219,7 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
     bsvi_status st = common_checks(ev, model, q, fn);
     if (st != BSVI_OK) return st;
     if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
-    if (S == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: S is 0", fn);
-    if (S > BSVI__MAX_EVAL_SAMPLES)
-        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: S = %zu exceeds 2^32", fn, S);
-    /* Reliability fix: S * dim above 2^33 would repeat normals within a data point's
-     * stream (see rng.h); refuse before any work. */
-    if ((uint64_t)S * (uint64_t)ev->dim > BSVI__MAX_STREAM_NORMALS)
-        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE,
-                          "%s: S * dim = %zu * %zu exceeds the 2^33 normals one data point's "
-                          "stream holds",
-                          fn, S, ev->dim);
+    if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     if ((st = reserve(ev, q->batch, model->prior != NULL, fn)) != BSVI_OK) return st;
     if ((st = stream(ev, model, q, S, 0)) != BSVI_OK) return st;
     for (size_t b = 0; b < q->batch; ++b)
@@ -236,16 +241,7 @@ bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
     bsvi_status st = common_checks(ev, model, q_final, fn);
     if (st != BSVI_OK) return st;
-    if (S == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: S is 0", fn);
-    if (S > BSVI__MAX_EVAL_SAMPLES)
-        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: S = %zu exceeds 2^32", fn, S);
-    /* Reliability fix: S * dim above 2^33 would repeat normals within a data point's
-     * stream (see rng.h); refuse before any work. */
-    if ((uint64_t)S * (uint64_t)ev->dim > BSVI__MAX_STREAM_NORMALS)
-        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE,
-                          "%s: S * dim = %zu * %zu exceeds the 2^33 normals one data point's "
-                          "stream holds",
-                          fn, S, ev->dim);
+    if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     const size_t B = q_final->batch, d = ev->dim;
     if ((st = reserve(ev, B, model->prior != NULL, fn)) != BSVI_OK) return st;
     if ((st = stream(ev, model, q_final, S, 1)) != BSVI_OK) return st;
