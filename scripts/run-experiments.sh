@@ -35,9 +35,14 @@ JOBS=${JOBS:-2}                     # processes at once
 # eta 5e-3 (chosen by `vae svi-sweep`, examples/vae/README.md), AMSGrad lr 1e-3, no KL annealing,
 # no early stopping (best.ckpt = best validation bound).
 TRAIN_OPTS=${TRAIN_OPTS:-"--batch 100 --k 9 --svi-rule gradient --svi-step-size 5e-3 --lr 1e-3"}
+# Learning curves: after every epoch, IWAE-CURVE_SAMPLES on the first CURVE_N test images
+# (log.csv column test_iwae; 0 turns it off). Not counted in the epoch's training time.
+CURVE_N=${CURVE_N:-500}
+CURVE_SAMPLES=${CURVE_SAMPLES:-100}
 # After the grid: SVI-k - SVI-0 of the gradient rule at several step sizes on the final SVI
 # model of the first seed (500 validation images), to check the step size on the trained model.
 SWEEP_ETAS=${SWEEP_ETAS-"1e-3,2e-3,5e-3,1e-2,2e-2,5e-2"}   # empty: no sweep
+SWEEP_RULES=${SWEEP_RULES:-gradient}
 # ----------------------------------------------------------------------------------------------
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,11 +67,13 @@ job() { # job METHOD SEED
     local t0=$SECONDS
     log "start $name"
     if [ -f "$dir/last.ckpt" ]; then
-        "$VAE" train --resume "$dir/last.ckpt" --epochs "$EPOCHS" --out "$dir" >> "$dir/train.out" 2>&1
+        "$VAE" train --resume "$dir/last.ckpt" --epochs "$EPOCHS" --out "$dir" \
+            --test-curve "$CURVE_N" --test-curve-samples "$CURVE_SAMPLES" >> "$dir/train.out" 2>&1
     else
         mkdir -p "$dir"
         # shellcheck disable=SC2086
         "$VAE" train --data "$DATA" --method "$m" --seed "$s" --epochs "$EPOCHS" $TRAIN_OPTS \
+            --test-curve "$CURVE_N" --test-curve-samples "$CURVE_SAMPLES" \
             --out "$dir" > "$dir/train.out" 2>&1
     fi
     log "trained $name ($((SECONDS - t0)) s)"
@@ -97,7 +104,7 @@ wait
 log "grid done: $((SECONDS - T0)) s wall"
 s1=${SEEDS%% *}
 if [ -n "$SWEEP_ETAS" ] && [ -f "runs/$DATA-svi-s$s1/best.ckpt" ] && [ ! -s "runs/$DATA-svi-sweep.txt" ]; then
-    "$VAE" svi-sweep --checkpoint "runs/$DATA-svi-s$s1/best.ckpt" --rules gradient \
+    "$VAE" svi-sweep --checkpoint "runs/$DATA-svi-s$s1/best.ckpt" --rules "$SWEEP_RULES" \
         --etas "$SWEEP_ETAS" --k 10 --n 500 > "runs/$DATA-svi-sweep.txt" 2>&1
     log "svi-sweep done: runs/$DATA-svi-sweep.txt"
 fi

@@ -1,5 +1,6 @@
 /* The VAE's networks: layers, encoder, decoder, likelihoods, AMSGrad (see nn.h). */
 #include "nn.h"
+#include "vmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -30,9 +31,7 @@ void linear_backward(double *dinp, double *dweight, double *dbias, const double 
         }
 }
 
-void tanh_forward(double *out, const double *inp, size_t n) {
-    for (size_t i = 0; i < n; ++i) out[i] = tanh(inp[i]);
-}
+void tanh_forward(double *out, const double *inp, size_t n) { vm_tanh(out, inp, n); }
 
 void tanh_backward(double *dinp, const double *out, const double *dout, size_t n) {
     for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0 - out[i] * out[i]);
@@ -206,18 +205,10 @@ void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const double *x_in
 
 /* ---- likelihoods -------------------------------------------------------------- */
 
-/* log sigmoid(t) = -softplus(-t), stable for any t. */
-static double log_sigmoid(double t) { return t >= 0.0 ? -log1p(exp(-t)) : t - log1p(exp(t)); }
-
-static double sigmoid(double t) {
-    if (t >= 0.0) return 1.0 / (1.0 + exp(-t));
-    const double e = exp(t);
-    return e / (1.0 + e);
-}
-
 /* For N rows of decoder outputs `out` (N, X): log_lik[r] and, if gout is not
  * NULL, gout = coef[r] * d log_lik[r] / d out (coef NULL means 1) and
- * dls[r] = coef[r] * d log_lik[r] / d log_scale (logistic only). */
+ * dls[r] = coef[r] * d log_lik[r] / d log_scale (logistic only). The per-pixel
+ * work is in vmath.c (vectorised). */
 static void likelihood(const vae_net *net, size_t N, const double *out, const double *x,
                        const size_t *data_index, const double *coef, double *log_lik,
                        double *gout, double *dls) {
@@ -225,19 +216,9 @@ static void likelihood(const vae_net *net, size_t N, const double *out, const do
     if (net->lik == VAE_LIK_BERNOULLI) {
         for (size_t r = 0; r < N; ++r) {
             const double *xr = x + (data_index ? data_index[r] : r) * X;
-            const double *l = out + r * X;
-            const double c = coef ? coef[r] : 1.0;
-            double acc = 0.0;
-            double *gr = gout ? gout + r * X : NULL;
-            for (size_t j = 0; j < X; ++j) {
-                /* x l - softplus(l) = x l - max(l, 0) - log1p(exp(-|l|)); one exp per pixel
-                 * serves both the softplus and sigmoid(l) (same values as sigmoid()). */
-                const double lj = l[j];
-                const double e = exp(-fabs(lj));
-                acc += xr[j] * lj - (lj > 0.0 ? lj : 0.0) - log1p(e);
-                if (gr) gr[j] = c * (xr[j] - (lj >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)));
-            }
-            if (log_lik) log_lik[r] = acc;
+            const double v = vm_bernoulli_row(out + r * X, xr, X, coef ? coef[r] : 1.0,
+                                              gout ? gout + r * X : NULL);
+            if (log_lik) log_lik[r] = v;
         }
         return;
     }
@@ -250,36 +231,10 @@ static void likelihood(const vae_net *net, size_t N, const double *out, const do
     const double inv_expm1_delta = 1.0 / expm1(delta);
     for (size_t r = 0; r < N; ++r) {
         const double *xr = x + (data_index ? data_index[r] : r) * X;
-        const double *mu = out + r * X;
-        const double c = coef ? coef[r] : 1.0;
-        double *gr = gout ? gout + r * X : NULL;
-        double acc = 0.0, dsum = 0.0;
-        for (size_t j = 0; j < X; ++j) {
-            const double xv = xr[j];
-            const double cen = xv / 127.5 - 1.0 - mu[j];
-            const double a = inv * (cen + h), b = inv * (cen - h);
-            double f, dfa, dfb; /* value, d/da, d/db */
-            if (xv < 0.5) {
-                f = log_sigmoid(a);
-                dfa = sigmoid(-a);
-                dfb = 0.0;
-            } else if (xv > 254.5) {
-                f = log_sigmoid(-b);
-                dfa = 0.0;
-                dfb = -sigmoid(b);
-            } else {
-                f = log_sigmoid(a) + log_sigmoid(-b) + log1m_exp_delta;
-                dfa = sigmoid(-a) + inv_expm1_delta;
-                dfb = -sigmoid(b) - inv_expm1_delta;
-            }
-            acc += f;
-            if (gr) {
-                gr[j] = -c * inv * (dfa + dfb);      /* da/dmu = db/dmu = -inv */
-                dsum += -(a * dfa + b * dfb);        /* da/ds = -a, db/ds = -b */
-            }
-        }
-        if (log_lik) log_lik[r] = acc;
-        if (dls) dls[r] = c * dsum;
+        const double v = vm_logistic_row(out + r * X, xr, X, inv, h, log1m_exp_delta,
+                                         inv_expm1_delta, coef ? coef[r] : 1.0,
+                                         gout ? gout + r * X : NULL, dls ? dls + r : NULL);
+        if (log_lik) log_lik[r] = v;
     }
 }
 

@@ -31,6 +31,7 @@
  * binarised afresh per minibatch from the run's seed and the step counter). */
 #define VALID_BINARIZE_SEED 0x56414C4944ull /* "VALID" */
 #define TEST_BINARIZE_SEED 0x54455354ull    /* "TEST"  */
+#define TEST_CURVE_SEED 0x4355525645ull      /* "CURVE" */
 #define TRAIN_BINARIZE_SALT 0x5452414E5345ull
 #define BUILTIN_VALID_FRACTION 10 /* builtin: the last 1/10 of its training images validate */
 
@@ -59,7 +60,7 @@ static void usage(void) {
             "            [--svi-rule gradient|momentum|adam] [--svi-clip C] [--lr 1e-3]\n"
             "            [--kl-anneal STEPS] [--patience N] [--seed S] [--out DIR]\n"
             "            [--resume CKPT] [--max-train N] [--sir-m M] [--dreg] [--pi-lr LR]\n"
-            "            [--data-dir DIR]\n"
+            "            [--data-dir DIR] [--test-curve N] [--test-curve-samples 100]\n"
             "  vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500]\n"
             "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--data-dir DIR]\n"
             "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"
@@ -220,6 +221,32 @@ static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, dou
     return sum;
 }
 
+/* IWAE-S on the first n test images (the learning curve's test point). The evaluator's
+ * seed and streams are fixed, so every epoch sees the same binarisation and the same
+ * stream layout; only the model changes. */
+static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S, size_t *rows,
+                         double *x) {
+    const size_t B = t->cfg.batch;
+    bsvi_evaluator *ev = NULL;
+    if (bsvi_evaluator_create(t->cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
+    bsvi_evaluator_set_seed(ev, TEST_CURVE_SEED);
+    double *res = malloc(B * sizeof *res);
+    if (!res) die("out of memory");
+    double sum = 0;
+    for (size_t first = 0; first < n; first += B) {
+        const size_t nb = n - first < B ? n - first : B;
+        for (size_t i = 0; i < nb; ++i) rows[i] = first + i;
+        make_batch(&ds->test, t->cfg.lik, rows, nb, TEST_BINARIZE_SEED, 0, x);
+        bsvi_evaluator_set_stream(ev, 0, first);
+        if (vae_trainer_evaluate(t, ev, x, nb, S, 0, 0, res, NULL, NULL, NULL, NULL))
+            die("test curve: %s", t->err);
+        for (size_t i = 0; i < nb; ++i) sum += res[i];
+    }
+    free(res);
+    bsvi_evaluator_destroy(ev);
+    return sum / (double)n;
+}
+
 /* ---- train ---------------------------------------------------------------------- */
 
 static void print_num(FILE *f, double v) {
@@ -232,7 +259,7 @@ static int cmd_train(int argc, char **argv) {
     vae_config_default(&cfg);
     const char *data = NULL, *out_dir = NULL, *resume = NULL, *data_dir = NULL;
     int have_method = 0;
-    size_t epochs = 10, patience = 0, max_train = 0;
+    size_t epochs = 10, patience = 0, max_train = 0, curve_n = 0, curve_S = 100;
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
         if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
@@ -262,6 +289,9 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--dreg")) cfg.iwae_dreg = 1;
         else if (!strcmp(a, "--pi-lr")) cfg.pi_lr = parse_double(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--test-curve")) curve_n = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--test-curve-samples"))
+            curve_S = parse_size(a, need_value(argc, argv, &i));
         else die("unknown option %s for train (run vae without arguments for help)", a);
     }
 
@@ -283,7 +313,9 @@ static int cmd_train(int argc, char **argv) {
     }
 
     data_sets ds;
-    load_data(data, data_dir, 1, 0, &ds);
+    load_data(data, data_dir, 1, curve_n > 0, &ds);
+    if (curve_n > ds.test.n) curve_n = ds.test.n;
+    if (curve_n > 0 && curve_S == 0) die("--test-curve-samples must be positive");
     if (max_train > 0 && max_train < ds.train_count) ds.train_count = max_train;
     const size_t B = resume ? t.cfg.batch : cfg.batch;
     if (ds.train_count < B) die("%zu training images, fewer than one batch of %zu", ds.train_count, B);
@@ -321,7 +353,7 @@ static int cmd_train(int argc, char **argv) {
     if (!log) die("cannot write %s", path);
     if (prog.epoch == 0)
         fprintf(log, "epoch,step,train_bound,svi0,svik,bsvik,mean_pos,valid_bound,valid_svi0,"
-                     "valid_svik,valid_bsvik,epoch_seconds,wall_seconds\n");
+                     "valid_svik,valid_bsvik,epoch_seconds,wall_seconds,test_iwae\n");
     fflush(log);
 
     fprintf(stderr,
@@ -371,6 +403,8 @@ static int cmd_train(int argc, char **argv) {
         const double nb = (double)nbatches;
         const vae_stats val = validate(&t, &ds, rows, x);
         const double secs = now_seconds() - t0;
+        /* the learning curve's test point is not training time */
+        const double test_iwae = curve_n > 0 ? test_curve(&t, &ds, curve_n, curve_S, rows, x) : NAN;
         prog.epoch = epoch;
         prog.seconds += secs;
 
@@ -384,13 +418,15 @@ static int cmd_train(int argc, char **argv) {
         print_num(log, val.svi0);
         print_num(log, val.svik);
         print_num(log, val.bsvik);
-        fprintf(log, ",%.2f,%.2f\n", secs, prog.seconds);
+        fprintf(log, ",%.2f,%.2f", secs, prog.seconds);
+        print_num(log, test_iwae);
+        fprintf(log, "\n");
         fflush(log);
         fprintf(stderr,
                 "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
-                "E_pi[i/k] %.3f  %.1fs\n",
+                "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f\n",
                 (unsigned long long)epoch, sum.bound / nb, val.bound, sum.svi0 / nb,
-                sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs);
+                sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs, test_iwae);
 
         int stop = 0;
         if (val.bound > prog.best_valid) {
