@@ -143,7 +143,7 @@ NETWRAP(cb, vae_decoder_log_lik,
         (const vae_net *a, vae_ws *b, size_t c, const double *d, const double *e,
          const size_t *f, double *g, double *h),
         (a, b, c, d, e, f, g, h))
-NETWRAP(dec_acc, vae_decoder_accumulate,
+NETWRAP(dec_acc, vae_decoder_accumulate_reuse,
         (vae_net * a, vae_ws *b, size_t c, const double *d, const double *e, const size_t *f,
          const double *g, double *h),
         (a, b, c, d, e, f, g, h))

@@ -141,7 +141,7 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
     memset(ws, 0, sizeof *ws);
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim, R = max_rows;
     if (R == 0) return 1;
-    const size_t per_row = 2 * (2 * H + 2 * Z) + 2 * (2 * H + X) + 1;
+    const size_t per_row = 2 * (2 * H + 2 * Z) + 2 * (2 * H + X) + 1 + Z;
     ws->mem = (double *)calloc(R * per_row, sizeof(double));
     if (!ws->mem) return 1;
     ws->max_rows = R;
@@ -158,7 +158,10 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
     ws->dec_gh1 = c, c += R * H;
     ws->dec_gh2 = c, c += R * H;
     ws->dec_gout = c, c += R * X;
-    ws->row_scratch = c;
+    ws->row_scratch = c, c += R;
+    ws->fwd_z = c;
+    ws->fwd_n = 0;
+    ws->reused = 0;
     return 0;
 }
 
@@ -248,6 +251,8 @@ static void decoder_forward(const vae_net *net, vae_ws *ws, size_t N, const doub
     linear_forward(ws->dec_h2, ws->dec_h1, p->dec_w2, p->dec_b2, N, H, H);
     tanh_forward(ws->dec_h2, ws->dec_h2, N * H);
     linear_forward(ws->dec_out, ws->dec_h2, p->dec_w3, p->dec_b3, N, H, X);
+    memcpy(ws->fwd_z, z, N * Z * sizeof(double));
+    ws->fwd_n = N;
 }
 
 /* Backward from ws->dec_gout. g NULL: no parameter gradients. dz NULL: no input gradient. */
@@ -274,16 +279,31 @@ void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double 
     if (dz) decoder_backward(net, ws, N, z, NULL, dz);
 }
 
-void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
-                            const double *x, const size_t *data_index, const double *coef,
-                            double *log_lik) {
-    decoder_forward(net, ws, N, z);
+static void accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z, const double *x,
+                       const size_t *data_index, const double *coef, double *log_lik,
+                       int reuse) {
+    if (reuse && ws->fwd_n == N && memcmp(ws->fwd_z, z, N * net->z_dim * sizeof(double)) == 0)
+        ws->reused++;
+    else
+        decoder_forward(net, ws, N, z);
     const int logistic = net->lik == VAE_LIK_LOGISTIC;
     likelihood(net, N, ws->dec_out, x, data_index, coef, log_lik, ws->dec_gout,
                logistic ? ws->row_scratch : NULL);
     if (logistic)
         for (size_t r = 0; r < N; ++r) net->g.log_scale[0] += ws->row_scratch[r];
     decoder_backward(net, ws, N, z, &net->g, NULL);
+}
+
+void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
+                            const double *x, const size_t *data_index, const double *coef,
+                            double *log_lik) {
+    accumulate(net, ws, N, z, x, data_index, coef, log_lik, 0);
+}
+
+void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,
+                                  const double *x, const size_t *data_index,
+                                  const double *coef, double *log_lik) {
+    accumulate(net, ws, N, z, x, data_index, coef, log_lik, 1);
 }
 
 /* ---- optimiser ------------------------------------------------------------------ */

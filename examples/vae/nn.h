@@ -69,6 +69,9 @@ typedef struct vae_ws {
     double *dec_h1, *dec_h2, *dec_out;       /* rows*h, rows*h, rows*x  */
     double *dec_gh1, *dec_gh2, *dec_gout;    /* gradients w.r.t. the same */
     double *row_scratch;                     /* rows: d/d log-scale per row */
+    double *fwd_z;                           /* rows*z: the z rows of the last decoder forward */
+    size_t fwd_n;                            /* how many (0: none kept) */
+    uint64_t reused;                         /* forward passes skipped by the _reuse variant */
 } vae_ws;
 
 /* ---- layers: each a (forward, backward) pair ----------------------------- */
@@ -123,6 +126,18 @@ void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double 
 void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
                             const double *x, const size_t *data_index, const double *coef,
                             double *log_lik);
+
+/* vae_decoder_accumulate without its forward pass when the last decoder forward
+ * through ws (by vae_decoder_log_lik or an accumulate) was on exactly these N rows
+ * of z (compared bitwise), so its activations are still in ws; otherwise the
+ * same as vae_decoder_accumulate. The caller promises that the decoder's
+ * parameters have not changed since that forward (true inside one training step:
+ * the library's last likelihood callback and the decoder gradient). Saves one
+ * third of the decoder's GEMM work when the targets are the last callback's rows
+ * (the ELBO, IWAE); ws->reused counts the skipped passes. */
+void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,
+                                  const double *x, const size_t *data_index,
+                                  const double *coef, double *log_lik);
 
 /* One AMSGrad ascent step on all parameters with net->grads (PyTorch's form:
  * running maximum of the second moment, both moments bias-corrected):

@@ -299,6 +299,57 @@ static void test_bernoulli_value(void **state) {
     teardown(&f);
 }
 
+/* vae_decoder_accumulate_reuse: after a forward on the same z it skips the forward and
+ * gives the same gradients, bit for bit, as the plain accumulate; on other z it does
+ * not reuse. */
+static void reuse_check(vae_likelihood lik) {
+    fixture f;
+    setup(&f, lik);
+    const size_t n = f.net.nparams;
+    double *plain = malloc(n * sizeof *plain);
+    assert_non_null(plain);
+    double ll[TN], ll2[TN], dz[TN * TZ];
+    vae_net_zero_grads(&f.net);
+    vae_decoder_accumulate(&f.net, &f.ws, TN, f.z, f.x, f.idx, f.coef, ll);
+    memcpy(plain, f.net.grads, n * sizeof *plain);
+
+    vae_net_zero_grads(&f.net);
+    vae_decoder_log_lik(&f.net, &f.ws, TN, f.z, f.x, f.idx, NULL, dz); /* as the callback */
+    const uint64_t before = f.ws.reused;
+    vae_decoder_accumulate_reuse(&f.net, &f.ws, TN, f.z, f.x, f.idx, f.coef, ll2);
+    assert_true(f.ws.reused == before + 1);
+    assert_memory_equal(plain, f.net.grads, n * sizeof *plain);
+    assert_memory_equal(ll, ll2, sizeof ll);
+
+    /* other rows: no reuse, still the plain result for those rows */
+    f.z[0] += 0.25;
+    vae_net_zero_grads(&f.net);
+    vae_decoder_accumulate(&f.net, &f.ws, TN, f.z, f.x, f.idx, f.coef, ll);
+    memcpy(plain, f.net.grads, n * sizeof *plain);
+    f.z[0] -= 0.25;
+    vae_decoder_log_lik(&f.net, &f.ws, TN, f.z, f.x, f.idx, NULL, NULL);
+    f.z[0] += 0.25;
+    vae_net_zero_grads(&f.net);
+    vae_decoder_accumulate_reuse(&f.net, &f.ws, TN, f.z, f.x, f.idx, f.coef, ll2);
+    assert_true(f.ws.reused == before + 1);
+    assert_memory_equal(plain, f.net.grads, n * sizeof *plain);
+    /* fewer rows than the last forward: no reuse either */
+    vae_decoder_accumulate_reuse(&f.net, &f.ws, TN - 1, f.z, f.x, f.idx, f.coef, ll2);
+    assert_true(f.ws.reused == before + 1);
+    free(plain);
+    teardown(&f);
+}
+
+static void test_reuse_bernoulli(void **state) {
+    (void)state;
+    reuse_check(VAE_LIK_BERNOULLI);
+}
+
+static void test_reuse_logistic(void **state) {
+    (void)state;
+    reuse_check(VAE_LIK_LOGISTIC);
+}
+
 /* ---- vmath.c against libm ---- */
 
 static void test_vmath_tanh(void **state) {
@@ -428,6 +479,8 @@ int main(void) {
         cmocka_unit_test(test_logistic_normalised),
         cmocka_unit_test(test_bernoulli_value),
         cmocka_unit_test(test_amsgrad),
+        cmocka_unit_test(test_reuse_bernoulli),
+        cmocka_unit_test(test_reuse_logistic),
         cmocka_unit_test(test_vmath_tanh),
         cmocka_unit_test(test_vmath_bernoulli),
         cmocka_unit_test(test_vmath_logistic),

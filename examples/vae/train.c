@@ -301,7 +301,9 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     CHECK(bsvi_estimator_get_targets(t->est, nt, t->tidx, NULL, t->tz, t->tcoef),
           bsvi_estimator_last_error(t->est));
     for (size_t i = 0; i < nt; ++i) t->tcoef[i] /= (double)B;
-    vae_decoder_accumulate(&t->net, &t->ws, nt, t->tz, x, t->tidx, t->tcoef, NULL);
+    /* the parameters are those of the library's callbacks in this step: when the
+     * targets are the rows of the last callback (ELBO, IWAE), its forward is reused */
+    vae_decoder_accumulate_reuse(&t->net, &t->ws, nt, t->tz, x, t->tidx, t->tcoef, NULL);
 
     /* 4. encoder gradient: d/dlambda_0 from the library, chained through the encoder */
     CHECK(bsvi_estimator_get_encoder_grad(t->est, B, t->d_mean, t->d_log_std),
