@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate the tables of docs/results.md and the plots docs/img/*.png from runs/.
+"""Regenerate the tables of docs/results.md and the plots docs/img/*.png from the runs.
 
-    python3 scripts/make-results.py [--runs runs] [--doc docs/results.md] [--img docs/img]
+    python3 scripts/make-results.py [--runs runs] [--results results/runs] [--doc docs/results.md]
+                                    [--img docs/img]
 
-Reads runs/DATA-METHOD-sSEED/log.csv (the per-epoch log of `vae train`) and
-runs/DATA-METHOD-sSEED/eval.csv (the CSV of `vae eval`, written by scripts/run-experiments.sh).
+First copies the small per-run files of runs/ (git-ignored: it also holds the checkpoints)
+into results/runs/ (tracked), so that the numbers behind docs/results.md stay in the
+repository: runs/DATA-METHOD-sSEED/log.csv (the per-epoch log of `vae train`), eval.csv (the
+CSV of `vae eval`, written by scripts/run-experiments.sh), train.out, and runs/*-svi-sweep.txt,
+runs/queue.log. Then reads results/runs/ only. A data set with no runs keeps its blocks.
 In docs/results.md, the text between `<!-- results:KEY -->` and `<!-- /results:KEY -->` is
 replaced (KEY: DATA for each data set's tables, `DATA-fig6` / `DATA-curves` for figure
 captions are left to the prose); everything else in the file is hand-written and kept.
@@ -23,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 DATASETS = ["mnist", "fashion-mnist", "fashion-mnist-gray"]
 METHODS = ["vae", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "bsvi-sir-pi"]
@@ -83,6 +88,30 @@ def read_runs(runs_dir):
     for v in runs.values():
         v.sort(key=lambda r: r["seed"])
     return runs
+
+
+def collect(runs_dir, results_dir):
+    """Copy the small per-run files of runs_dir into results_dir (newer files win)."""
+    if not os.path.isdir(runs_dir):
+        return 0
+    n = 0
+    for name in sorted(os.listdir(runs_dir)):
+        src = os.path.join(runs_dir, name)
+        files = []
+        if NAME_RE.match(name) and os.path.isdir(src):
+            files = [(os.path.join(src, f), os.path.join(results_dir, name, f))
+                     for f in ("log.csv", "eval.csv", "train.out")]
+        elif name.endswith("-svi-sweep.txt") or name == "queue.log":
+            files = [(src, os.path.join(results_dir, name))]
+        for a, b in files:
+            if not os.path.isfile(a):
+                continue
+            if os.path.isfile(b) and os.path.getmtime(b) >= os.path.getmtime(a):
+                continue
+            os.makedirs(os.path.dirname(b), exist_ok=True)
+            shutil.copy2(a, b)
+            n += 1
+    return n
 
 
 def mean_sd(xs, digits=2):
@@ -209,9 +238,9 @@ def tables(data, runs):
     ev = sum(r["eval"]["eval_seconds"] or 0 for m in methods for r in runs[(data, m)])
     nr = sum(len(runs[(data, m)]) for m in methods)
     out.append("")
-    out.append(f"Process time of the {nr} evaluated runs, summed (each process single-threaded, "
-               f"two at a time, on the contended machine): training {hms(tr)}, evaluation "
-               f"{hms(ev)}.\n")
+    out.append(f"Process time of the {nr} evaluated runs, summed (each process single-threaded; "
+               f"the machine and how many ran at once are under 'What was run'): training "
+               f"{hms(tr)}, evaluation {hms(ev)}.\n")
     out.append("(SVI-k − SVI-0, BSVI-k − SVI-k and E_pi[i/k] at the last epoch, means over "
                "that epoch's training minibatches; for SVI-10, BSVI-k is the uniform-pi "
                "mixture over its own trajectory, a diagnostic it does not train.)\n")
@@ -335,9 +364,17 @@ def plots(data, runs, img_dir, tmp_dir):
         made.append(out)
     # ---- learning curves
     out = os.path.join(img_dir, f"{data}-curves.png")
-    s = [f"set terminal {term} size 1500,520 {font}", f"set output '{out}'", "set grid",
+    have_test = any(row.get("test_iwae") is not None for m in methods
+                    for r in runs[(data, m)] for row in r["log"])
+    s = [f"set terminal {term} size 1400,1000 {font}", f"set output '{out}'", "set grid",
          "set key bmargin center horizontal", "set bmargin 5.5", "set xtics 1",
-         f"set multiplot layout 1,3 title \"{data}: learning curves (mean ± sd over {nseeds(methods)})\""]
+         f"set multiplot layout 2,2 title \"{data}: learning curves (mean ± sd over {nseeds(methods)})\""]
+    if have_test:
+        s.append(panel("test: IWAE-100 on the first 500 test images (log p(x) estimate)",
+                       "nats / image",
+                       [series(m, "ti", lambda r: r.get("test_iwae")) for m in methods]))
+    else:
+        s.append("set multiplot next\n")
     s.append(panel("validation: each method's own bound", "nats / image",
                    [series(m, "vb", lambda r: r["valid_bound"]) for m in methods]))
     s.append(panel("validation: ELBO at the encoder (SVI-0)", "nats / image",
@@ -368,31 +405,31 @@ def replace_blocks(doc, blocks):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default="runs")
+    ap.add_argument("--results", default="results/runs")
     ap.add_argument("--doc", default="docs/results.md")
     ap.add_argument("--img", default="docs/img")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     os.chdir(root)
-    runs = read_runs(a.runs)
+    print(f"make-results: copied {collect(a.runs, a.results)} files from {a.runs}/ to {a.results}/")
+    runs = read_runs(a.results)
     if not runs:
-        sys.exit(f"make-results: no runs under {a.runs}/")
+        sys.exit(f"make-results: no runs under {a.results}/")
     os.makedirs(a.img, exist_ok=True)
-    tmp = os.path.join(a.runs, "plotdata")
-    os.makedirs(tmp, exist_ok=True)
+    tmp_holder = tempfile.TemporaryDirectory(prefix="make-results-")
+    tmp = tmp_holder.name
     blocks = {}
     for data in DATASETS:
         if any(d == data for d, _ in runs):
             blocks[data] = tables(data, runs)
             if data == "mnist":
                 blocks["mnist-published"] = published(data, runs)
-            sw = os.path.join(a.runs, f"{data}-svi-sweep.txt")
+            sw = os.path.join(a.results, f"{data}-svi-sweep.txt")
             if os.path.isfile(sw):
                 with open(sw) as f:
                     blocks[f"{data}-sweep"] = "```\n" + f.read().rstrip("\n") + "\n```\n"
             for p in plots(data, runs, os.path.abspath(a.img), os.path.abspath(tmp)):
                 print("make-results: wrote", os.path.relpath(p, root))
-        else:
-            blocks[data] = "(not run)\n"
     if os.path.isfile(a.doc):
         replace_blocks(a.doc, blocks)
         print("make-results: updated", a.doc)
