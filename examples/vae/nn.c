@@ -313,11 +313,6 @@ void vae_amsgrad_step(vae_net *net, double lr, double beta1, double beta2, doubl
     const double bc1 = 1.0 - pow(beta1, (double)net->adam_t);
     const double bc2 = 1.0 - pow(beta2, (double)net->adam_t);
     const double step = lr / bc1, root_bc2 = sqrt(bc2);
-    for (size_t i = 0; i < net->nparams; ++i) {
-        const double gi = net->grads[i];
-        net->adam_m[i] = beta1 * net->adam_m[i] + (1.0 - beta1) * gi;
-        net->adam_v[i] = beta2 * net->adam_v[i] + (1.0 - beta2) * gi * gi;
-        if (net->adam_v[i] > net->adam_vmax[i]) net->adam_vmax[i] = net->adam_v[i];
-        net->params[i] += step * net->adam_m[i] / (sqrt(net->adam_vmax[i]) / root_bc2 + eps);
-    }
+    vm_amsgrad(net->params, net->grads, net->adam_m, net->adam_v, net->adam_vmax, net->nparams,
+               beta1, beta2, step, root_bc2, eps);
 }

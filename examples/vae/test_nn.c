@@ -469,6 +469,34 @@ static void test_amsgrad(void **state) {
     vae_net_free(&net);
 }
 
+/* vm_amsgrad gives bit for bit what the plain scalar loop gives. */
+static void test_amsgrad_bits(void **state) {
+    (void)state;
+    enum { N = 1003 };
+    static double p[2][N], g[N], m[2][N], v[2][N], vx[2][N];
+    for (size_t i = 0; i < N; ++i) {
+        p[0][i] = p[1][i] = sin((double)i);
+        m[0][i] = m[1][i] = 0.01 * cos(3.0 * (double)i);
+        v[0][i] = v[1][i] = 1e-4 * (1.0 + sin(5.0 * (double)i));
+        vx[0][i] = vx[1][i] = 1e-4 * (1.0 + cos(7.0 * (double)i));
+    }
+    const double b1 = 0.9, b2 = 0.999, step = 1e-3 / 0.1, rb = sqrt(1.0 - 0.999), eps = 1e-8;
+    for (int it = 0; it < 5; ++it) {
+        for (size_t i = 0; i < N; ++i) g[i] = 0.1 * sin(0.3 * (double)(i * (size_t)(it + 2)));
+        for (size_t i = 0; i < N; ++i) {
+            m[0][i] = b1 * m[0][i] + (1.0 - b1) * g[i];
+            v[0][i] = b2 * v[0][i] + (1.0 - b2) * g[i] * g[i];
+            if (v[0][i] > vx[0][i]) vx[0][i] = v[0][i];
+            p[0][i] += step * m[0][i] / (sqrt(vx[0][i]) / rb + eps);
+        }
+        vm_amsgrad(p[1], g, m[1], v[1], vx[1], N, b1, b2, step, rb, eps);
+    }
+    assert_memory_equal(p[0], p[1], sizeof p[0]);
+    assert_memory_equal(m[0], m[1], sizeof m[0]);
+    assert_memory_equal(v[0], v[1], sizeof v[0]);
+    assert_memory_equal(vx[0], vx[1], sizeof vx[0]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decoder_params_bernoulli),
@@ -479,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_logistic_normalised),
         cmocka_unit_test(test_bernoulli_value),
         cmocka_unit_test(test_amsgrad),
+        cmocka_unit_test(test_amsgrad_bits),
         cmocka_unit_test(test_reuse_bernoulli),
         cmocka_unit_test(test_reuse_logistic),
         cmocka_unit_test(test_vmath_tanh),

@@ -207,3 +207,20 @@ double vm_logistic_row(const double *mu, const double *x, size_t n, double inv, 
     if (g && dls) *dls = c * ((dacc[0] + dacc[1]) + (dacc[2] + dacc[3]));
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
+
+VM_CLONES
+void vm_amsgrad(double *restrict p, const double *restrict g, double *restrict m,
+                double *restrict v, double *restrict vmax, size_t n, double b1, double b2,
+                double step, double root_bc2, double eps) {
+    const double c1 = 1.0 - b1, c2 = 1.0 - b2;
+    for (size_t i = 0; i < n; ++i) {
+        const double gi = g[i];
+        const double mi = b1 * m[i] + c1 * gi;
+        const double vi = b2 * v[i] + c2 * gi * gi;
+        const double vm = vi > vmax[i] ? vi : vmax[i];
+        m[i] = mi;
+        v[i] = vi;
+        vmax[i] = vm;
+        p[i] += step * mi / (sqrt(vm) / root_bc2 + eps);
+    }
+}

@@ -37,4 +37,13 @@ double vm_bernoulli_row(const double *l, const double *x, size_t n, double c, do
 double vm_logistic_row(const double *mu, const double *x, size_t n, double inv, double h,
                        double log1m, double inv_em1, double c, double *g, double *dls);
 
+/* One AMSGrad ascent step over n parameters (see nn.h, vae_amsgrad_step):
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  vmax = max(vmax, v);
+ *   p += step * m / (sqrt(vmax) / root_bc2 + eps)
+ * The arrays must not overlap. Same operations in the same order as the scalar
+ * loop, so the same bits. */
+void vm_amsgrad(double *restrict p, const double *restrict g, double *restrict m,
+                double *restrict v, double *restrict vmax, size_t n, double b1, double b2,
+                double step, double root_bc2, double eps);
+
 #endif /* VAE_VMATH_H */
