@@ -11,6 +11,7 @@
 # Needs: cmake, a C compiler, OpenBLAS (or any CBLAS), Debian's python3-torch
 # for /usr/bin/python3 (the PyTorch peer; skipped with a note if absent),
 # gnuplot (the plots; skipped if absent), perf (the profile; skipped if absent).
+# On Debian `scripts/deps.sh --bench` (run first by this script) installs all but perf.
 # Environment: BENCH_THREADS (default 2) sets OPENBLAS_NUM_THREADS and the
 # peer's torch.set_num_threads; BENCH_BUILD (default build-bench) the build dir;
 # BENCH_ROUNDS (default 3) the alternating rounds; BENCH_STEPS (default 20) the timed steps
@@ -41,6 +42,8 @@ fi
 STEPS="${BENCH_STEPS:-$STEPS}"
 EVAL_ROUNDS="${BENCH_EVAL_ROUNDS:-$EVAL_ROUNDS}"
 GRAD_REPS="${BENCH_GRAD_REPS:-$GRAD_REPS}"
+
+bash "$ROOT/scripts/deps.sh" --bench >&2 || echo "bench: scripts/deps.sh --bench failed; parts may be skipped" >&2
 
 rm -rf "$RES"
 mkdir -p "$RES" "$ROOT/docs/img"

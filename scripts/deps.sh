@@ -2,10 +2,20 @@
 # Installs libbsvi's build dependencies on Debian/Ubuntu with apt-get.
 # Quick on reruns: apt-get is skipped when every package is already installed.
 # Runs as root, or through sudo when available. BSVI_SKIP_DEPS=1 skips it all.
+#   scripts/deps.sh            build and test dependencies (scripts/demo.sh, scripts/test.sh)
+#   scripts/deps.sh --bench    also the benchmark peer and plots (scripts/bench.sh:
+#                              python3-torch for /usr/bin/python3, gnuplot)
+#   scripts/deps.sh --plots    also gnuplot (scripts/make-results.py)
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen
           clang libclang-rt-14-dev abigail-tools valgrind)
+case "${1:-}" in
+    --bench) PACKAGES+=(python3-torch python3-numpy gnuplot-nox) ;;
+    --plots) PACKAGES+=(gnuplot-nox) ;;
+    "") ;;
+    *) echo "deps: unknown option $1 (--bench, --plots)" >&2; exit 2 ;;
+esac
 
 if [[ "${BSVI_SKIP_DEPS:-0}" == "1" ]]; then
     echo "deps: BSVI_SKIP_DEPS=1, not checking packages"
