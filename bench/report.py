@@ -1254,6 +1254,13 @@ w("- **Batch size.** libbsvi's cost is linear in B (section 1), so its share doe
   "batches raise the GEMM rate until the rows no longer fit in cache.")
 w("- **Evaluation chunk.** `bsvi_evaluator_set_chunk_rows` bounds memory (the example uses "
   "2000 rows); larger chunks mean larger GEMMs, at chunk x (activations) memory.")
+w("- **The host's element-wise work.** Once the GEMMs are batched, a VAE step's remaining "
+  "cost is the activations and the pixel likelihood. Scalar libm calls (`tanh`, `exp`, "
+  "`log1p`) took about two thirds of the example's step; examples/vae/vmath.c shows a "
+  "portable way out: branch-free kernels the compiler vectorises (selects instead of "
+  "branches, polynomial exp/log1p, `-fno-trapping-math -fno-math-errno` so that they "
+  "if-convert, `-ffp-contract=off` and fixed-order sums so that results do not depend on "
+  "the instruction set), compiled for AVX2 and SSE2 with GCC's `target_clones`.")
 w("- **What libbsvi does not thread:** the Gaussian draws, the SVI updates, the estimators and "
   "the evaluator's streaming; they are linear in B·d·(k+1) and a few percent of a VAE step.")
 w("")
