@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <float.h>
+#include <stdlib.h>
 
 /* Independent reference Philox4x32-10 (Salmon et al. 2011), used to cross-check
  * the library on counters and keys beyond the published vectors. */
@@ -165,6 +166,98 @@ static void test_logsumexp_edges(void **state)
     TU_NEAR(bsvi_logsumexp(lowv, 2), -745.0 + log(2.0), 1e-12);
 }
 
+/* The normals behind every draw: block pos/2 of the Philox stream with counter
+ * (block, purpose << 28 | step, data-point id, call counter) and key = seed, the two
+ * 64-bit halves as open-interval uniforms ((a + 1/2) 2^-53, a = top 53 bits), each
+ * mapped by AS 241 (lib/rng.c). The library computes them in vectorised batches; this
+ * scalar reference must give the same bits (checked through bsvi_proposal_sample's eps,
+ * purpose 3, step 0). */
+static double ref_quantile(double p)
+{
+    const double q = p - 0.5;
+    if (fabs(q) <= 0.425) {
+        const double r = 0.180625 - q * q;
+        return q *
+               (((((((2509.0809287301226727 * r + 33430.575583588128105) * r +
+                     67265.770927008700853) * r + 45921.953931549871457) * r +
+                   13731.693765509461125) * r + 1971.5909503065514427) * r +
+                 133.14166789178437745) * r + 3.3871328727963666080) /
+               (((((((5226.4952788528545610 * r + 28729.085735721942674) * r +
+                     39307.895800092710610) * r + 21213.794301586595867) * r +
+                   5394.1960214247511077) * r + 687.18700749205790830) * r +
+                 42.313330701600911252) * r + 1.0);
+    }
+    double r = (q < 0.0) ? p : 1.0 - p;
+    r = sqrt(-log(r));
+    double x;
+    if (r <= 5.0) {
+        r -= 1.6;
+        x = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r +
+                  2.41780725177450611770e-1) * r + 1.27045825245236838258) * r +
+                3.64784832476320460504) * r + 5.76949722146069140550) * r +
+              4.63033784615654529590) * r + 1.42343711074968357734) /
+            (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r +
+                  1.51986665636164571966e-2) * r + 1.48103976427480074590e-1) * r +
+                6.89767334985100004550e-1) * r + 1.67638483018380384940) * r +
+              2.05319162663775882187) * r + 1.0);
+    } else {
+        r -= 5.0;
+        x = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r +
+                  1.24266094738807843860e-3) * r + 2.65321895265761230930e-2) * r +
+                2.96560571828504891230e-1) * r + 1.78482653991729133580) * r +
+              5.46378491116411436990) * r + 6.65790464350110377720) /
+            (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r +
+                  1.84631831751005468180e-5) * r + 7.86869131145613259100e-4) * r +
+                1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r +
+              5.99832206555887937690e-1) * r + 1.0);
+    }
+    return (q < 0.0) ? -x : x;
+}
+
+static double ref_normal(uint64_t seed, uint64_t counter, uint64_t id, uint32_t purpose,
+                         uint64_t pos)
+{
+    const uint32_t c[4] = {(uint32_t)(pos >> 1), purpose << 28, (uint32_t)id,
+                           (uint32_t)counter};
+    const uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t o[4];
+    ref_philox(c, k, o);
+    const uint32_t hi = (pos & 1u) ? o[2] : o[0], lo = (pos & 1u) ? o[3] : o[1];
+    const uint64_t a = (((uint64_t)hi << 32) | lo) >> 11;
+    return ref_quantile(((double)a + 0.5) * 0x1.0p-53);
+}
+
+static void test_normals_construction(void **state)
+{
+    (void)state;
+    const size_t dims[] = {1, 2, 7, 50, 129};
+    const size_t samples[] = {1, 3, 13};
+    for (size_t a = 0; a < sizeof dims / sizeof *dims; ++a) {
+        for (size_t c = 0; c < sizeof samples / sizeof *samples; ++c) {
+            const size_t d = dims[a], S = samples[c], B = 3, n = B * S * d;
+            bsvi_proposal *q = NULL;
+            assert_int_equal(bsvi_proposal_create(B, d, &q), BSVI_OK);
+            const uint64_t seed = 0x0123456789ABCDEFull + a * 977u + c;
+            assert_int_equal(bsvi_proposal_set_seed(q, seed), BSVI_OK);
+            assert_int_equal(bsvi_proposal_set_stream(q, 40 + c, 1000 + a), BSVI_OK);
+            double *z = malloc(2 * n * sizeof *z);
+            assert_non_null(z);
+            assert_int_equal(bsvi_proposal_sample(q, S, z, z + n), BSVI_OK);
+            size_t tails = 0;
+            for (size_t b = 0; b < B; ++b)
+                for (size_t i = 0; i < S * d; ++i) {
+                    const double want = ref_normal(seed, 40 + c, 1000 + a + b, 3, i);
+                    const double got = z[n + b * S * d + i];
+                    assert_memory_equal(&want, &got, sizeof want);
+                    tails += fabs(want) > 1.0364; /* |u - 1/2| > 0.425 */
+                }
+            if (n > 1000) assert_true(tails > 0); /* the scalar tail path was taken */
+            free(z);
+            bsvi_proposal_destroy(q);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_philox_alias_and_null),
         cmocka_unit_test(test_philox_matches_reference),
         cmocka_unit_test(test_logsumexp_edges),
+        cmocka_unit_test(test_normals_construction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
