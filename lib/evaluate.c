@@ -152,15 +152,19 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             ev->acc[3 * b] = ev->acc[3 * b + 1] = ev->acc[3 * b + 2] = 0.0;
         }
     }
+    /* sigma once per data point and coordinate, not once per sample (fmu is free here:
+     * it holds the final proposal only inside bsvi_evaluator_bsvi) */
+    double *sig = ev->fmu;
+    for (size_t i = 0; i < B * d; ++i) sig[i] = exp(q->log_std[i]);
     size_t b = 0, s = 0, done = 0;
     while (b < B) {
         /* fill a chunk with consecutive (b, s) pairs */
         size_t n = 0, b0 = b, s0 = s;
         while (n < C && b < B) {
-            const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
+            const double *mu = q->mean + b * d, *sg = sig + b * d;
             double *e = ev->eps + n * d, *zr = ev->z + n * d;
             bsvi__normals(&ev->rng, b, 0, BSVI__PURPOSE_SAMPLE, (uint64_t)s * d, d, e);
-            for (size_t j = 0; j < d; ++j) zr[j] = mu[j] + exp(ls[j]) * e[j];
+            for (size_t j = 0; j < d; ++j) zr[j] = mu[j] + sg[j] * e[j];
             ev->idx[n] = b;
             ++n;
             if (++s == S) {

@@ -111,8 +111,10 @@ bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, double *z, d
         double *zb = z + b * nsamples * d;
         bsvi__normals(&q->rng, b, 0, BSVI__PURPOSE_SAMPLE, 0, nsamples * d, zb);
         if (eps) memcpy(eps + b * nsamples * d, zb, nsamples * d * sizeof *zb);
-        for (size_t s = 0; s < nsamples; ++s)
-            for (size_t j = 0; j < d; ++j) zb[s * d + j] = mu[j] + exp(ls[j]) * zb[s * d + j];
+        for (size_t j = 0; j < d; ++j) { /* sigma once per coordinate */
+            const double sg = exp(ls[j]);
+            for (size_t s = 0; s < nsamples; ++s) zb[s * d + j] = mu[j] + sg * zb[s * d + j];
+        }
     }
     q->rng.counter++;
     return BSVI_OK;
