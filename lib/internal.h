@@ -53,6 +53,10 @@ typedef struct bsvi__rng {
 void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                    size_t n, double *out);
 
+/* out[i] = exp(in[i]) for i < n, vectorised (lib/vexp.c): within a few ulp of libm for
+ * |x| <= 700, libm's own value (and IEEE edge behaviour) elsewhere. out must not overlap in. */
+void bsvi__exp_array(double *out, const double *in, size_t n);
+
 /* Writes n uniforms in [0, 1) with 53 random bits, same addressing. */
 void bsvi__uniforms(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                     size_t n, double *out);

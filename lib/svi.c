@@ -137,7 +137,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
         const uint32_t step = (uint32_t)i;
 
         /* Draw eps for every row and form z = mu + sigma * eps. */
-        for (size_t j = 0; j < nb * d; ++j) ws->sig[j] = exp(s[j]);
+        bsvi__exp_array(ws->sig, s, nb * d);
         for (size_t b = 0; b < nb; ++b) {
             const uint64_t id = (uint64_t)(b_first + b);
             double *e = ws->eps + b * n_u * d;
