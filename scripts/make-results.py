@@ -8,7 +8,8 @@ First copies the small per-run files of runs/ (git-ignored: it also holds the ch
 into results/runs/ (tracked), so that the numbers behind docs/results.md stay in the
 repository: runs/DATA-METHOD-sSEED/log.csv (the per-epoch log of `vae train`), eval.csv (the
 CSV of `vae eval`, written by scripts/run-experiments.sh), train.out, and runs/*-svi-sweep.txt,
-runs/queue.log. Then reads results/runs/ only. A data set with no runs keeps its blocks.
+runs/queue.log, and any runs/NAME/eval-N.out (evaluations on other test subsets, quoted by
+hand). Then reads results/runs/ only. A data set with no runs keeps its blocks.
 In docs/results.md, the text between `<!-- results:KEY -->` and `<!-- /results:KEY -->` is
 replaced (KEY: DATA for each data set's tables, `DATA-fig6` / `DATA-curves` for figure
 captions are left to the prose); everything else in the file is hand-written and kept.
@@ -99,8 +100,10 @@ def collect(runs_dir, results_dir):
         src = os.path.join(runs_dir, name)
         files = []
         if NAME_RE.match(name) and os.path.isdir(src):
+            extra = sorted(f for f in os.listdir(src)
+                           if re.match(r"^eval-\d+\.(out|csv)$", f))  # other test subsets
             files = [(os.path.join(src, f), os.path.join(results_dir, name, f))
-                     for f in ("log.csv", "eval.csv", "train.out")]
+                     for f in ["log.csv", "eval.csv", "train.out"] + extra]
         elif name.endswith("-svi-sweep.txt") or name == "queue.log":
             files = [(src, os.path.join(results_dir, name))]
         for a, b in files:
