@@ -53,6 +53,17 @@ typedef struct bsvi__rng {
 void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                    size_t n, double *out);
 
+/* Marks a static hot-loop function to be compiled also for AVX2 (GCC, x86-64), the
+ * loader picking the build once. Only on static functions: a non-static clone's ifunc
+ * is exported despite hidden visibility. The library compiles without FP contraction
+ * and AVX2 implies no FMA, so both builds give the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define BSVI__CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define BSVI__CLONES
+#endif
+
 /* out[i] = exp(in[i]) for i < n, vectorised (lib/vexp.c): within a few ulp of libm for
  * |x| <= 700, libm's own value (and IEEE edge behaviour) elsewhere. out must not overlap in. */
 void bsvi__exp_array(double *out, const double *in, size_t n);

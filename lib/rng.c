@@ -78,23 +78,28 @@ static inline double u53_open(uint32_t hi, uint32_t lo) {
     return ((double)a + 0.5) * 0x1.0p-53;
 }
 
+/* AS 241's central region (|p - 1/2| <= 0.425): one rational function. Used by both
+ * the scalar path and the batched one, so their bits agree. */
+static inline double quantile_central(double p) {
+    const double q = p - 0.5;
+    const double r = 0.180625 - q * q;
+    return q *
+           (((((((2509.0809287301226727 * r + 33430.575583588128105) * r +
+                 67265.770927008700853) * r + 45921.953931549871457) * r +
+               13731.693765509461125) * r + 1971.5909503065514427) * r +
+             133.14166789178437745) * r + 3.3871328727963666080) /
+           (((((((5226.4952788528545610 * r + 28729.085735721942674) * r +
+                 39307.895800092710610) * r + 21213.794301586595867) * r +
+               5394.1960214247511077) * r + 687.18700749205790830) * r +
+             42.313330701600911252) * r + 1.0);
+}
+
 /* Standard normal quantile, Wichura's algorithm AS 241 (PPND16, Applied
  * Statistics 37(3), 1988), relative accuracy about 1e-16. The central
  * region (85% of draws) is one rational function, no transcendental call. */
 static double normal_quantile(double p) {
     const double q = p - 0.5;
-    if (fabs(q) <= 0.425) {
-        const double r = 0.180625 - q * q;
-        return q *
-               (((((((2509.0809287301226727 * r + 33430.575583588128105) * r +
-                     67265.770927008700853) * r + 45921.953931549871457) * r +
-                   13731.693765509461125) * r + 1971.5909503065514427) * r +
-                 133.14166789178437745) * r + 3.3871328727963666080) /
-               (((((((5226.4952788528545610 * r + 28729.085735721942674) * r +
-                     39307.895800092710610) * r + 21213.794301586595867) * r +
-                   5394.1960214247511077) * r + 687.18700749205790830) * r +
-                 42.313330701600911252) * r + 1.0);
-    }
+    if (fabs(q) <= 0.425) return quantile_central(p);
     double r = (q < 0.0) ? p : 1.0 - p;
     r = sqrt(-log(r));
     double x;
@@ -133,16 +138,6 @@ static double normal_quantile(double p) {
 
 enum { NORMAL_BATCH = 32 }; /* Philox blocks per batch: 64 normals */
 
-/* With GCC on x86-64 the batch is also compiled for AVX2 (4 lanes instead of SSE2's 2) and
- * the loader picks the build once; the library is compiled without FP contraction (ISO C
- * mode) and AVX2 brings no FMA, so both builds give the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define BSVI__CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define BSVI__CLONES
-#endif
-
 /* (double)x for x < 2^52, exactly, in a form that vectorises without 64-bit conversions. */
 static inline double exact_u32(uint32_t x) {
     const uint64_t bits = 0x4330000000000000ull | (uint64_t)x;
@@ -158,21 +153,9 @@ static inline double u53_open_split(uint32_t hi, uint32_t lo) {
     return (a + 0.5) * 0x1.0p-53;
 }
 
-static inline double quantile_central(double p) {
-    const double q = p - 0.5;
-    const double r = 0.180625 - q * q;
-    return q *
-           (((((((2509.0809287301226727 * r + 33430.575583588128105) * r +
-                 67265.770927008700853) * r + 45921.953931549871457) * r +
-               13731.693765509461125) * r + 1971.5909503065514427) * r +
-             133.14166789178437745) * r + 3.3871328727963666080) /
-           (((((((5226.4952788528545610 * r + 28729.085735721942674) * r +
-                 39307.895800092710610) * r + 21213.794301586595867) * r +
-               5394.1960214247511077) * r + 687.18700749205790830) * r +
-             42.313330701600911252) * r + 1.0);
-}
 
-/* Normals 2*block0 .. 2*(block0+nb)-1 of a stream into out (2*nb), nb <= NORMAL_BATCH. */
+/* Normals 2*block0 .. 2*(block0+nb)-1 of a stream into out (2*nb), nb <= NORMAL_BATCH.
+ * Also built for AVX2 (BSVI__CLONES): 4 lanes instead of SSE2's 2, same bits. */
 BSVI__CLONES static void normals_batch(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose,
                           uint64_t block0, size_t nb, double *out) {
     uint32_t c0[NORMAL_BATCH], c1[NORMAL_BATCH], c2[NORMAL_BATCH], c3[NORMAL_BATCH];

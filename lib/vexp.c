@@ -13,13 +13,6 @@
 
 #include "internal.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define BSVI__CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define BSVI__CLONES
-#endif
-
 /* static: a non-static target_clones function gets an exported ifunc symbol despite
  * hidden visibility (the exported_symbols test caught it) */
 BSVI__CLONES static void exp_array(double *out, const double *in, size_t n) {
