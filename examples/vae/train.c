@@ -302,7 +302,7 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
           bsvi_estimator_last_error(t->est));
     for (size_t i = 0; i < nt; ++i) t->tcoef[i] /= (double)B;
     /* the parameters are those of the library's callbacks in this step: when the
-     * targets are the rows of the last callback (ELBO, IWAE), its forward is reused */
+     * targets are the rows of the last callback (ELBO, IWAE, SVI-k), its forward is reused */
     vae_decoder_accumulate_reuse(&t->net, &t->ws, nt, t->tz, x, t->tidx, t->tcoef, NULL);
 
     /* 4. encoder gradient: d/dlambda_0 from the library, chained through the encoder */

@@ -221,30 +221,52 @@ static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, dou
     return sum;
 }
 
-/* IWAE-S on the first n test images (the learning curve's test point). The evaluator's
- * seed and streams are fixed, so every epoch sees the same binarisation and the same
- * stream layout; only the model changes. */
-static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S, size_t *rows,
-                         double *x) {
+/* Means over the first n test images of IWAE-S, BSVI-K, ELBO*, KL*, Reconstruction*
+ * (sum[0..4]; K = 0 skips the last four) with evaluator ev, in batches of cfg.batch.
+ * The test set is binarised once with a fixed seed and each batch draws from its own
+ * part of the evaluator's streams, so the result depends on the model only. rows (B),
+ * x (B * x_dim) and res (5 * B) are scratch. progress: a line on stderr per batch. */
+static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *ds, size_t n,
+                          size_t S, size_t K, size_t elbo_S, size_t *rows, double *x,
+                          double *res, double sum[5], int progress) {
     const size_t B = t->cfg.batch;
-    bsvi_evaluator *ev = NULL;
-    if (bsvi_evaluator_create(t->cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
-    bsvi_evaluator_set_seed(ev, TEST_CURVE_SEED);
-    double *res = malloc(B * sizeof *res);
-    if (!res) die("out of memory");
-    double sum = 0;
+    const double t0 = now_seconds();
+    for (int m = 0; m < 5; ++m) sum[m] = 0.0;
     for (size_t first = 0; first < n; first += B) {
         const size_t nb = n - first < B ? n - first : B;
         for (size_t i = 0; i < nb; ++i) rows[i] = first + i;
         make_batch(&ds->test, t->cfg.lik, rows, nb, TEST_BINARIZE_SEED, 0, x);
         bsvi_evaluator_set_stream(ev, 0, first);
-        if (vae_trainer_evaluate(t, ev, x, nb, S, 0, 0, res, NULL, NULL, NULL, NULL))
-            die("test curve: %s", t->err);
-        for (size_t i = 0; i < nb; ++i) sum += res[i];
+        if (vae_trainer_evaluate(t, ev, x, nb, S, K, elbo_S, res, res + B, res + 2 * B,
+                                 res + 3 * B, res + 4 * B))
+            die("evaluation: %s", t->err);
+        for (int m = 0; m < 5; ++m)
+            for (size_t i = 0; i < nb; ++i) sum[m] += res[(size_t)m * B + i];
+        if (progress) {
+            const double el = now_seconds() - t0;
+            fprintf(stderr, "\reval %zu/%zu  IWAE-%zu %.3f  BSVI-%zu %.3f  %.0fs  ETA %.0fs   ",
+                    first + nb, n, S, sum[0] / (double)(first + nb), K,
+                    sum[1] / (double)(first + nb), el,
+                    el / (double)(first + nb) * (double)(n - first - nb));
+        }
     }
+    for (int m = 0; m < 5; ++m) sum[m] /= (double)n;
+}
+
+/* IWAE-S on the first n test images (the learning curve's test point), with a fixed
+ * evaluator seed: every epoch sees the same binarisation and streams. */
+static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S, size_t *rows,
+                         double *x) {
+    bsvi_evaluator *ev = NULL;
+    if (bsvi_evaluator_create(t->cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
+    bsvi_evaluator_set_seed(ev, TEST_CURVE_SEED);
+    double *res = malloc(5 * t->cfg.batch * sizeof *res);
+    if (!res) die("out of memory");
+    double sum[5];
+    evaluate_test(t, ev, ds, n, S, 0, 0, rows, x, res, sum, 0);
     free(res);
     bsvi_evaluator_destroy(ev);
-    return sum / (double)n;
+    return sum[0];
 }
 
 /* ---- train ---------------------------------------------------------------------- */
@@ -492,27 +514,10 @@ static int cmd_eval(int argc, char **argv) {
     double *res = malloc(5 * B * sizeof *res);
     size_t *rows = malloc(B * sizeof *rows);
     if (!x || !res || !rows) die("out of memory");
-    double sum[5] = {0, 0, 0, 0, 0};
+    double sum[5];
     const double t0 = now_seconds();
-    for (size_t first = 0; first < n; first += B) {
-        const size_t nb = n - first < B ? n - first : B;
-        for (size_t i = 0; i < nb; ++i) rows[i] = first + i;
-        /* the test set is binarised once, with a fixed seed */
-        make_batch(&ds.test, t.cfg.lik, rows, nb, TEST_BINARIZE_SEED, 0, x);
-        /* each batch draws from its own part of the evaluator's streams */
-        bsvi_evaluator_set_stream(ev, 0, first);
-        if (vae_trainer_evaluate(&t, ev, x, nb, S, K, elbo_S, res, res + B, res + 2 * B,
-                                 res + 3 * B, res + 4 * B))
-            die("evaluation: %s", t.err);
-        for (int m = 0; m < 5; ++m)
-            for (size_t i = 0; i < nb; ++i) sum[m] += res[(size_t)m * B + i];
-        const double el = now_seconds() - t0;
-        fprintf(stderr, "\reval %zu/%zu  IWAE-%zu %.3f  BSVI-%zu %.3f  %.0fs  ETA %.0fs   ",
-                first + nb, n, S, sum[0] / (double)(first + nb), K, sum[1] / (double)(first + nb),
-                el, el / (double)(first + nb) * (double)(n - first - nb));
-    }
+    evaluate_test(&t, ev, &ds, n, S, K, elbo_S, rows, x, res, sum, 1);
     fprintf(stderr, "\n");
-    for (int m = 0; m < 5; ++m) sum[m] /= (double)n;
     const double secs = now_seconds() - t0;
     printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
            "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint\n");
