@@ -57,6 +57,18 @@ static void put_f64(writer *w, double v) {
 static void put_f64s(writer *w, const double *v, size_t n) {
     for (size_t i = 0; i < n; ++i) put_f64(w, v[i]);
 }
+/* Network arrays in this build's precision. */
+static void put_reals(writer *w, const vae_real *v, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+#if VAE_REAL_BITS == 32
+        uint32_t u;
+        memcpy(&u, &v[i], sizeof u);
+        put_u32(w, u);
+#else
+        put_f64(w, v[i]);
+#endif
+    }
+}
 
 /* Serialises everything before the hash; with w->buf NULL it only measures. */
 static void serialise(writer *w, const vae_trainer *t, const vae_progress *p, size_t total,
@@ -64,7 +76,7 @@ static void serialise(writer *w, const vae_trainer *t, const vae_progress *p, si
     const vae_config *c = &t->cfg;
     put_bytes(w, MAGIC, sizeof MAGIC);
     put_u32(w, VAE_CHECKPOINT_VERSION);
-    put_u32(w, 0);
+    put_u32(w, VAE_REAL_BITS);
     put_u64(w, (uint64_t)total);
     put_u32(w, (uint32_t)c->method);
     put_u32(w, (uint32_t)c->lik);
@@ -99,10 +111,10 @@ static void serialise(writer *w, const vae_trainer *t, const vae_progress *p, si
     put_u64(w, npi);
     put_f64s(w, pi, npi);
     put_u64(w, t->net.nparams);
-    put_f64s(w, t->net.params, t->net.nparams);
-    put_f64s(w, t->net.adam_m, t->net.nparams);
-    put_f64s(w, t->net.adam_v, t->net.nparams);
-    put_f64s(w, t->net.adam_vmax, t->net.nparams);
+    put_reals(w, t->net.params, t->net.nparams);
+    put_reals(w, t->net.adam_m, t->net.nparams);
+    put_reals(w, t->net.adam_v, t->net.nparams);
+    put_reals(w, t->net.adam_vmax, t->net.nparams);
 }
 
 int vae_checkpoint_save(const char *path, const vae_trainer *t, const vae_progress *p,
@@ -182,6 +194,16 @@ static double get_f64(reader *r) {
     memcpy(&v, &u, sizeof v);
     return v;
 }
+/* A network real stored with `bits` (32 or 64), converted to this build's vae_real. */
+static vae_real get_real(reader *r, unsigned bits) {
+    if (bits == 32) {
+        const uint32_t u = get_u32(r);
+        float v;
+        memcpy(&v, &u, sizeof v);
+        return (vae_real)v;
+    }
+    return (vae_real)get_f64(r);
+}
 
 int vae_checkpoint_load(const char *path, vae_trainer *t, vae_progress *p, char *err,
                         size_t errlen) {
@@ -218,16 +240,21 @@ int vae_checkpoint_load(const char *path, vae_trainer *t, vae_progress *p, char 
     }
     reader r = {buf, len, sizeof MAGIC, 0};
     const uint32_t version = get_u32(&r);
-    (void)get_u32(&r);
+    const uint32_t prec_field = get_u32(&r);
     const uint64_t total = get_u64(&r);
     if (r.overrun) {
         error(err, errlen, "%s: truncated checkpoint (%zu bytes, shorter than the header)", path,
               len);
         goto out;
     }
-    if (version != VAE_CHECKPOINT_VERSION) {
-        error(err, errlen, "%s: checkpoint format version %u, this program reads version %u",
+    if (version != 1u && version != VAE_CHECKPOINT_VERSION) {
+        error(err, errlen, "%s: checkpoint format version %u, this program reads versions 1 to %u",
               path, (unsigned)version, VAE_CHECKPOINT_VERSION);
+        goto out;
+    }
+    const unsigned bits = version == 1u ? 64u : (unsigned)prec_field;
+    if ((version == 1u && prec_field != 0) || (bits != 32u && bits != 64u)) {
+        error(err, errlen, "%s: unknown network precision field %u", path, (unsigned)prec_field);
         goto out;
     }
     if (total != len) {
@@ -296,15 +323,16 @@ int vae_checkpoint_load(const char *path, vae_trainer *t, vae_progress *p, char 
         vae_trainer_free(t);
         goto out;
     }
-    if (nparams != t->net.nparams || r.len - r.pos != 4 * nparams * 8 + 8) {
+    if (nparams != t->net.nparams || r.len - r.pos != 4 * nparams * (bits / 8) + 8) {
         error(err, errlen, "%s: %llu parameters stored, the architecture has %zu", path,
               (unsigned long long)nparams, t->net.nparams);
         vae_trainer_free(t);
         goto out;
     }
-    double *dst[4] = {t->net.params, t->net.adam_m, t->net.adam_v, t->net.adam_vmax};
+    vae_real *dst[4] = {t->net.params, t->net.adam_m, t->net.adam_v, t->net.adam_vmax};
     for (int a = 0; a < 4; ++a)
-        for (size_t i = 0; i < nparams; ++i) dst[a][i] = get_f64(&r);
+        for (size_t i = 0; i < nparams; ++i) dst[a][i] = get_real(&r, bits);
+    p->precision_bits = bits;
     t->net.adam_t = adam_t;
     t->step = step;
     if (npi > 0) {

@@ -7,41 +7,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The GEMM of this build's precision. */
+#ifdef VAE_FLOAT64
+#define GEMM cblas_dgemm
+#else
+#define GEMM cblas_sgemm
+#endif
+#define ONE ((vae_real)1)
+#define ZERO ((vae_real)0)
+
 /* ---- layers ---------------------------------------------------------------- */
 
-void linear_forward(double *out, const double *inp, const double *weight, const double *bias,
-                    size_t N, size_t C, size_t OC) {
+void linear_forward(vae_real *out, const vae_real *inp, const vae_real *weight,
+                    const vae_real *bias, size_t N, size_t C, size_t OC) {
     for (size_t n = 0; n < N; ++n) memcpy(out + n * OC, bias, OC * sizeof *out);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, 1.0, inp,
-                (int)C, weight, (int)C, 1.0, out, (int)OC);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, ONE, inp, (int)C,
+         weight, (int)C, ONE, out, (int)OC);
 }
 
-void linear_backward(double *dinp, double *dweight, double *dbias, const double *dout,
-                     const double *inp, const double *weight, size_t N, size_t C, size_t OC) {
+void linear_tanh_forward(vae_real *out, const vae_real *inp, const vae_real *weight,
+                         const vae_real *bias, size_t N, size_t C, size_t OC) {
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, ONE, inp, (int)C,
+         weight, (int)C, ZERO, out, (int)OC);
+    vm_bias_tanh(out, bias, N, OC);
+}
+
+void linear_backward(vae_real *dinp, vae_real *dweight, vae_real *dbias, const vae_real *dout,
+                     const vae_real *inp, const vae_real *weight, size_t N, size_t C,
+                     size_t OC) {
     if (dinp)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)C, (int)OC, 1.0,
-                    dout, (int)OC, weight, (int)C, 0.0, dinp, (int)C);
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)C, (int)OC, ONE, dout,
+             (int)OC, weight, (int)C, ZERO, dinp, (int)C);
     if (dweight)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)C, (int)N, 1.0, dout,
-                    (int)OC, inp, (int)C, 1.0, dweight, (int)C);
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)C, (int)N, ONE, dout,
+             (int)OC, inp, (int)C, ONE, dweight, (int)C);
     if (dbias)
         for (size_t n = 0; n < N; ++n) {
-            const double *row = dout + n * OC;
+            const vae_real *row = dout + n * OC;
             for (size_t o = 0; o < OC; ++o) dbias[o] += row[o];
         }
 }
 
-void tanh_forward(double *out, const double *inp, size_t n) { vm_tanh(out, inp, n); }
+void tanh_forward(vae_real *out, const vae_real *inp, size_t n) { vm_tanh(out, inp, n); }
 
-void tanh_backward(double *dinp, const double *out, const double *dout, size_t n) {
-    for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0 - out[i] * out[i]);
+void tanh_backward(vae_real *dinp, const vae_real *out, const vae_real *dout, size_t n) {
+    for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (ONE - out[i] * out[i]);
 }
 
 /* ---- parameters ----------------------------------------------------------- */
 
-static size_t carve(double *base, const vae_net *net, vae_params *p) {
+static size_t carve(vae_real *base, const vae_net *net, vae_params *p) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
-    double *c = base;
+    vae_real *c = base;
 #define TAKE(field, count) \
     do {                   \
         p->field = c;      \
@@ -74,7 +91,7 @@ int vae_net_init(vae_net *net, size_t x_dim, size_t h_dim, size_t z_dim, vae_lik
     const size_t X = x_dim, H = h_dim, Z = z_dim;
     net->n_encoder = H * X + H + H * H + H + 2 * Z * H + 2 * Z;
     net->nparams = net->n_encoder + H * Z + H + H * H + H + X * H + X + 1;
-    net->mem = (double *)calloc(5 * net->nparams, sizeof(double));
+    net->mem = (vae_real *)calloc(5 * net->nparams, sizeof(vae_real));
     if (!net->mem) return 1;
     net->params = net->mem;
     net->grads = net->mem + net->nparams;
@@ -106,15 +123,17 @@ static double uniform_pm1(uint64_t *state) {
     return ((double)(splitmix64(state) >> 11) + 0.5) * 0x1.0p-52 - 1.0;
 }
 
-static void glorot(double *w, size_t fan_out, size_t fan_in, uint64_t *state) {
+/* The initial values are drawn in double and rounded once to vae_real, so the
+ * float32 and float64 builds start from the same weights up to that rounding. */
+static void glorot(vae_real *w, size_t fan_out, size_t fan_in, uint64_t *state) {
     const double a = sqrt(6.0 / (double)(fan_in + fan_out));
-    for (size_t i = 0; i < fan_out * fan_in; ++i) w[i] = a * uniform_pm1(state);
+    for (size_t i = 0; i < fan_out * fan_in; ++i) w[i] = (vae_real)(a * uniform_pm1(state));
 }
 
 void vae_net_randomize(vae_net *net, uint64_t seed, const double *pixel_mean) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     uint64_t st = seed ^ 0x5EEDC0DE5EEDC0DEull;
-    memset(net->mem, 0, 5 * net->nparams * sizeof(double));
+    memset(net->mem, 0, 5 * net->nparams * sizeof(vae_real));
     net->adam_t = 0;
     glorot(net->p.enc_w1, H, X, &st);
     glorot(net->p.enc_w2, H, H, &st);
@@ -127,25 +146,25 @@ void vae_net_randomize(vae_net *net, uint64_t seed, const double *pixel_mean) {
         if (net->lik == VAE_LIK_BERNOULLI) {
             if (m < 1e-3) m = 1e-3;
             if (m > 1.0 - 1e-3) m = 1.0 - 1e-3;
-            net->p.dec_b3[j] = log(m / (1.0 - m));
+            net->p.dec_b3[j] = (vae_real)log(m / (1.0 - m));
         } else {
-            net->p.dec_b3[j] = 2.0 * m - 1.0;
+            net->p.dec_b3[j] = (vae_real)(2.0 * m - 1.0);
         }
     }
-    net->p.log_scale[0] = log(0.1);
+    net->p.log_scale[0] = (vae_real)log(0.1);
 }
 
-void vae_net_zero_grads(vae_net *net) { memset(net->grads, 0, net->nparams * sizeof(double)); }
+void vae_net_zero_grads(vae_net *net) { memset(net->grads, 0, net->nparams * sizeof(vae_real)); }
 
 int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
     memset(ws, 0, sizeof *ws);
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim, R = max_rows;
     if (R == 0) return 1;
-    const size_t per_row = 2 * (2 * H + 2 * Z) + 2 * (2 * H + X) + 1 + Z;
-    ws->mem = (double *)calloc(R * per_row, sizeof(double));
+    const size_t per_row = 2 * (2 * H + 2 * Z) + 2 * (2 * H + X) + 1 + 3 * Z;
+    ws->mem = (vae_real *)calloc(R * per_row, sizeof(vae_real));
     if (!ws->mem) return 1;
     ws->max_rows = R;
-    double *c = ws->mem;
+    vae_real *c = ws->mem;
     ws->enc_h1 = c, c += R * H;
     ws->enc_h2 = c, c += R * H;
     ws->enc_out = c, c += R * 2 * Z;
@@ -159,6 +178,8 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
     ws->dec_gh2 = c, c += R * H;
     ws->dec_gout = c, c += R * X;
     ws->row_scratch = c, c += R;
+    ws->dz = c, c += R * Z;
+    ws->z_in = c, c += R * Z;
     ws->fwd_z = c;
     ws->fwd_n = 0;
     ws->reused = 0;
@@ -173,29 +194,35 @@ void vae_ws_free(vae_ws *ws) {
 
 /* ---- encoder ---------------------------------------------------------------- */
 
-void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const double *x_in,
+/* dst[i] = src[i] across the precision boundary (a copy in the float64 build). */
+static void to_double(double *dst, const vae_real *src, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = (double)src[i];
+}
+static void to_real(vae_real *dst, const double *src, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = (vae_real)src[i];
+}
+
+void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const vae_real *x_in,
                          double *mean, double *log_std) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
-    linear_forward(ws->enc_h1, x_in, p->enc_w1, p->enc_b1, N, X, H);
-    tanh_forward(ws->enc_h1, ws->enc_h1, N * H);
-    linear_forward(ws->enc_h2, ws->enc_h1, p->enc_w2, p->enc_b2, N, H, H);
-    tanh_forward(ws->enc_h2, ws->enc_h2, N * H);
+    linear_tanh_forward(ws->enc_h1, x_in, p->enc_w1, p->enc_b1, N, X, H);
+    linear_tanh_forward(ws->enc_h2, ws->enc_h1, p->enc_w2, p->enc_b2, N, H, H);
     linear_forward(ws->enc_out, ws->enc_h2, p->enc_w3, p->enc_b3, N, H, 2 * Z);
     for (size_t n = 0; n < N; ++n) {
-        memcpy(mean + n * Z, ws->enc_out + n * 2 * Z, Z * sizeof(double));
-        memcpy(log_std + n * Z, ws->enc_out + n * 2 * Z + Z, Z * sizeof(double));
+        to_double(mean + n * Z, ws->enc_out + n * 2 * Z, Z);
+        to_double(log_std + n * Z, ws->enc_out + n * 2 * Z + Z, Z);
     }
 }
 
-void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const double *x_in,
-                          const double *d_mean, const double *d_log_std, double *d_x) {
+void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const vae_real *x_in,
+                          const double *d_mean, const double *d_log_std, vae_real *d_x) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
     vae_params *g = &net->g;
     for (size_t n = 0; n < N; ++n) {
-        memcpy(ws->enc_gout + n * 2 * Z, d_mean + n * Z, Z * sizeof(double));
-        memcpy(ws->enc_gout + n * 2 * Z + Z, d_log_std + n * Z, Z * sizeof(double));
+        to_real(ws->enc_gout + n * 2 * Z, d_mean + n * Z, Z);
+        to_real(ws->enc_gout + n * 2 * Z + Z, d_log_std + n * Z, Z);
     }
     linear_backward(ws->enc_gh2, g->enc_w3, g->enc_b3, ws->enc_gout, ws->enc_h2, p->enc_w3, N,
                     H, 2 * Z);
@@ -212,30 +239,32 @@ void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const double *x_in
  * NULL, gout = coef[r] * d log_lik[r] / d out (coef NULL means 1) and
  * dls[r] = coef[r] * d log_lik[r] / d log_scale (logistic only). The per-pixel
  * work is in vmath.c (vectorised). */
-static void likelihood(const vae_net *net, size_t N, const double *out, const double *x,
+static void likelihood(const vae_net *net, size_t N, const vae_real *out, const vae_real *x,
                        const size_t *data_index, const double *coef, double *log_lik,
-                       double *gout, double *dls) {
+                       vae_real *gout, vae_real *dls) {
     const size_t X = net->x_dim;
     if (net->lik == VAE_LIK_BERNOULLI) {
         for (size_t r = 0; r < N; ++r) {
-            const double *xr = x + (data_index ? data_index[r] : r) * X;
-            const double v = vm_bernoulli_row(out + r * X, xr, X, coef ? coef[r] : 1.0,
+            const vae_real *xr = x + (data_index ? data_index[r] : r) * X;
+            const double v = vm_bernoulli_row(out + r * X, xr, X,
+                                              coef ? (vae_real)coef[r] : ONE,
                                               gout ? gout + r * X : NULL);
             if (log_lik) log_lik[r] = v;
         }
         return;
     }
-    /* Discretised logistic. */
-    const double s = net->p.log_scale[0];
+    /* Discretised logistic: the per-row constants in double, rounded once. */
+    const double s = (double)net->p.log_scale[0];
     const double inv = exp(-s);
     const double h = 1.0 / 255.0;
     const double delta = 2.0 * h * inv; /* a - b > 0 */
     const double log1m_exp_delta = log(-expm1(-delta));
     const double inv_expm1_delta = 1.0 / expm1(delta);
     for (size_t r = 0; r < N; ++r) {
-        const double *xr = x + (data_index ? data_index[r] : r) * X;
-        const double v = vm_logistic_row(out + r * X, xr, X, inv, h, log1m_exp_delta,
-                                         inv_expm1_delta, coef ? coef[r] : 1.0,
+        const vae_real *xr = x + (data_index ? data_index[r] : r) * X;
+        const double v = vm_logistic_row(out + r * X, xr, X, (vae_real)inv, (vae_real)h,
+                                         (vae_real)log1m_exp_delta, (vae_real)inv_expm1_delta,
+                                         coef ? (vae_real)coef[r] : ONE,
                                          gout ? gout + r * X : NULL, dls ? dls + r : NULL);
         if (log_lik) log_lik[r] = v;
     }
@@ -243,21 +272,20 @@ static void likelihood(const vae_net *net, size_t N, const double *out, const do
 
 /* ---- decoder ------------------------------------------------------------------- */
 
-static void decoder_forward(const vae_net *net, vae_ws *ws, size_t N, const double *z) {
+/* Forward on the N rows of ws->z_in; they are kept in ws->fwd_z for the reuse test. */
+static void decoder_forward(const vae_net *net, vae_ws *ws, size_t N) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
-    linear_forward(ws->dec_h1, z, p->dec_w1, p->dec_b1, N, Z, H);
-    tanh_forward(ws->dec_h1, ws->dec_h1, N * H);
-    linear_forward(ws->dec_h2, ws->dec_h1, p->dec_w2, p->dec_b2, N, H, H);
-    tanh_forward(ws->dec_h2, ws->dec_h2, N * H);
+    linear_tanh_forward(ws->dec_h1, ws->z_in, p->dec_w1, p->dec_b1, N, Z, H);
+    linear_tanh_forward(ws->dec_h2, ws->dec_h1, p->dec_w2, p->dec_b2, N, H, H);
     linear_forward(ws->dec_out, ws->dec_h2, p->dec_w3, p->dec_b3, N, H, X);
-    memcpy(ws->fwd_z, z, N * Z * sizeof(double));
+    memcpy(ws->fwd_z, ws->z_in, N * Z * sizeof(vae_real));
     ws->fwd_n = N;
 }
 
 /* Backward from ws->dec_gout. g NULL: no parameter gradients. dz NULL: no input gradient. */
-static void decoder_backward(const vae_net *net, vae_ws *ws, size_t N, const double *z,
-                             vae_params *g, double *dz) {
+static void decoder_backward(const vae_net *net, vae_ws *ws, size_t N, const vae_real *z,
+                             vae_params *g, vae_real *dz) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
     linear_backward(ws->dec_gh2, g ? g->dec_w3 : NULL, g ? g->dec_b3 : NULL, ws->dec_gout,
@@ -271,37 +299,43 @@ static void decoder_backward(const vae_net *net, vae_ws *ws, size_t N, const dou
 }
 
 void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double *z,
-                         const double *x, const size_t *data_index, double *log_lik,
+                         const vae_real *x, const size_t *data_index, double *log_lik,
                          double *dz) {
-    decoder_forward(net, ws, N, z);
+    to_real(ws->z_in, z, N * net->z_dim);
+    decoder_forward(net, ws, N);
     likelihood(net, N, ws->dec_out, x, data_index, NULL, log_lik, dz ? ws->dec_gout : NULL,
                NULL);
-    if (dz) decoder_backward(net, ws, N, z, NULL, dz);
+    if (dz) {
+        decoder_backward(net, ws, N, ws->z_in, NULL, ws->dz);
+        to_double(dz, ws->dz, N * net->z_dim);
+    }
 }
 
-static void accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z, const double *x,
+static void accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z, const vae_real *x,
                        const size_t *data_index, const double *coef, double *log_lik,
                        int reuse) {
-    if (reuse && ws->fwd_n == N && memcmp(ws->fwd_z, z, N * net->z_dim * sizeof(double)) == 0)
+    to_real(ws->z_in, z, N * net->z_dim);
+    if (reuse && ws->fwd_n == N &&
+        memcmp(ws->fwd_z, ws->z_in, N * net->z_dim * sizeof(vae_real)) == 0)
         ws->reused++;
     else
-        decoder_forward(net, ws, N, z);
+        decoder_forward(net, ws, N);
     const int logistic = net->lik == VAE_LIK_LOGISTIC;
     likelihood(net, N, ws->dec_out, x, data_index, coef, log_lik, ws->dec_gout,
                logistic ? ws->row_scratch : NULL);
     if (logistic)
         for (size_t r = 0; r < N; ++r) net->g.log_scale[0] += ws->row_scratch[r];
-    decoder_backward(net, ws, N, z, &net->g, NULL);
+    decoder_backward(net, ws, N, ws->z_in, &net->g, NULL);
 }
 
 void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
-                            const double *x, const size_t *data_index, const double *coef,
+                            const vae_real *x, const size_t *data_index, const double *coef,
                             double *log_lik) {
     accumulate(net, ws, N, z, x, data_index, coef, log_lik, 0);
 }
 
 void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,
-                                  const double *x, const size_t *data_index,
+                                  const vae_real *x, const size_t *data_index,
                                   const double *coef, double *log_lik) {
     accumulate(net, ws, N, z, x, data_index, coef, log_lik, 1);
 }
@@ -314,5 +348,6 @@ void vae_amsgrad_step(vae_net *net, double lr, double beta1, double beta2, doubl
     const double bc2 = 1.0 - pow(beta2, (double)net->adam_t);
     const double step = lr / bc1, root_bc2 = sqrt(bc2);
     vm_amsgrad(net->params, net->grads, net->adam_m, net->adam_v, net->adam_vmax, net->nparams,
-               beta1, beta2, step, root_bc2, eps);
+               (vae_real)beta1, (vae_real)beta2, (vae_real)step, (vae_real)root_bc2,
+               (vae_real)eps);
 }

@@ -8,9 +8,20 @@
  * with x_dim = 784, h_dim = 200, z_dim = 50 in the example; any sizes work (the
  * gradient-check test uses tiny ones).
  *
- * Every layer is one cblas_dgemm over all rows of the batch. Layers follow the
+ * Every layer is one GEMM over all rows of the batch. Layers follow the
  * llm.c style: a pair of plain functions, shapes in the argument names. Weights
  * are stored (OC, C) row-major (out = inp @ weight^T + bias).
+ *
+ * Precision: the networks (parameters, activations, gradients, AMSGrad state)
+ * are in vae_real, which is float (cblas_sgemm) by default and double
+ * (cblas_dgemm) when the code is compiled with VAE_FLOAT64 defined. The build
+ * makes both from the same sources: the `vae` program and the vae_example
+ * library in float32, `vae64` and vae_example64 in float64 (the finite-difference
+ * gradient checks of test_nn run on the float64 build). Everything that crosses
+ * into libbsvi stays double: the encoder writes double means and log-stds, the
+ * decoder reads double z rows and writes double log-likelihoods and gradients,
+ * and the library's coefficients and encoder gradients are read as double; the
+ * conversions happen here, at the boundary, on buffers sized once.
  *
  * Sign convention: the "gradient" arrays hold d(objective)/d(param) of an
  * objective that is MAXIMISED (a bound on log p(x)); the optimiser ascends.
@@ -32,6 +43,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef VAE_FLOAT64
+typedef double vae_real;
+#define VAE_REAL_BITS 64
+#else
+typedef float vae_real;
+#define VAE_REAL_BITS 32
+#endif
+/* "float32" or "float64": the precision of this build's networks. */
+#define VAE_PRECISION_NAME (VAE_REAL_BITS == 32 ? "float32" : "float64")
+
 typedef enum vae_likelihood {
     VAE_LIK_BERNOULLI = 0, /* binarised pixels, logits */
     VAE_LIK_LOGISTIC = 1   /* 8-bit gray levels, discretised logistic with a global log-scale */
@@ -39,13 +60,13 @@ typedef enum vae_likelihood {
 
 /* Views into one flat parameter (or gradient, or optimiser-moment) array. */
 typedef struct vae_params {
-    double *enc_w1, *enc_b1; /* (h, x), (h)       */
-    double *enc_w2, *enc_b2; /* (h, h), (h)       */
-    double *enc_w3, *enc_b3; /* (2z, h), (2z)     */
-    double *dec_w1, *dec_b1; /* (h, z), (h)       */
-    double *dec_w2, *dec_b2; /* (h, h), (h)       */
-    double *dec_w3, *dec_b3; /* (x, h), (x)       */
-    double *log_scale;       /* (1): used by VAE_LIK_LOGISTIC only */
+    vae_real *enc_w1, *enc_b1; /* (h, x), (h)       */
+    vae_real *enc_w2, *enc_b2; /* (h, h), (h)       */
+    vae_real *enc_w3, *enc_b3; /* (2z, h), (2z)     */
+    vae_real *dec_w1, *dec_b1; /* (h, z), (h)       */
+    vae_real *dec_w2, *dec_b2; /* (h, h), (h)       */
+    vae_real *dec_w3, *dec_b3; /* (x, h), (x)       */
+    vae_real *log_scale;       /* (1): used by VAE_LIK_LOGISTIC only */
 } vae_params;
 
 typedef struct vae_net {
@@ -53,8 +74,8 @@ typedef struct vae_net {
     vae_likelihood lik;
     size_t nparams;     /* total number of scalars in one flat array */
     size_t n_encoder;   /* the encoder's scalars come first: [0, n_encoder) */
-    double *mem;        /* one allocation: params | grads | adam_m | adam_v | adam_vmax */
-    double *params, *grads, *adam_m, *adam_v, *adam_vmax;
+    vae_real *mem;      /* one allocation: params | grads | adam_m | adam_v | adam_vmax */
+    vae_real *params, *grads, *adam_m, *adam_v, *adam_vmax;
     vae_params p, g;    /* views of params and grads */
     uint64_t adam_t;    /* optimiser steps taken */
 } vae_net;
@@ -63,13 +84,15 @@ typedef struct vae_net {
  * Sized once; the forward/backward functions never allocate. */
 typedef struct vae_ws {
     size_t max_rows;
-    double *mem;
-    double *enc_h1, *enc_h2, *enc_out;       /* rows*h, rows*h, rows*2z (post-activation) */
-    double *enc_gh1, *enc_gh2, *enc_gout;    /* gradients w.r.t. the same */
-    double *dec_h1, *dec_h2, *dec_out;       /* rows*h, rows*h, rows*x  */
-    double *dec_gh1, *dec_gh2, *dec_gout;    /* gradients w.r.t. the same */
-    double *row_scratch;                     /* rows: d/d log-scale per row */
-    double *fwd_z;                           /* rows*z: the z rows of the last decoder forward */
+    vae_real *mem;
+    vae_real *enc_h1, *enc_h2, *enc_out;     /* rows*h, rows*h, rows*2z (post-activation) */
+    vae_real *enc_gh1, *enc_gh2, *enc_gout;  /* gradients w.r.t. the same */
+    vae_real *dec_h1, *dec_h2, *dec_out;     /* rows*h, rows*h, rows*x  */
+    vae_real *dec_gh1, *dec_gh2, *dec_gout;  /* gradients w.r.t. the same */
+    vae_real *row_scratch;                   /* rows: d/d log-scale per row */
+    vae_real *dz;                            /* rows*z: d/dz before its conversion to double */
+    vae_real *z_in;                          /* rows*z: z rows converted from double */
+    vae_real *fwd_z;                         /* rows*z: the z rows of the last decoder forward */
     size_t fwd_n;                            /* how many (0: none kept) */
     uint64_t reused;                         /* forward passes skipped by the _reuse variant */
 } vae_ws;
@@ -77,16 +100,21 @@ typedef struct vae_ws {
 /* ---- layers: each a (forward, backward) pair ----------------------------- */
 
 /* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC): one GEMM. */
-void linear_forward(double *out, const double *inp, const double *weight, const double *bias,
-                    size_t N, size_t C, size_t OC);
+void linear_forward(vae_real *out, const vae_real *inp, const vae_real *weight,
+                    const vae_real *bias, size_t N, size_t C, size_t OC);
+/* out(N,OC) = tanh(inp(N,C) @ weight(OC,C)^T + bias(OC)): one GEMM, then the bias
+ * and tanh in one pass over out. */
+void linear_tanh_forward(vae_real *out, const vae_real *inp, const vae_real *weight,
+                         const vae_real *bias, size_t N, size_t C, size_t OC);
 /* Given dout(N,OC): dinp(N,C) = dout @ weight (overwritten; NULL to skip),
  * dweight(OC,C) += dout^T @ inp and dbias(OC) += column sums of dout (NULL to skip). */
-void linear_backward(double *dinp, double *dweight, double *dbias, const double *dout,
-                     const double *inp, const double *weight, size_t N, size_t C, size_t OC);
+void linear_backward(vae_real *dinp, vae_real *dweight, vae_real *dbias, const vae_real *dout,
+                     const vae_real *inp, const vae_real *weight, size_t N, size_t C,
+                     size_t OC);
 /* out(n) = tanh(inp(n)); may be in place. */
-void tanh_forward(double *out, const double *inp, size_t n);
+void tanh_forward(vae_real *out, const vae_real *inp, size_t n);
 /* dinp(n) = dout(n) * (1 - out(n)^2), out = the forward's output; may be in place. */
-void tanh_backward(double *dinp, const double *out, const double *dout, size_t n);
+void tanh_backward(vae_real *dinp, const vae_real *out, const vae_real *dout, size_t n);
 
 /* ---- network ----------------------------------------------------------------- */
 
@@ -104,39 +132,40 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows);
 void vae_ws_free(vae_ws *ws);
 
 /* Encoder forward for N <= max_rows rows of inputs x_in(N, x_dim): writes
- * mean(N, z_dim) and log_std(N, z_dim) and keeps activations in ws. */
-void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const double *x_in,
+ * mean(N, z_dim) and log_std(N, z_dim) (double, for the library) and keeps
+ * activations in ws. */
+void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const vae_real *x_in,
                          double *mean, double *log_std);
 /* Encoder backward after vae_encoder_forward on the same inputs: given
  * d_mean, d_log_std (N, z_dim) of the objective, accumulates parameter
  * gradients into net->grads and, if d_x is not NULL, writes d/dx_in (N, x_dim). */
-void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const double *x_in,
-                          const double *d_mean, const double *d_log_std, double *d_x);
+void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const vae_real *x_in,
+                          const double *d_mean, const double *d_log_std, vae_real *d_x);
 
 /* log p(x_{b(r)} | z_r) for N <= max_rows latent rows z(N, z_dim); row r uses
  * data row data_index[r] of x (x + data_index[r]*x_dim), or row r when
  * data_index is NULL. If dz is not NULL, writes d/dz log p(x|z) (N, z_dim).
  * Parameter gradients are not touched. */
 void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double *z,
-                         const double *x, const size_t *data_index, double *log_lik,
+                         const vae_real *x, const size_t *data_index, double *log_lik,
                          double *dz);
 /* Accumulates sum_r coef[r] * d/dtheta log p(x_{b(r)} | z_r) into net->grads
  * (decoder weights and the log-scale): one forward and one backward pass,
  * one GEMM per layer over all N rows. log_lik (N) receives the values if not NULL. */
 void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
-                            const double *x, const size_t *data_index, const double *coef,
+                            const vae_real *x, const size_t *data_index, const double *coef,
                             double *log_lik);
 
 /* vae_decoder_accumulate without its forward pass when the last decoder forward
  * through ws (by vae_decoder_log_lik or an accumulate) was on exactly these N rows
- * of z (compared bitwise), so its activations are still in ws; otherwise the
+ * of z (compared bitwise after the conversion to vae_real), so its activations are still in ws; otherwise the
  * same as vae_decoder_accumulate. The caller promises that the decoder's
  * parameters have not changed since that forward (true inside one training step:
  * the library's last likelihood callback and the decoder gradient). Saves one
  * third of the decoder's GEMM work when the targets are the last callback's rows
  * (the ELBO, IWAE); ws->reused counts the skipped passes. */
 void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,
-                                  const double *x, const size_t *data_index,
+                                  const vae_real *x, const size_t *data_index,
                                   const double *coef, double *log_lik);
 
 /* One AMSGrad ascent step on all parameters with net->grads (PyTorch's form:

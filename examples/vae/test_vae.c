@@ -223,7 +223,7 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
     vae_stats st;
     for (int s = 0; s < 2; ++s) assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
-    vae_progress pa = {3, 2, 1, -90.5, 12.25};
+    vae_progress pa = {3, 2, 1, -90.5, 12.25, VAE_REAL_BITS};
     char path[1024], err[512];
     tmp_path(path, sizeof path, "roundtrip.ckpt");
     int rc = vae_checkpoint_save(path, &a, &pa, err, sizeof err);
@@ -236,7 +236,7 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     if (rc) print_error("%s\n", err);
     assert_int_equal(rc, 0);
     assert_int_equal(b.net.nparams, a.net.nparams);
-    const size_t bytes = a.net.nparams * sizeof(double);
+    const size_t bytes = a.net.nparams * sizeof(vae_real);
     assert_memory_equal(a.net.params, b.net.params, bytes);
     assert_memory_equal(a.net.adam_m, b.net.adam_m, bytes);
     assert_memory_equal(a.net.adam_v, b.net.adam_v, bytes);
@@ -266,7 +266,7 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     assert_int_equal(vae_checkpoint_load(path, &b, &pb, err, sizeof err), 0);
     assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
     assert_int_equal(vae_trainer_step(&b, xbin, &st), 0);
-    assert_memory_equal(a.net.params, b.net.params, a.net.nparams * sizeof(double));
+    assert_memory_equal(a.net.params, b.net.params, a.net.nparams * sizeof(vae_real));
     vae_trainer_free(&b);
     vae_trainer_free(&a);
 }
@@ -277,7 +277,7 @@ static void test_checkpoint_refusals(void **state) {
     config(&c, VAE_METHOD_VAE);
     vae_trainer a;
     assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
-    vae_progress pa = {1, 1, 0, -100.0, 1.0};
+    vae_progress pa = {1, 1, 0, -100.0, 1.0, VAE_REAL_BITS};
     char path[1024], bad[1024], err[512];
     tmp_path(path, sizeof path, "good.ckpt");
     tmp_path(bad, sizeof bad, "bad.ckpt");
@@ -307,6 +307,11 @@ static void test_checkpoint_refusals(void **state) {
     write_all(bad, b, len);
     expect_refused(bad, "version 99");
     b[8] = (unsigned char)VAE_CHECKPOINT_VERSION;
+
+    b[12] = 16; /* a network precision that does not exist */
+    write_all(bad, b, len);
+    expect_refused(bad, "precision");
+    b[12] = (unsigned char)VAE_REAL_BITS;
 
     const char foreign[] = "P5\n28 28\n255\n this is an image, not a checkpoint";
     write_all(bad, (const unsigned char *)foreign, sizeof foreign);

@@ -117,12 +117,14 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
     if (vae_net_init(&t->net, X, c->h_dim, Z, c->lik)) return fail(t, "out of memory (network)");
     vae_net_randomize(&t->net, c->seed, pixel_mean);
     if (vae_ws_init(&t->ws, &t->net, rows)) return fail(t, "out of memory (workspace)");
-    const size_t nbuf = B * X + 4 * B * Z + B + t->max_targets * (Z + 1) + K1;
+    const size_t nbuf = 4 * B * Z + B + t->max_targets * (Z + 1) + K1;
     t->buf = (double *)calloc(nbuf, sizeof(double));
+    t->rbuf = (vae_real *)calloc(2 * B * X, sizeof(vae_real));
     t->tidx = (size_t *)calloc(t->max_targets, sizeof(size_t));
-    if (!t->buf || !t->tidx) return fail(t, "out of memory (batch buffers)");
+    if (!t->buf || !t->rbuf || !t->tidx) return fail(t, "out of memory (batch buffers)");
+    t->x_real = t->rbuf;
+    t->enc_in = t->rbuf + B * X;
     double *p = t->buf;
-    t->enc_in = p, p += B * X;
     t->mean = p, p += B * Z;
     t->log_std = p, p += B * Z;
     t->d_mean = p, p += B * Z;
@@ -201,6 +203,7 @@ void vae_trainer_free(vae_trainer *t) {
     bsvi_proposal_destroy(t->q_final);
     bsvi_model_destroy(t->model);
     free(t->buf);
+    free(t->rbuf);
     free(t->tidx);
     vae_ws_free(&t->ws);
     vae_net_free(&t->net);
@@ -218,13 +221,16 @@ static bsvi_proposal *proposal_for(vae_trainer *t, size_t B, bsvi_proposal **aux
     return *aux;
 }
 
-/* Encoder forward on B rows of x; writes t->mean, t->log_std (clamped) and sets q. */
+/* Converts B rows of x into t->x_real (the likelihood's data: t->cur_x), runs the
+ * encoder on them, writes t->mean, t->log_std (clamped) and sets q. */
 static int encode(vae_trainer *t, const double *x, size_t B, bsvi_proposal *q) {
     const size_t X = t->cfg.x_dim, Z = t->cfg.z_dim;
+    for (size_t i = 0; i < B * X; ++i) t->x_real[i] = (vae_real)x[i];
+    t->cur_x = t->x_real;
     if (t->cfg.lik == VAE_LIK_LOGISTIC)
-        for (size_t i = 0; i < B * X; ++i) t->enc_in[i] = x[i] / 255.0;
+        for (size_t i = 0; i < B * X; ++i) t->enc_in[i] = (vae_real)(x[i] / 255.0);
     else
-        memcpy(t->enc_in, x, B * X * sizeof(double));
+        memcpy(t->enc_in, t->x_real, B * X * sizeof(vae_real));
     vae_encoder_forward(&t->net, &t->ws, B, t->enc_in, t->mean, t->log_std);
     for (size_t i = 0; i < B * Z; ++i) {
         if (!isfinite(t->mean[i]) || !isfinite(t->log_std[i]))
@@ -261,7 +267,6 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     const vae_config *c = &t->cfg;
     const size_t B = c->batch, Z = c->z_dim;
     stats_nan(st);
-    t->cur_x = x;
 
     /* 1. encoder: lambda_0 = f(x) */
     if (encode(t, x, B, t->q)) return 1;
@@ -303,7 +308,8 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     for (size_t i = 0; i < nt; ++i) t->tcoef[i] /= (double)B;
     /* the parameters are those of the library's callbacks in this step: when the
      * targets are the rows of the last callback (ELBO, IWAE, SVI-k), its forward is reused */
-    vae_decoder_accumulate_reuse(&t->net, &t->ws, nt, t->tz, x, t->tidx, t->tcoef, NULL);
+    vae_decoder_accumulate_reuse(&t->net, &t->ws, nt, t->tz, t->x_real, t->tidx, t->tcoef,
+                                 NULL);
 
     /* 4. encoder gradient: d/dlambda_0 from the library, chained through the encoder */
     CHECK(bsvi_estimator_get_encoder_grad(t->est, B, t->d_mean, t->d_log_std),
@@ -317,7 +323,7 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
             dm += (1.0 - beta) * t->mean[i];
             ds += (1.0 - beta) * (exp(2.0 * t->log_std[i]) - 1.0);
         }
-        const double raw_ls = t->ws.enc_out[(i / Z) * 2 * Z + Z + i % Z];
+        const double raw_ls = (double)t->ws.enc_out[(i / Z) * 2 * Z + Z + i % Z];
         if (raw_ls != t->log_std[i]) ds = 0.0; /* clamped */
         t->d_mean[i] = dm / (double)B;
         t->d_log_std[i] = ds / (double)B;
@@ -342,7 +348,6 @@ int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream
     if (B == 0 || B > c->batch) return fail(t, "bound: batch of %zu rows (1..%zu)", B, c->batch);
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
-    t->cur_x = x;
     if (encode(t, x, B, q)) return 1;
     if (vae_method_uses_svi(c->method)) {
         CHECK(bsvi_svi_set_stream(t->svi, STREAM_OFFSET + stream, 0), bsvi_svi_last_error(t->svi));
@@ -388,7 +393,6 @@ int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, si
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     bsvi_proposal *qf = proposal_for(t, B, &t->q_final);
     if (!q || !qf) return fail(t, "out of memory (proposal)");
-    t->cur_x = x;
     if (encode(t, x, B, q)) return 1;
     CHECK(bsvi_evaluator_set_chunk_rows(ev, t->ws.max_rows), bsvi_evaluator_last_error(ev));
     if (iwae_S > 0)
@@ -410,7 +414,6 @@ int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_r
     if (B == 0 || B > t->cfg.batch) return fail(t, "probe: batch of %zu rows", B);
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
-    t->cur_x = x;
     if (encode(t, x, B, q)) return 1;
     CHECK(bsvi_svi_set_step_rule(t->svi_eval, rule), bsvi_svi_last_error(t->svi_eval));
     CHECK(bsvi_svi_set_step_size(t->svi_eval, eta), bsvi_svi_last_error(t->svi_eval));

@@ -90,9 +90,12 @@ typedef struct vae_trainer {
     bsvi_estimator *est;
     size_t max_targets;
     double *buf;               /* one allocation: the batch buffers below */
-    double *enc_in, *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef, *pi;
+    double *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef, *pi;
+    vae_real *rbuf;            /* one allocation: the network-precision batch buffers below */
+    vae_real *x_real;          /* the batch's data converted to vae_real (B*x_dim) */
+    vae_real *enc_in;          /* the encoder's input (x, or x/255 for gray levels) */
     size_t *tidx;
-    const double *cur_x;       /* the current batch's data, read by the likelihood callback */
+    const vae_real *cur_x;     /* the current batch's data, read by the likelihood callback */
     uint64_t step;             /* optimiser steps taken */
     char err[512];
 } vae_trainer;
@@ -104,7 +107,8 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
 void vae_trainer_free(vae_trainer *t);
 
 /* One training step on x (cfg.batch rows of x_dim values: 0/1 for Bernoulli,
- * gray levels 0..255 for the logistic likelihood). Fills *st. 0 on success. */
+ * gray levels 0..255 for the logistic likelihood; converted to vae_real, exact
+ * for these values). Fills *st. 0 on success. */
 int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st);
 
 /* The method's bound on B <= cfg.batch rows without any update (validation):

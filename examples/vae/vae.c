@@ -318,10 +318,14 @@ static int cmd_train(int argc, char **argv) {
     }
 
     vae_trainer t;
-    vae_progress prog = {0, 0, 0, -INFINITY, 0.0};
+    vae_progress prog = {0, 0, 0, -INFINITY, 0.0, VAE_REAL_BITS};
     char err[512];
     if (resume) {
         if (vae_checkpoint_load(resume, &t, &prog, err, sizeof err)) die("%s", err);
+        if (prog.precision_bits != VAE_REAL_BITS)
+            die("%s holds float%u networks and this program trains in %s: resume it with "
+                "the float%u build (%s)", resume, prog.precision_bits, VAE_PRECISION_NAME,
+                prog.precision_bits, prog.precision_bits == 64 ? "vae64" : "vae");
         if (data && strcmp(data, t.cfg.data) != 0)
             die("--data %s differs from the checkpoint's %s", data, t.cfg.data);
         if (have_method && cfg.method != t.cfg.method)
