@@ -32,20 +32,66 @@ the same binarised images (only the random draws differ).
 
 Usage (always with Debian's interpreter, /usr/bin/python3):
   vae_step.py train DIR [--methods vae,iwae,svi,bsvi,bsvi-sir] [--steps N] [--warmup W]
-                        [--dtype float64|float32]
+                        [--dtype float32|float64]
   vae_step.py eval DIR [--images N] [--iwae-images N2] [--iwae-samples S] [--bsvi-weights K]
                        [--reps R]
   vae_step.py mem-train DIR --method M [--k K] [--steps N]
   vae_step.py mem-eval DIR --what iwae|bsvi --samples S [--images N]
   vae_step.py grad DIR --method M [--reps R] --out FILE
 Every mode prints one JSON object per line.
+
+Precision: float32 by default (PyTorch's default and what its users train in);
+--dtype float64 for the double-precision comparison.
+
+Run settings (issue 9): --threads N is torch.set_num_threads(N) (intra-op OpenMP);
+--openblas-threads N sets OPENBLAS_NUM_THREADS and --malloc-heap sets GLIBC_TUNABLES to
+MALLOC_HEAP_TUNABLES (glibc keeps freed activations in the heap instead of returning
+them to the kernel with munmap/trim, so each step does not page-fault them in again);
+both act at load time, so the script re-executes itself once with the environment set
+(the same as setting the variables by hand); so does --openblas-coretype NAME
+(OPENBLAS_CORETYPE: OpenBLAS 0.3.21 does not know recent Intel CPUs, e.g. family 6 model
+207, and falls back to its Prescott (SSE3) kernels, about 3x slower; SkylakeX is the
+AVX-512 kernel set). --setting LABEL is copied into the output.
+bench/peer/sweep_settings.sh measures every combination; its winner is the peer.
 """
+import os
+import sys
+
+MALLOC_HEAP_TUNABLES = ("glibc.malloc.mmap_threshold=1073741824:"
+                        "glibc.malloc.trim_threshold=1073741824:"
+                        "glibc.malloc.top_pad=268435456")
+
+
+def _apply_load_time_settings(argv):
+    """Before torch (and OpenBLAS, glibc's malloc) load: --openblas-threads N,
+    --openblas-coretype C and --malloc-heap / --glibc-tunables S become environment
+    variables; re-exec if they change."""
+    env, i = {}, 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--openblas-threads" and i + 1 < len(argv):
+            env["OPENBLAS_NUM_THREADS"] = argv[i + 1]
+        elif a.startswith("--openblas-threads="):
+            env["OPENBLAS_NUM_THREADS"] = a.split("=", 1)[1]
+        elif a == "--openblas-coretype" and i + 1 < len(argv):
+            env["OPENBLAS_CORETYPE"] = argv[i + 1]
+        elif a == "--malloc-heap":
+            env["GLIBC_TUNABLES"] = MALLOC_HEAP_TUNABLES
+        elif a == "--glibc-tunables" and i + 1 < len(argv):
+            env["GLIBC_TUNABLES"] = argv[i + 1]
+        i += 1
+    if any(os.environ.get(k) != v for k, v in env.items()):
+        os.environ.update(env)
+        os.execv(sys.executable, [sys.executable] + argv)
+
+
+if __name__ == "__main__":
+    _apply_load_time_settings(sys.argv)
+
 import argparse
 import json
 import math
-import os
 import resource
-import sys
 import time
 
 import torch
@@ -252,6 +298,15 @@ def setup(args, dtype):
     return m
 
 
+def settings_info(args):
+    """The run setting, as applied (recorded in every timing line)."""
+    return {"torch_threads": torch.get_num_threads(),
+            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+            "setting": args.setting}
+
+
 def max_rss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -277,8 +332,7 @@ def cmd_train(args):
         med = srt[len(srt) // 2] if len(srt) % 2 else 0.5 * (srt[len(srt) // 2 - 1] + srt[len(srt) // 2])
         print(json.dumps({"kind": "train", "impl": "torch", "dtype": args.dtype, "method": method,
                           "batch": 100, "k": args.k, "steps": args.steps, "warmup": args.warmup,
-                          "torch_threads": torch.get_num_threads(),
-                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+                          **settings_info(args),
                           "first_bound": first, "last_bound": b,
                           "times_ms": [round(t, 4) for t in times], "median_ms": med}),
               flush=True)
@@ -309,8 +363,7 @@ def cmd_eval(args):
         n = args.iwae_samples if what == "iwae" else args.bsvi_weights
         print(json.dumps({"kind": "eval", "impl": "torch", "dtype": args.dtype,
                           "what": "%s-%d" % (what, n), "images": xt.shape[0], "reps": args.reps,
-                          "torch_threads": torch.get_num_threads(),
-                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+                          **settings_info(args),
                           "mean_ll": float(lls.mean()),
                           "ms_per_image": [round(t, 4) for t in per],
                           "median_ms_per_image": med}), flush=True)
@@ -383,8 +436,16 @@ def main():
     p.add_argument("--what", default="both")
     p.add_argument("--samples", type=int, default=5000)
     p.add_argument("--out", default="grad_torch.bin")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--openblas-threads", help="OPENBLAS_NUM_THREADS (applied by a re-exec)")
+    p.add_argument("--openblas-coretype",
+                   help="OPENBLAS_CORETYPE, e.g. SkylakeX where OpenBLAS does not know the CPU "
+                        "(applied by a re-exec)")
+    p.add_argument("--malloc-heap", action="store_true",
+                   help="GLIBC_TUNABLES=" + MALLOC_HEAP_TUNABLES + " (applied by a re-exec)")
+    p.add_argument("--glibc-tunables", help="GLIBC_TUNABLES (applied by a re-exec)")
+    p.add_argument("--setting", default="", help="a label copied into the output")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     {"train": cmd_train, "eval": cmd_eval, "mem-train": cmd_mem_train, "mem-eval": cmd_mem_eval,
