@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The resumable run queue of the paper's experiment (docs/results.md, issue 10).
+#
+#   scripts/queue.sh run [JOBS]   # work through results/paper/queue.txt with JOBS workers (default 2)
+#   scripts/queue.sh save         # copy the unfinished runs' state into results/paper/ckpt/ and commit
+#   scripts/queue.sh status       # one line per queued run: done / running / resumable / new
+#
+# results/paper/queue.txt holds one run per line, in priority order: DATA METHOD SEED EPOCHS PATIENCE
+# (comments start with #). A run's name is DATA-METHOD-sSEED; its working directory is
+# runs/NAME (ignored by git). A worker takes the first line that is neither done nor claimed by
+# another worker (mkdir runs/NAME.claim is the lock), then:
+#   1. trains: `vae train` to EPOCHS epochs with early stopping after PATIENCE epochs without a
+#      better validation bound, continuing from runs/NAME/last.ckpt, or from the copy in
+#      results/paper/ckpt/NAME/ that `save` committed in an earlier session;
+#   2. evaluates runs/NAME/best.ckpt on the first TEST_SUBSET test images (default 10000, the
+#      whole test set): IWAE-5000, BSVI-500, ELBO*, KL*, Reconstruction*;
+#   3. copies the raw files (log.csv, train.out, eval.csv, eval.out) into results/paper/runs/NAME/,
+#      writes results/paper/runs/NAME/DONE, removes results/paper/ckpt/NAME and commits those paths only.
+# Every process is single-threaded (OPENBLAS_NUM_THREADS=1) and runs under nice -n 5. The
+# program is runs/bin/vae, a copy made once per machine from a Release build of the float32
+# example (build-exp/), so that rebuilding the tree never changes a binary in use.
+# The queue file is read again for every pick, so lines can be appended while it runs (write a
+# new file and rename it over the old one). Log of the pool: runs/queue.log (copied to
+# results/paper/runs/queue.log on each commit).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+QUEUE=${QUEUE:-results/paper/queue.txt}
+VAE=${VAE:-runs/bin/vae}
+TEST_SUBSET=${TEST_SUBSET:-10000}
+IWAE_SAMPLES=${IWAE_SAMPLES:-5000}
+BSVI_WEIGHTS=${BSVI_WEIGHTS:-500}
+ELBO_SAMPLES=${ELBO_SAMPLES:-1000}
+CURVE_N=${CURVE_N:-500}
+CURVE_SAMPLES=${CURVE_SAMPLES:-100}
+# The example's defaults, written out (the same for every method of a data set): batch 100,
+# k 9, SVI plain gradient steps with eta 5e-3 (chosen by `vae svi-sweep`), AMSGrad lr 1e-3.
+TRAIN_OPTS=${TRAIN_OPTS:-"--batch 100 --k 9 --svi-rule gradient --svi-step-size 5e-3 --lr 1e-3"}
+GIT_LOCK=${GIT_LOCK:-/tmp/bsvi-queue-git.lock}
+
+mkdir -p runs
+log() { echo "$(date -u +%FT%TZ) $*" >> runs/queue.log; }
+
+build() {
+    [ -x "$VAE" ] && return 0
+    cmake -S . -B build-exp -DCMAKE_BUILD_TYPE=Release -DBSVI_BUILD_TESTS=OFF \
+        -DBSVI_BUILD_BENCH=OFF > /dev/null
+    cmake --build build-exp -j2 --target vae > /dev/null
+    mkdir -p runs/bin
+    cp build-exp/examples/vae/vae "$VAE.tmp" && mv "$VAE.tmp" "$VAE"
+}
+
+# git commit of the given paths only (never what else is staged), serialised between workers
+# and retried while another git command holds the index.
+commit_paths() {
+    local msg=$1; shift
+    (
+        flock 9
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            if git add -A -- "$@" 2>/dev/null && git commit -q -m "$msg" -- "$@" 2>/dev/null; then
+                exit 0
+            fi
+            sleep 3
+        done
+        log "commit failed: $msg"
+    ) 9> "$GIT_LOCK"
+}
+
+queue_lines() { grep -v '^[[:space:]]*\(#\|$\)' "$QUEUE" || true; }
+
+job() { # job DATA METHOD SEED EPOCHS PATIENCE
+    local data=$1 m=$2 s=$3 epochs=$4 patience=$5
+    local name="$data-$m-s$s" dir="runs/$data-$m-s$s" res="results/paper/runs/$data-$m-s$s"
+    local t0=$SECONDS
+    mkdir -p "$dir"
+    if [ ! -f "$dir/last.ckpt" ] && [ -f "results/paper/ckpt/$name/last.ckpt" ]; then
+        cp results/paper/ckpt/"$name"/* "$dir"/
+        log "restored $name from results/paper/ckpt (epoch $(($(wc -l < "$dir/log.csv") - 1)))"
+    fi
+    log "start $name"
+    if [ -f "$dir/last.ckpt" ]; then
+        nice -n 5 "$VAE" train --resume "$dir/last.ckpt" --epochs "$epochs" --patience "$patience" \
+            --out "$dir" --test-curve "$CURVE_N" --test-curve-samples "$CURVE_SAMPLES" \
+            >> "$dir/train.out" 2>&1
+    else
+        # shellcheck disable=SC2086
+        nice -n 5 "$VAE" train --data "$data" --method "$m" --seed "$s" --epochs "$epochs" \
+            --patience "$patience" $TRAIN_OPTS --test-curve "$CURVE_N" \
+            --test-curve-samples "$CURVE_SAMPLES" --out "$dir" > "$dir/train.out" 2>&1
+    fi
+    log "trained $name ($((SECONDS - t0)) s)"
+    local t1=$SECONDS
+    nice -n 5 "$VAE" eval --checkpoint "$dir/best.ckpt" --test-subset "$TEST_SUBSET" \
+        --iwae-samples "$IWAE_SAMPLES" --bsvi-weights "$BSVI_WEIGHTS" \
+        --elbo-samples "$ELBO_SAMPLES" > "$dir/eval.out" 2> "$dir/eval.err"
+    head -n 2 "$dir/eval.out" > "$dir/eval.csv"
+    log "evaluated $name on $TEST_SUBSET test images ($((SECONDS - t1)) s)"
+    mkdir -p "$res"
+    cp "$dir/log.csv" "$dir/train.out" "$dir/eval.csv" "$dir/eval.out" "$res"/
+    echo "trained and evaluated $(date -u +%FT%TZ); $TEST_SUBSET test images" > "$res/DONE"
+    cp runs/queue.log results/paper/runs/queue.log
+    local paths=("$res" results/paper/runs/queue.log)
+    [ -d "results/paper/ckpt/$name" ] && { git rm -rq --cached "results/paper/ckpt/$name" 2>/dev/null || true; rm -rf "results/paper/ckpt/$name"; paths+=("results/paper/ckpt/$name"); }
+    commit_paths "results: $name finished (raw files of the run)" "${paths[@]}"
+}
+
+worker() {
+    while :; do
+        local picked=""
+        while read -r data m s epochs patience; do
+            local name="$data-$m-s$s"
+            [ -f "results/paper/runs/$name/DONE" ] && continue
+            mkdir "runs/$name.claim" 2>/dev/null || continue
+            picked="$data $m $s $epochs $patience"
+            break
+        done < <(queue_lines)
+        [ -z "$picked" ] && return 0
+        # shellcheck disable=SC2086
+        job $picked || log "job failed: $picked"
+        set -- $picked
+        rmdir "runs/$1-$2-s$3.claim" 2>/dev/null || true
+        [ -f "results/paper/runs/$1-$2-s$3/DONE" ] || return 1 # a failing run stops this worker
+    done
+}
+
+case "${1:-run}" in
+run)
+    build
+    jobs=${2:-2}
+    rm -rf runs/*.claim
+    log "queue: $jobs workers, $QUEUE, TEST_SUBSET=$TEST_SUBSET"
+    for ((w = 0; w < jobs; ++w)); do worker & sleep 1; done
+    wait
+    log "queue: no runs left for these workers"
+    ;;
+save)
+    saved=()
+    while read -r data m s _ _; do
+        name="$data-$m-s$s"
+        [ -f "results/paper/runs/$name/DONE" ] && continue
+        [ -f "runs/$name/last.ckpt" ] || continue
+        mkdir -p "results/paper/ckpt/$name"
+        for f in last.ckpt best.ckpt log.csv train.out; do
+            [ -f "runs/$name/$f" ] && cp "runs/$name/$f" "results/paper/ckpt/$name/$f.tmp" &&
+                mv "results/paper/ckpt/$name/$f.tmp" "results/paper/ckpt/$name/$f"
+        done
+        saved+=("results/paper/ckpt/$name")
+    done < <(queue_lines)
+    cp runs/queue.log results/paper/runs/queue.log 2>/dev/null || true
+    if [ ${#saved[@]} -gt 0 ]; then
+        commit_paths "results: state of the unfinished runs for the next session (${#saved[@]} runs)" \
+            "${saved[@]}" results/paper/runs/queue.log
+        echo "saved: ${saved[*]}"
+    fi
+    ;;
+status)
+    while read -r data m s epochs _; do
+        name="$data-$m-s$s"
+        if [ -f "results/paper/runs/$name/DONE" ]; then st=done
+        elif [ -d "runs/$name.claim" ]; then st=running
+        elif [ -f "runs/$name/last.ckpt" ] || [ -f "results/paper/ckpt/$name/last.ckpt" ]; then st=resumable
+        else st=new; fi
+        ep=0
+        for l in "runs/$name/log.csv" "results/paper/ckpt/$name/log.csv" "results/paper/runs/$name/log.csv"; do
+            [ -f "$l" ] && { ep=$(($(wc -l < "$l") - 1)); break; }
+        done
+        printf '%-32s %-9s %4s/%s epochs\n' "$name" "$st" "$ep" "$epochs"
+    done < <(queue_lines)
+    ;;
+*) echo "usage: $0 run [JOBS] | save | status" >&2; exit 2 ;;
+esac
