@@ -511,6 +511,57 @@ if os.path.exists(perf_txt) and os.path.getsize(perf_txt) > 0:
     w("")
 
 # ---------------------------------------------------------------------------------------------
+def peer_settings_section():
+    """Issue 9, item 1: the PyTorch peer's run settings (bench/peer/sweep_settings.sh) and the
+    winner, "the peer"; also the winner's medians from the alternating C/PyTorch rounds."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer"))
+    import sweep_summary
+    rows = jsonl(sweep_summary.SWEEP_FILE)
+    lines, winner = sweep_summary.markdown(rows)
+    if not lines:
+        return
+    head = next((r for r in rows if r.get("kind") == "sweep" and r.get("when") == "start"), {})
+    tail = next((r for r in rows if r.get("kind") == "sweep" and r.get("when") == "end"), {})
+    w("### PyTorch float32 settings")
+    w("")
+    w("`bench/peer/sweep_settings.sh`: the peer (float32, its default) under each setting: "
+      "`torch.set_num_threads` (t1/t2), OPENBLAS_NUM_THREADS (ob1/ob2), *skx* "
+      "OPENBLAS_CORETYPE=SkylakeX (where OpenBLAS 0.3.21 does not recognise the CPU and falls "
+      "back to its SSE3 Prescott kernels), *heap* GLIBC_TUNABLES=`%s` (glibc keeps PyTorch's "
+      "freed activations in the heap); two float64 rows for comparison. %s rounds; within a "
+      "round the settings alternate and the first one rotates. Training: ms per step, median "
+      "over all %s timed steps x rounds; evaluation: ms per image (BSVI-500 on 100 images, "
+      "IWAE-5000 on fewer), median over the rounds; ±: half the range of the per-round "
+      "medians, in %% of the median. Bold: the fastest float32 setting per measure. *vs best*: "
+      "the geometric mean over the measures of median / best median. Load average at start / "
+      "end of the sweep: %s / %s." % (
+          sweep_summary.MALLOC_HEAP_TUNABLES,
+          head.get("rounds", "?"), head.get("steps", "?"), head.get("loadavg", "?"),
+          tail.get("loadavg", "?")))
+    w("")
+    for line in lines:
+        w(line)
+    w("")
+    if winner:
+        w("The peer (lowest geometric mean, float32): **`%s`** (%s), i.e. `vae_step.py %s`."
+          % (winner, sweep_summary.describe(winner),
+             " ".join(sweep_summary.label_args(winner))))
+        best = by_method(jsonl("train_torch_best.jsonl"))
+        ebest = {}
+        for r in jsonl("eval_torch_best.jsonl"):
+            ebest.setdefault(r["what"], []).append(r["median_ms_per_image"])
+        if best or ebest:
+            parts = ["%s %s ms" % (m, fmt(med(all_times(best[m])))) for m in METHODS if m in best]
+            parts += ["%s %s ms/image" % (k, fmt(med(v), 2)) for k, v in sorted(ebest.items())]
+            w("")
+            w("The same setting in the alternating C / PyTorch rounds above: " + ", ".join(parts)
+              + ".")
+        w("")
+
+
+peer_settings_section()
+
+# ---------------------------------------------------------------------------------------------
 w("## 3. Evaluation: BSVI-500 and IWAE-5000 per test image")
 w("")
 w("The first %s binarised test images of the shipped subset (IWAE-5000: the first %s), in batches of 100, from the "

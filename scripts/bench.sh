@@ -5,7 +5,8 @@
 # PyTorch, ...), peak memory, reproducibility and the peer's faithfulness
 # checks, then writes docs/performance.md and docs/img/perf-*.png.
 #
-#   bash scripts/bench.sh            # full run (about 10 minutes on 2 idle cores)
+#   bash scripts/bench.sh            # full run (about 10 minutes on 2 idle cores, plus about
+#                                    # 20 for the PyTorch peer's settings sweep)
 #   bash scripts/bench.sh --quick    # a smoke run of every part (about 2 minutes)
 #
 # Needs: cmake, a C compiler, OpenBLAS (or any CBLAS), Debian's python3-torch
@@ -14,7 +15,8 @@
 # On Debian `scripts/deps.sh --bench` (run first by this script) installs all but perf.
 # Environment: BENCH_THREADS (default 2) sets OPENBLAS_NUM_THREADS and the
 # peer's torch.set_num_threads; BENCH_BUILD (default build-bench) the build dir;
-# BENCH_ROUNDS (default 3) the alternating rounds; BENCH_STEPS (default 20) the timed steps
+# BENCH_ROUNDS (default 3) the alternating rounds; BENCH_SWEEP_ROUNDS (default 4) the rounds of
+# the peer's settings sweep (bench/peer/sweep_settings.sh); BENCH_STEPS (default 20) the timed steps
 # per method and round; BENCH_EVAL_ROUNDS (default 2); BENCH_GRAD_REPS (default 16).
 set -euo pipefail
 
@@ -118,6 +120,24 @@ DIR="$RES/model"
 mkdir -p "$DIR"
 run "$RES/prep.jsonl" "$B/bench_train_step" prep "$DIR" --warm-steps "$WARM_STEPS"
 
+# ---- the PyTorch peer's run settings (issue 9): alternating sweep; the fastest float32 ----
+# setting is "the peer" (PEER_BEST_ARGS), run beside C below
+PEER_BEST=() PEER_BEST_SETTING=""
+if [[ $HAVE_TORCH == 1 ]]; then
+    echo "== PyTorch peer: settings sweep (bench/peer/sweep_settings.sh)" >&2
+    if [[ $QUICK == 1 ]]; then
+        SW=(SWEEP_ROUNDS=1 SWEEP_STEPS=3 SWEEP_WARMUP=1 SWEEP_IWAE_IMAGES=2)
+    else
+        SW=(SWEEP_ROUNDS="${BENCH_SWEEP_ROUNDS:-4}" SWEEP_STEPS=15 SWEEP_WARMUP=3 SWEEP_IWAE_IMAGES=10)
+    fi
+    env "${SW[@]}" bash "$ROOT/bench/peer/sweep_settings.sh" "$DIR" "$RES" \
+        || echo "bench: the peer's settings sweep failed" >&2
+    if [[ -f "$RES/peer_best.env" ]]; then
+        . "$RES/peer_best.env"
+        PEER_BEST=("${PEER_BEST_ARGS[@]}" --setting "$PEER_BEST_SETTING")
+    fi
+fi
+
 # ---- 2. training step, alternating ---------------------------------------------------------
 echo "== training step: C and PyTorch, $ROUNDS alternating rounds" >&2
 # The peer runs as specified (torch.set_num_threads(THREADS), OpenBLAS THREADS threads) and,
@@ -125,8 +145,11 @@ echo "== training step: C and PyTorch, $ROUNDS alternating rounds" >&2
 for r in $(seq 1 "$ROUNDS"); do
     run "$RES/train_c.jsonl" "$B/bench_train_step" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
     if [[ $HAVE_TORCH == 1 ]]; then
-        run "$RES/train_torch.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" $T
-        run "$RES/train_torch_omp1.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1
+        run "$RES/train_torch.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" $T --dtype float64
+        run "$RES/train_torch_omp1.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1 --dtype float64
+        if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
+            run "$RES/train_torch_best.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" "${PEER_BEST[@]}"
+        fi
     fi
 done
 # float32 peer (one round), and both sides single-threaded (one round)
@@ -135,7 +158,7 @@ if [[ $HAVE_TORCH == 1 ]]; then
 fi
 OPENBLAS_NUM_THREADS=1 run "$RES/train_c_1t.jsonl" "$B/bench_train_step" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
 if [[ $HAVE_TORCH == 1 ]]; then
-    OPENBLAS_NUM_THREADS=1 run "$RES/train_torch_1t.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1
+    OPENBLAS_NUM_THREADS=1 run "$RES/train_torch_1t.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1 --dtype float64
 fi
 
 # ---- 3. evaluation, alternating -------------------------------------------------------------
@@ -144,8 +167,11 @@ EV=(--images "$EVAL_IMAGES" --iwae-images "$IWAE_IMAGES" --reps "$EVAL_REPS")
 for r in $(seq 1 "$EVAL_ROUNDS"); do
     run "$RES/eval_c.jsonl" "$B/bench_train_step" eval "$DIR" "${EV[@]}"
     if [[ $HAVE_TORCH == 1 ]]; then
-        run "$RES/eval_torch.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" $T
-        run "$RES/eval_torch_omp1.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" --threads 1
+        run "$RES/eval_torch.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" $T --dtype float64
+        run "$RES/eval_torch_omp1.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" --threads 1 --dtype float64
+        if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
+            run "$RES/eval_torch_best.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" "${PEER_BEST[@]}"
+        fi
     fi
 done
 
@@ -164,11 +190,11 @@ for k in $KS; do run "$RES/mem.jsonl" "$B/bench_train_step" mem-eval "$DIR" --wh
 for n in $NS; do run "$RES/mem.jsonl" "$B/bench_train_step" mem-eval "$DIR" --what iwae --samples 100 --images $n; done
 if [[ $HAVE_TORCH == 1 ]]; then
     for k in 9 99; do
-        run "$RES/mem.jsonl" $PY "$PEER" mem-train "$DIR" --method bsvi-sir --k $k --steps "$MEM_STEPS" --threads 1
-        run "$RES/mem.jsonl" $PY "$PEER" mem-train "$DIR" --method iwae --k $k --steps "$MEM_STEPS" --threads 1
+        run "$RES/mem.jsonl" $PY "$PEER" mem-train "$DIR" --method bsvi-sir --k $k --steps "$MEM_STEPS" --threads 1 --dtype float64
+        run "$RES/mem.jsonl" $PY "$PEER" mem-train "$DIR" --method iwae --k $k --steps "$MEM_STEPS" --threads 1 --dtype float64
     done
-    run "$RES/mem.jsonl" $PY "$PEER" mem-eval "$DIR" --what iwae --samples 5000 --images 10 --threads 1
-    run "$RES/mem.jsonl" $PY "$PEER" mem-eval "$DIR" --what bsvi --samples 500 --images 10 --threads 1
+    run "$RES/mem.jsonl" $PY "$PEER" mem-eval "$DIR" --what iwae --samples 5000 --images 10 --threads 1 --dtype float64
+    run "$RES/mem.jsonl" $PY "$PEER" mem-eval "$DIR" --what bsvi --samples 500 --images 10 --threads 1 --dtype float64
 fi
 
 export OPENBLAS_NUM_THREADS="$THREADS"
@@ -188,7 +214,7 @@ if [[ $HAVE_TORCH == 1 ]]; then
     for m in vae iwae svi bsvi bsvi-sir; do
         run "$RES/grad.jsonl" "$B/bench_train_step" grad "$DIR" --method $m --reps "$GRAD_REPS" --seed 1 --out "$RES/grad_c1_$m.bin"
         run "$RES/grad.jsonl" "$B/bench_train_step" grad "$DIR" --method $m --reps "$GRAD_REPS" --seed 2 --out "$RES/grad_c2_$m.bin"
-        run "$RES/grad.jsonl" $PY "$PEER" grad "$DIR" --method $m --reps "$GRAD_REPS" --threads 1 --out "$RES/grad_t_$m.bin"
+        run "$RES/grad.jsonl" $PY "$PEER" grad "$DIR" --method $m --reps "$GRAD_REPS" --threads 1 --dtype float64 --out "$RES/grad_t_$m.bin"
     done
     export OPENBLAS_NUM_THREADS="$THREADS"
 fi

@@ -20,6 +20,10 @@ import sys
 TRAIN = ["vae", "iwae", "svi", "bsvi", "bsvi-sir"]
 EVAL = ["iwae-5000", "bsvi-500"]
 SWEEP_FILE = "peer_sweep.jsonl"
+# vae_step.py --malloc-heap (the same string as its MALLOC_HEAP_TUNABLES)
+MALLOC_HEAP_TUNABLES = ("glibc.malloc.mmap_threshold=1073741824:"
+                        "glibc.malloc.trim_threshold=1073741824:"
+                        "glibc.malloc.top_pad=268435456")
 
 
 def load(res):
