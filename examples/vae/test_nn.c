@@ -19,6 +19,7 @@
  * 1e-6 leaves a wide margin while catching any wrong term (which gives errors
  * of order |a|).
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -455,6 +456,158 @@ static void test_vmath_logistic(void **state) {
     }
 }
 
+/* ---- the float32 kernels against libm in double ---- */
+
+static void test_vmath_tanh_f32(void **state) {
+    (void)state;
+    const size_t n = 2000001;
+    float *in = malloc(2 * n * sizeof *in);
+    assert_non_null(in);
+    float *out = in + n;
+    for (size_t i = 0; i < n; ++i) { /* 1e-37 .. 1e3, both signs */
+        const float v = (float)pow(10.0, -37.0 + 40.0 * (double)i / (double)(n - 1));
+        in[i] = (i & 1) ? v : -v;
+    }
+    vm_tanh_f32(out, in, n);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double r = tanh((double)in[i]);
+        const double e = fabs((double)out[i] - r) / fabs(r);
+        if (e > worst) worst = e;
+    }
+    fprintf(stderr, "vm_tanh_f32: max relative error %.3g (float eps %.3g)\n", worst,
+            (double)FLT_EPSILON);
+    assert_true(worst <= 4.0 * FLT_EPSILON);
+    float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, 100.0f, -100.0f, 1e-40f, NAN};
+    vm_tanh_f32(sp, sp, 8);
+    assert_true(sp[0] == 0.0f && !signbit(sp[0]));
+    assert_true(sp[1] == 0.0f && signbit(sp[1]));
+    assert_true(sp[2] == 1.0f && sp[3] == -1.0f && sp[4] == 1.0f && sp[5] == -1.0f);
+    assert_true(sp[6] == 1e-40f);
+    assert_true(isnan(sp[7]));
+    free(in);
+}
+
+/* vm_bias_tanh = tanh(out + bias) per row, both precisions, against libm. */
+static void test_vmath_bias_tanh(void **state) {
+    (void)state;
+    enum { R = 7, OC = 203 };
+    double od[R * OC], bd[OC];
+    float of[R * OC], bf[OC];
+    for (size_t o = 0; o < OC; ++o) bd[o] = 0.3 * sin((double)o), bf[o] = (float)bd[o];
+    for (size_t i = 0; i < R * OC; ++i) od[i] = 3.0 * cos(0.7 * (double)i), of[i] = (float)od[i];
+    double ref[R * OC], ref32[R * OC], sum32[R * OC];
+    for (size_t i = 0; i < R * OC; ++i) {
+        ref[i] = tanh(od[i] + bd[i % OC]);
+        sum32[i] = (double)(of[i] + bf[i % OC]); /* the float kernel's rounded argument */
+        ref32[i] = tanh(sum32[i]);
+    }
+    vm_bias_tanh_f64(od, bd, R, OC);
+    vm_bias_tanh_f32(of, bf, R, OC);
+    for (size_t i = 0; i < R * OC; ++i) {
+        assert_true(fabs(od[i] - ref[i]) <= 1e-15 * fabs(ref[i]) + 1e-300);
+        /* float: tanh of the float-rounded sum within a few ulp */
+        assert_true(fabs((double)of[i] - ref32[i]) <= 4.0 * FLT_EPSILON * fabs(ref32[i]));
+    }
+}
+
+static void test_vmath_bernoulli_f32(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    float l[N], x[N], g[N];
+    double worst_v = 0.0, worst_g = 0.0;
+    for (int rep = 0; rep < 40; ++rep) {
+        const double scale = pow(10.0, -6.0 + 0.2 * rep); /* logits up to ~1e2 */
+        double ref = 0.0, mag = 0.0;
+        for (size_t j = 0; j < N; ++j) {
+            l[j] = (float)(scale * sin(0.37 * (double)j + rep) * 7.0);
+            x[j] = (float)((j * 7 + (size_t)rep) % 3 == 0);
+            const double lj = (double)l[j];
+            const double t = (double)x[j] * lj - (lj > 0 ? lj : 0.0) - log1p(exp(-fabs(lj)));
+            ref += t;
+            mag += fabs(t);
+        }
+        const float c = 0.5f + (float)rep;
+        const double v = vm_bernoulli_row_f32(l, x, N, c, g);
+        const double ev = fabs(v - ref) / mag;
+        if (ev > worst_v) worst_v = ev;
+        assert_true(vm_bernoulli_row_f32(l, x, N, c, NULL) == v);
+        for (size_t j = 0; j < N; ++j) {
+            const double rg = (double)c * ((double)x[j] - 1.0 / (1.0 + exp(-(double)l[j])));
+            const double eg = fabs((double)g[j] - rg) / (double)c;
+            if (eg > worst_g) worst_g = eg;
+        }
+    }
+    fprintf(stderr, "vm_bernoulli_row_f32: value error %.3g of sum |terms|, gradient error %.3g"
+                    " of c\n", worst_v, worst_g);
+    assert_true(worst_v <= 4.0 * FLT_EPSILON);
+    assert_true(worst_g <= 4.0 * FLT_EPSILON);
+    l[3] = NAN;
+    assert_true(isnan(vm_bernoulli_row_f32(l, x, N, 1.0f, g)));
+    assert_true(isnan(g[3]));
+}
+
+static void test_vmath_logistic_f32(void **state) {
+    (void)state;
+    enum { N = 777 };
+    float mu[N], x[N], gv[N];
+    const double h = 1.0 / 255.0;
+    const double log_scales[] = {-5.0, -4.5, -2.0, 0.0, 1.5};
+    double worst_v = 0.0, worst_g = 0.0, worst_s = 0.0;
+    for (size_t k = 0; k < sizeof log_scales / sizeof *log_scales; ++k) {
+        const double inv = exp(-log_scales[k]);
+        const double delta = 2.0 * h * inv;
+        const double log1m = log(-expm1(-delta)), inv_em1 = 1.0 / expm1(delta);
+        const float invf = (float)inv, hf = (float)h;
+        double ref = 0.0, mag = 0.0, dref = 0.0, dmag = 0.0, g[N];
+        for (size_t j = 0; j < N; ++j) {
+            double xj = (double)((j * 37) % 256);
+            if (j % 11 == 0) xj = 0.0;
+            if (j % 13 == 0) xj = 255.0;
+            x[j] = (float)xj;
+            mu[j] = (float)(xj / 127.5 - 1.0 + 0.05 * sin((double)j));
+            /* the reference in double from the float inputs and constants */
+            const double cen = xj / 127.5 - 1.0 - (double)mu[j];
+            const double a = (double)invf * (cen + (double)hf), b = (double)invf * (cen - (double)hf);
+            double f, dfa, dfb;
+            if (xj < 0.5) {
+                f = ref_logsig(a), dfa = ref_sig(-a), dfb = 0.0;
+            } else if (xj > 254.5) {
+                f = ref_logsig(-b), dfa = 0.0, dfb = -ref_sig(b);
+            } else {
+                f = ref_logsig(a) + ref_logsig(-b) + (double)(float)log1m;
+                dfa = ref_sig(-a) + (double)(float)inv_em1;
+                dfb = -ref_sig(b) - (double)(float)inv_em1;
+            }
+            ref += f, mag += fabs(f);
+            dref += -(a * dfa + b * dfb), dmag += fabs(a * dfa) + fabs(b * dfb);
+            g[j] = -(double)invf * (dfa + dfb);
+        }
+        float dls = NAN;
+        const float c = 1.75f;
+        const double v = vm_logistic_row_f32(mu, x, N, invf, hf, (float)log1m, (float)inv_em1, c,
+                                             gv, &dls);
+        if (fabs(v - ref) / mag > worst_v) worst_v = fabs(v - ref) / mag;
+        const double es = fabs((double)dls - (double)c * dref) / ((double)c * dmag);
+        if (es > worst_s) worst_s = es;
+        for (size_t j = 0; j < N; ++j) {
+            /* dfa + dfb cancels inv_em1 (~1/delta): both sides round at that scale */
+            const double eg = fabs((double)gv[j] - (double)c * g[j]) /
+                              ((double)c * inv * (1.0 + inv_em1));
+            if (eg > worst_g) worst_g = eg;
+        }
+        assert_true(vm_logistic_row_f32(mu, x, N, invf, hf, (float)log1m, (float)inv_em1, c, NULL,
+                                        NULL) == v);
+    }
+    fprintf(stderr, "vm_logistic_row_f32: value error %.3g of sum |terms|, d/dmu error %.3g, "
+                    "d/dlog-scale error %.3g\n", worst_v, worst_g, worst_s);
+    /* the pixel's centre x/127.5 - 1 - mu and a, b round in float: a few ulp of |a| (up to
+     * ~150 at log-scale -5) reach the sigmoids, the inherent float error (measured 21 ulp) */
+    assert_true(worst_v <= 64.0 * FLT_EPSILON);
+    assert_true(worst_g <= 64.0 * FLT_EPSILON);
+    assert_true(worst_s <= 64.0 * FLT_EPSILON);
+}
+
 /* AMSGrad: a quadratic objective -(p - 3)^2 per parameter is driven to its maximum. */
 static void test_amsgrad(void **state) {
     (void)state;
@@ -513,6 +666,10 @@ int main(void) {
         cmocka_unit_test(test_vmath_tanh),
         cmocka_unit_test(test_vmath_bernoulli),
         cmocka_unit_test(test_vmath_logistic),
+        cmocka_unit_test(test_vmath_tanh_f32),
+        cmocka_unit_test(test_vmath_bias_tanh),
+        cmocka_unit_test(test_vmath_bernoulli_f32),
+        cmocka_unit_test(test_vmath_logistic_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
