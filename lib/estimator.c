@@ -37,6 +37,8 @@ struct bsvi_estimator {
     size_t *idx;
     size_t cap_rowsd, cap_rows, cap_idx, cap_slots, cap_sig;
     result cur, stage;
+    bsvi__use use; /* running computes holding the handle */
+    int doomed;    /* destroyed while held: freed at the release */
     char err[BSVI__ERRLEN];
 };
 
@@ -120,8 +122,25 @@ bsvi_status bsvi_estimator_create(bsvi_bound kind, size_t dim, bsvi_estimator **
     return BSVI_OK;
 }
 
+static void estimator_free(bsvi_estimator *est);
+
 void bsvi_estimator_destroy(bsvi_estimator *est) {
     if (!est) return;
+    if (bsvi__busy(&est->use)) { /* held by a running compute: freed when it returns */
+        est->doomed = 1;
+        return;
+    }
+    estimator_free(est);
+}
+
+static bsvi_status refuse_in_use(bsvi_estimator *est, const char *fn) {
+    return bsvi__fail(est->err, BSVI_ERR_REENTRANT,
+                      "%s: the estimator is in use by a running compute (re-entered from a "
+                      "callback?); it can be read but not changed until that call returns",
+                      fn);
+}
+
+static void estimator_free(bsvi_estimator *est) {
     free(est->logits);
     free(est->eps);
     free(est->g);
@@ -145,6 +164,7 @@ const char *bsvi_estimator_last_error(const bsvi_estimator *est) {
 
 bsvi_status bsvi_estimator_set_num_samples(bsvi_estimator *est, size_t K) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_num_samples");
     if (est->kind != BSVI_BOUND_IWAE)
         return bsvi__fail(est->err, BSVI_ERR_BAD_STATE,
                           "bsvi_estimator_set_num_samples: only IWAE estimators take K (this is "
@@ -162,6 +182,7 @@ bsvi_status bsvi_estimator_set_num_samples(bsvi_estimator *est, size_t K) {
 
 bsvi_status bsvi_estimator_set_num_resamples(bsvi_estimator *est, size_t M) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_num_resamples");
     if (est->kind != BSVI_BOUND_BSVI_SIR)
         return bsvi__fail(est->err, BSVI_ERR_BAD_STATE,
                           "bsvi_estimator_set_num_resamples: only BSVI-SIR estimators take M "
@@ -180,6 +201,7 @@ bsvi_status bsvi_estimator_set_num_resamples(bsvi_estimator *est, size_t M) {
 
 bsvi_status bsvi_estimator_set_grad_form(bsvi_estimator *est, bsvi_grad_form form) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_grad_form");
     if (est->kind != BSVI_BOUND_ELBO && est->kind != BSVI_BOUND_IWAE)
         return bsvi__fail(est->err, BSVI_ERR_BAD_STATE,
                           "bsvi_estimator_set_grad_form: %s takes its encoder gradient from the "
@@ -198,6 +220,7 @@ bsvi_status bsvi_estimator_set_grad_form(bsvi_estimator *est, bsvi_grad_form for
 
 bsvi_status bsvi_estimator_set_seed(bsvi_estimator *est, uint64_t seed) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_seed");
     est->rng.seed = seed;
     est->rng.counter = 0;
     return BSVI_OK;
@@ -205,6 +228,7 @@ bsvi_status bsvi_estimator_set_seed(bsvi_estimator *est, uint64_t seed) {
 
 bsvi_status bsvi_estimator_set_stream(bsvi_estimator *est, uint64_t counter, uint64_t id_offset) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_stream");
     est->rng.counter = counter;
     est->rng.id_offset = id_offset;
     return BSVI_OK;
@@ -259,6 +283,7 @@ static bsvi_status pi_size_check(bsvi_estimator *est, size_t n, const char *fn) 
 bsvi_status bsvi_estimator_set_buffer_weights(bsvi_estimator *est, const double *pi, size_t n) {
     static const char fn[] = "bsvi_estimator_set_buffer_weights";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_buffer_weights");
     bsvi_status st = pi_kind_check(est, fn);
     if (st != BSVI_OK) return st;
     if (!pi) return bsvi__fail(est->err, BSVI_ERR_NULL_ARGUMENT, "%s: pi is NULL", fn);
@@ -282,6 +307,7 @@ bsvi_status bsvi_estimator_set_buffer_weights(bsvi_estimator *est, const double 
 bsvi_status bsvi_estimator_set_uniform_buffer_weights(bsvi_estimator *est, size_t n) {
     static const char fn[] = "bsvi_estimator_set_uniform_buffer_weights";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_uniform_buffer_weights");
     bsvi_status st = pi_kind_check(est, fn);
     if (st != BSVI_OK) return st;
     if ((st = pi_size_check(est, n, fn)) != BSVI_OK) return st;
@@ -345,6 +371,7 @@ bsvi_status bsvi_estimator_get_mean_position(const bsvi_estimator *est, double *
 bsvi_status bsvi_estimator_set_pi_optimisation(bsvi_estimator *est, int enabled) {
     static const char fn[] = "bsvi_estimator_set_pi_optimisation";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_pi_optimisation");
     bsvi_status st = pi_kind_check(est, fn);
     if (st != BSVI_OK) return st;
     if (enabled != 0 && enabled != 1)
@@ -362,6 +389,7 @@ bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double learning_rate
                                        double beta2) {
     static const char fn[] = "bsvi_estimator_set_pi_adam";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_set_pi_adam");
     bsvi_status st = pi_kind_check(est, fn);
     if (st != BSVI_OK) return st;
     if (!(learning_rate > 0.0) || !isfinite(learning_rate) || !(beta1 >= 0.0 && beta1 < 1.0) ||
@@ -378,6 +406,7 @@ bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double learning_rate
 bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est) {
     static const char fn[] = "bsvi_estimator_pi_step";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_pi_step");
     bsvi_status st = pi_kind_check(est, fn);
     if (st != BSVI_OK) return st;
     if (!est->opt)
@@ -392,17 +421,31 @@ bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est) {
      * learning rate an Adam step can overflow a logit to +-infinity, and the re-centring
      * below then made pi NaN. Dry-run the step first (same arithmetic) and refuse it,
      * leaving logits, moments and the accumulated gradient unchanged. */
-    for (size_t i = 0; i < n; ++i) {
-        if (est->logits[i] == -INFINITY) continue;
-        const double g = est->acc[i] / (double)est->nacc;
-        const double pm = est->b1 * est->pm[i] + (1.0 - est->b1) * g;
-        const double pv = est->b2 * est->pv[i] + (1.0 - est->b2) * g * g;
-        const double a = est->logits[i] + est->lr * (pm / c1) / (sqrt(pv / c2) + 1e-8);
-        if (!isfinite(a))
-            return bsvi__fail(est->err, BSVI_ERR_NUMERIC,
-                              "%s: the Adam step overflows logit %zu (learning rate %g): "
-                              "lower the learning rate",
-                              fn, i, est->lr);
+    /* Reliability fix (issue 12): a step that stays finite can still send a logit to
+     * -infinity when it is re-centred (a - max with a = -1e308, max = 1e308), and a
+     * -infinity logit is frozen at pi = 0 for good. The dry run checks the re-centred
+     * values too (second pass, same arithmetic as the step below). */
+    double dry_mx = -INFINITY;
+    for (int pass = 0; pass < 2; ++pass) {
+        for (size_t i = 0; i < n; ++i) {
+            if (est->logits[i] == -INFINITY) continue;
+            const double g = est->acc[i] / (double)est->nacc;
+            const double pm = est->b1 * est->pm[i] + (1.0 - est->b1) * g;
+            const double pv = est->b2 * est->pv[i] + (1.0 - est->b2) * g * g;
+            const double a = est->logits[i] + est->lr * (pm / c1) / (sqrt(pv / c2) + 1e-8);
+            if (!isfinite(a))
+                return bsvi__fail(est->err, BSVI_ERR_NUMERIC,
+                                  "%s: the Adam step overflows logit %zu (learning rate %g): "
+                                  "lower the learning rate",
+                                  fn, i, est->lr);
+            if (pass == 0 && a > dry_mx) dry_mx = a;
+            if (pass == 1 && !isfinite(a - dry_mx))
+                return bsvi__fail(est->err, BSVI_ERR_NUMERIC,
+                                  "%s: the Adam step would send logit %zu to -infinity when the "
+                                  "logits are re-centred (%g - %g; learning rate %g): lower the "
+                                  "learning rate",
+                                  fn, i, a, dry_mx, est->lr);
+        }
     }
     est->pt++;
     double mx = -INFINITY;
@@ -731,9 +774,25 @@ static bsvi_status compute_traj(bsvi_estimator *e, const bsvi_trajectory *traj) 
     return BSVI_OK;
 }
 
+/* ELBO and IWAE compute: the callbacks may re-enter the library, so the estimator, the
+ * model and the proposal are held until it returns (issue 12: a callback computing on this
+ * estimator again regrew and freed the workspace being read). */
+static bsvi_status compute_sampled_held(bsvi_estimator *est, const bsvi_model *model,
+                                        const bsvi_proposal *q) {
+    bsvi__hold(&est->use);
+    bsvi__hold(&model->use);
+    bsvi__hold(&q->use);
+    bsvi_status st = compute_sampled(est, model, q);
+    bsvi__proposal_release(q);
+    bsvi__model_release(model);
+    if (bsvi__drop(&est->use) && est->doomed) estimator_free(est);
+    return st;
+}
+
 bsvi_status bsvi_estimator_compute(bsvi_estimator *est, const bsvi_model *model,
                                    const bsvi_proposal *q, const bsvi_trajectory *traj) {
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_compute");
     switch (est->kind) {
     case BSVI_BOUND_ELBO:
     case BSVI_BOUND_IWAE: {
@@ -748,7 +807,7 @@ bsvi_status bsvi_estimator_compute(bsvi_estimator *est, const bsvi_model *model,
                               "bsvi_estimator_compute: the proposal's dimension %zu differs from "
                               "the estimator's %zu",
                               q->dim, est->dim);
-        return compute_sampled(est, model, q);
+        return compute_sampled_held(est, model, q);
     }
     case BSVI_BOUND_SVI:
     case BSVI_BOUND_BSVI:
@@ -779,6 +838,7 @@ bsvi_status bsvi_estimator_compute_terms(bsvi_estimator *est, size_t batch, size
                                          const double *log_joint, const double *log_proposal) {
     static const char fn[] = "bsvi_estimator_compute_terms";
     if (!est) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&est->use)) return refuse_in_use(est, "bsvi_estimator_compute_terms");
     if (est->kind != BSVI_BOUND_GIWAE)
         return bsvi__fail(est->err, BSVI_ERR_BAD_STATE,
                           "%s: only generalised IWAE estimators take terms (this is %s)", fn,

@@ -16,6 +16,8 @@ struct bsvi_evaluator {
     double *acc;                       /* B*4 accumulators */
     double *fmu, *fs;                  /* B*d final proposal */
     size_t cap_rowsd, cap_rows, cap_idx, cap_acc, cap_bd;
+    bsvi__use use; /* running evaluations holding the handle */
+    int doomed;    /* destroyed while held: freed at the release */
     char err[BSVI__ERRLEN];
 };
 
@@ -34,8 +36,47 @@ bsvi_status bsvi_evaluator_create(size_t dim, bsvi_evaluator **out) {
     return BSVI_OK;
 }
 
+static void evaluator_free(bsvi_evaluator *ev);
+
 void bsvi_evaluator_destroy(bsvi_evaluator *ev) {
     if (!ev) return;
+    if (bsvi__busy(&ev->use)) { /* held by a running evaluation: freed when it returns */
+        ev->doomed = 1;
+        return;
+    }
+    evaluator_free(ev);
+}
+
+static bsvi_status refuse_in_use(bsvi_evaluator *ev, const char *fn) {
+    return bsvi__fail(ev->err, BSVI_ERR_REENTRANT,
+                      "%s: the evaluator is in use by a running evaluation (re-entered from a "
+                      "callback?); it cannot be used until that call returns",
+                      fn);
+}
+
+/* The evaluations run host callbacks, which may re-enter the library: the evaluator and
+ * every handle it reads or writes are held until the call returns (issue 12). */
+static void hold_all(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
+                     const bsvi_svi *svi, const bsvi_proposal *final_q) {
+    bsvi__hold(&ev->use);
+    bsvi__hold(&model->use);
+    bsvi__hold(&q->use);
+    if (svi) bsvi__svi_hold(svi);
+    if (final_q) bsvi__hold(&final_q->use);
+}
+
+static bsvi_status release_all(bsvi_evaluator *ev, const bsvi_model *model,
+                               const bsvi_proposal *q, const bsvi_svi *svi,
+                               const bsvi_proposal *final_q, bsvi_status st) {
+    if (final_q) bsvi__proposal_release(final_q);
+    if (svi) bsvi__svi_release(svi);
+    bsvi__proposal_release(q);
+    bsvi__model_release(model);
+    if (bsvi__drop(&ev->use) && ev->doomed) evaluator_free(ev);
+    return st;
+}
+
+static void evaluator_free(bsvi_evaluator *ev) {
     bsvi__svi_ws_free(&ev->ws);
     free(ev->eps);
     free(ev->g);
@@ -48,6 +89,7 @@ void bsvi_evaluator_destroy(bsvi_evaluator *ev) {
 
 bsvi_status bsvi_evaluator_set_seed(bsvi_evaluator *ev, uint64_t seed) {
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_set_seed");
     ev->rng.seed = seed;
     ev->rng.counter = 0;
     return BSVI_OK;
@@ -55,6 +97,7 @@ bsvi_status bsvi_evaluator_set_seed(bsvi_evaluator *ev, uint64_t seed) {
 
 bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t counter, uint64_t id_offset) {
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_set_stream");
     ev->rng.counter = counter;
     ev->rng.id_offset = id_offset;
     return BSVI_OK;
@@ -62,6 +105,7 @@ bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t counter, uint
 
 bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progress_fn fn, void *user_data) {
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_set_progress");
     ev->progress = fn;
     ev->progress_data = user_data;
     return BSVI_OK;
@@ -69,6 +113,7 @@ bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progress_fn fn,
 
 bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t rows) {
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_set_chunk_rows");
     if (rows == 0)
         return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "bsvi_evaluator_set_chunk_rows: rows is 0");
     if (rows > BSVI_MAX_BATCH)
@@ -137,11 +182,11 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const c
     return BSVI_OK;
 }
 
-/* Streams S samples per data point of q through the model, in chunks, calling
- * visit(row values) in (b, s) order. mode 0: IWAE (acc = lse max, sum);
- * mode 1: ELBO* (acc = sum lw, sum lik, sum (log q - log prior)). */
+/* Streams S samples per data point of q through the model, in chunks, in (b, s) order.
+ * mode 0: IWAE (acc[2b..] = lse max, sum); mode 1: ELBO* (acc[4b..] = sum lw, scaled sum
+ * lw, sum (log q - log prior), scaled sum of that; scaled = times 2^-scale_exp). */
 static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
-                          size_t S, int mode) {
+                          size_t S, int mode, int scale_exp) {
     const size_t d = ev->dim, B = q->batch, C = ev->chunk;
     const double half = 0.5 * (double)d * BSVI__LOG_2PI;
     for (size_t b = 0; b < B; ++b) {
@@ -149,7 +194,7 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             ev->acc[2 * b] = -INFINITY;
             ev->acc[2 * b + 1] = 0.0;
         } else {
-            ev->acc[3 * b] = ev->acc[3 * b + 1] = ev->acc[3 * b + 2] = 0.0;
+            ev->acc[4 * b] = ev->acc[4 * b + 1] = ev->acc[4 * b + 2] = ev->acc[4 * b + 3] = 0.0;
         }
     }
     /* sigma once per data point and coordinate, not once per sample (fmu is free here:
@@ -185,9 +230,14 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             if (mode == 0) {
                 bsvi__lse_push(&ev->acc[2 * bb], &ev->acc[2 * bb + 1], lw);
             } else {
-                ev->acc[3 * bb] += lw;
-                ev->acc[3 * bb + 1] += ev->lik[r];
-                ev->acc[3 * bb + 2] += lq - ev->prior[r];
+                /* Plain sums (the results whenever they stay finite) and the same sums
+                 * scaled by 2^-scale_exp, which cannot overflow: a mean of huge finite
+                 * terms then comes from the scaled sum (see bsvi_evaluator_elbo_star). */
+                const double kt = lq - ev->prior[r];
+                ev->acc[4 * bb] += lw;
+                ev->acc[4 * bb + 1] += ldexp(lw, -scale_exp);
+                ev->acc[4 * bb + 2] += kt;
+                ev->acc[4 * bb + 3] += ldexp(kt, -scale_exp);
             }
             if (++ss == S) {
                 ss = 0;
@@ -220,43 +270,56 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
                                 const bsvi_proposal *q, size_t S, double *out) {
     static const char fn[] = "bsvi_evaluator_iwae";
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, fn);
     bsvi_status st = common_checks(ev, model, q, fn);
     if (st != BSVI_OK) return st;
     if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     if ((st = reserve(ev, q->batch, model->prior != NULL, fn)) != BSVI_OK) return st;
-    if ((st = stream(ev, model, q, S, 0)) != BSVI_OK) return st;
+    hold_all(ev, model, q, NULL, NULL);
+    st = stream(ev, model, q, S, 0, 0);
+    if (st != BSVI_OK) return release_all(ev, model, q, NULL, NULL, st);
     for (size_t b = 0; b < q->batch; ++b)
         if (ev->acc[2 * b] == -INFINITY)
-            return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
-                              "%s: every one of the %zu weights of data point %zu is zero", fn, S,
-                              b);
+            return release_all(ev, model, q, NULL, NULL,
+                               bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
+                                          "%s: every one of the %zu weights of data point %zu "
+                                          "is zero",
+                                          fn, S, b));
     const double lS = log((double)S);
     for (size_t b = 0; b < q->batch; ++b)
         out[b] = bsvi__lse_value(ev->acc[2 * b], ev->acc[2 * b + 1]) - lS;
     ev->rng.counter++;
-    return BSVI_OK;
+    return release_all(ev, model, q, NULL, NULL, BSVI_OK);
 }
 
-bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
-                                     const bsvi_proposal *q_final, size_t S, double *elbo,
-                                     double *kl, double *reconstruction) {
+static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
+                             const bsvi_proposal *q_final, size_t S, double *elbo, double *kl,
+                             double *reconstruction) {
     static const char fn[] = "bsvi_evaluator_elbo_star";
-    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
     bsvi_status st = common_checks(ev, model, q_final, fn);
     if (st != BSVI_OK) return st;
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     const size_t B = q_final->batch, d = ev->dim;
     if ((st = reserve(ev, B, model->prior != NULL, fn)) != BSVI_OK) return st;
-    if ((st = stream(ev, model, q_final, S, 1)) != BSVI_OK) return st;
+    /* 2^scale_exp >= 2S: a sum of S terms scaled by 2^-scale_exp stays below DBL_MAX / 2. */
+    int scale_exp = 1;
+    while (scale_exp < 40 && ldexp(1.0, scale_exp) < 2.0 * (double)S) ++scale_exp;
+    if ((st = stream(ev, model, q_final, S, 1, scale_exp)) != BSVI_OK) return st;
+    /* Reliability fix (issue 12): the plain sums overflowed for huge finite terms (a host
+     * prior or a likelihood near 1e308): KL* = -inf and Reconstruction* = +inf under
+     * BSVI_OK, or "zero density" for S = 2 where S = 1 succeeded. A plain sum is used
+     * while it is finite (so ordinary results are unchanged); past that the mean comes
+     * from the scaled sum, which is -inf only when a term is (a zero-density sample). */
     for (size_t b = 0; b < B; ++b)
-        if (!isfinite(ev->acc[3 * b]))
+        if (!isfinite(ev->acc[4 * b]) && !isfinite(ev->acc[4 * b + 1]))
             return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
                               "%s: a sample of data point %zu has zero density under the model",
                               fn, b);
     /* Results computed into acc in place (3 entries per data point), then copied. */
     for (size_t b = 0; b < B; ++b) {
-        const double e = ev->acc[3 * b] / (double)S;
+        double *a = ev->acc + 4 * b;
+        const double e = isfinite(a[0]) ? a[0] / (double)S : ldexp(a[1] / (double)S, scale_exp);
         double k;
         if (model->prior == NULL) {
             k = 0.0;
@@ -265,26 +328,42 @@ bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model
                 k += 0.5 * (m * m + exp(2.0 * l) - 1.0 - 2.0 * l);
             }
         } else {
-            k = ev->acc[3 * b + 2] / (double)S;
+            k = isfinite(a[2]) ? a[2] / (double)S : ldexp(a[3] / (double)S, scale_exp);
         }
-        ev->acc[3 * b] = e;
-        ev->acc[3 * b + 1] = k;
-        ev->acc[3 * b + 2] = -(e + k); /* distortion: ELBO* = -(KL* + Reconstruction*) */
+        const double rc = -(e + k); /* distortion: ELBO* = -(KL* + Reconstruction*) */
+        if (!isfinite(e) || !isfinite(k) || !isfinite(rc))
+            return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
+                              "%s: %s of data point %zu is not finite (ELBO* %g, KL* %g): the "
+                              "model's log densities or the proposal's mean are too large",
+                              fn, !isfinite(e) ? "ELBO*" : !isfinite(k) ? "KL*" : "Reconstruction*",
+                              b, e, k);
+        a[0] = e;
+        a[1] = k;
+        a[2] = rc;
     }
     for (size_t b = 0; b < B; ++b) {
-        if (elbo) elbo[b] = ev->acc[3 * b];
-        if (kl) kl[b] = ev->acc[3 * b + 1];
-        if (reconstruction) reconstruction[b] = ev->acc[3 * b + 2];
+        if (elbo) elbo[b] = ev->acc[4 * b];
+        if (kl) kl[b] = ev->acc[4 * b + 1];
+        if (reconstruction) reconstruction[b] = ev->acc[4 * b + 2];
     }
     ev->rng.counter++;
     return BSVI_OK;
 }
 
-bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
-                                const bsvi_proposal *q, const bsvi_svi *svi, size_t K,
-                                double *out, bsvi_proposal *final_q) {
-    static const char fn[] = "bsvi_evaluator_bsvi";
+bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
+                                     const bsvi_proposal *q_final, size_t S, double *elbo,
+                                     double *kl, double *reconstruction) {
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_elbo_star");
+    if (!model || !q_final) return elbo_star(ev, model, q_final, S, elbo, kl, reconstruction);
+    hold_all(ev, model, q_final, NULL, NULL);
+    bsvi_status st = elbo_star(ev, model, q_final, S, elbo, kl, reconstruction);
+    return release_all(ev, model, q_final, NULL, NULL, st);
+}
+
+static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
+                          const bsvi_svi *svi, size_t K, double *out, bsvi_proposal *final_q) {
+    static const char fn[] = "bsvi_evaluator_bsvi";
     bsvi_status st = common_checks(ev, model, q, fn);
     if (st != BSVI_OK) return st;
     if (!svi || !out)
@@ -342,4 +421,21 @@ bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
     }
     ev->rng.counter++;
     return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
+                                const bsvi_proposal *q, const bsvi_svi *svi, size_t K,
+                                double *out, bsvi_proposal *final_q) {
+    static const char fn[] = "bsvi_evaluator_bsvi";
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, fn);
+    if (!model || !q || !svi) return bsvi_k(ev, model, q, svi, K, out, final_q);
+    if (final_q && bsvi__busy(&final_q->use))
+        return bsvi__fail(ev->err, BSVI_ERR_REENTRANT,
+                          "%s: final_q is in use by a running call (re-entered from a "
+                          "callback?) and cannot be written",
+                          fn);
+    hold_all(ev, model, q, svi, final_q);
+    bsvi_status st = bsvi_k(ev, model, q, svi, K, out, final_q);
+    return release_all(ev, model, q, svi, final_q, st);
 }

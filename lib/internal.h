@@ -2,6 +2,7 @@
 #ifndef BSVI_INTERNAL_H
 #define BSVI_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,40 @@ bsvi_status bsvi__fail(char *buf, bsvi_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Handles that may be shared between threads (a model; a proposal's const functions)
+ * store error messages through this variant: the message is formatted aside and copied in
+ * under the handle's lock word, or dropped when another thread is writing one at that
+ * moment, so that concurrent failures never race on the buffer (issue 12). */
+bsvi_status bsvi__fail_shared(char *buf, atomic_int *lock, bsvi_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---- handles in use by a running call (re-entrancy) ---------------------- */
+
+/* Number of running calls that hold a handle. Calls that run host callbacks hold every
+ * handle they are given; a held handle refuses changes with BSVI_ERR_REENTRANT and its
+ * destroy is deferred to the last release. Atomic, because a model (and a proposal read
+ * through const pointers) may be held by calls on several threads at once. */
+typedef atomic_uint bsvi__use;
+
+static inline int bsvi__busy(const bsvi__use *u) { return atomic_load((bsvi__use *)u) != 0u; }
+static inline void bsvi__hold(const bsvi__use *u) { atomic_fetch_add((bsvi__use *)u, 1u); }
+/* Returns 1 when this was the last hold. */
+static inline int bsvi__drop(const bsvi__use *u) {
+    return atomic_fetch_sub((bsvi__use *)u, 1u) == 1u;
+}
+
+/* Release one hold; frees the handle when it was destroyed while held (model.c,
+ * proposal.c, trajectory.c, svi.c). */
+void bsvi__model_release(const bsvi_model *m);
+void bsvi__proposal_release(const bsvi_proposal *q);
+void bsvi__traj_release(const bsvi_trajectory *t);
+void bsvi__svi_hold(const bsvi_svi *svi);
+void bsvi__svi_release(const bsvi_svi *svi);
+int bsvi__svi_busy(const bsvi_svi *svi);
 
 /* Returns 0 and sets *out = a*b, or returns 1 on overflow. */
 int bsvi__mul_overflow(size_t a, size_t b, size_t *out);
@@ -80,6 +115,9 @@ struct bsvi_model {
     void *lik_data;
     bsvi_density_fn prior; /* NULL: standard normal */
     void *prior_data;
+    bsvi__use use;         /* running calls holding the model */
+    int doomed;            /* destroyed while held: freed at the last release */
+    atomic_int errlock;    /* see bsvi__fail_shared */
     char err[BSVI__ERRLEN];
 };
 
@@ -103,6 +141,9 @@ struct bsvi_proposal {
     size_t batch, dim;
     double *mean, *log_std;
     bsvi__rng rng;
+    bsvi__use use;
+    int doomed;
+    atomic_int errlock; /* const functions may fail concurrently: see bsvi__fail_shared */
     char err[BSVI__ERRLEN];
 };
 
@@ -121,6 +162,8 @@ typedef struct bsvi__trajdata {
 
 struct bsvi_trajectory {
     bsvi__trajdata data;
+    bsvi__use use; /* held as the output of a running bsvi_svi_run */
+    int doomed;
     char err[BSVI__ERRLEN];
 };
 

@@ -17,13 +17,34 @@ bsvi_status bsvi_model_create(size_t dim, bsvi_model **out) {
     return BSVI_OK;
 }
 
-void bsvi_model_destroy(bsvi_model *model) { free(model); }
+void bsvi_model_destroy(bsvi_model *model) {
+    if (!model) return;
+    if (bsvi__busy(&model->use)) { /* held by a running call: freed at its release */
+        model->doomed = 1;
+        return;
+    }
+    free(model);
+}
+
+void bsvi__model_release(const bsvi_model *m) {
+    if (bsvi__drop(&m->use) && m->doomed) free((bsvi_model *)m);
+}
+
+/* Error messages of a model go through the shared variant: one model may be used by
+ * several threads (bsvi_model_log_joint included). */
+#define MFAIL(m, st, ...) bsvi__fail_shared((m)->err, &(m)->errlock, (st), __VA_ARGS__)
+
+static bsvi_status refuse_in_use(bsvi_model *m, const char *fn) {
+    return MFAIL(m, BSVI_ERR_REENTRANT,
+                 "%s: the model is in use by a running call (re-entered from a callback?); it "
+                 "can be read but not changed until that call returns",
+                 fn);
+}
 
 bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
-    if (!fn)
-        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
-                          "bsvi_model_set_likelihood: the callback is NULL");
+    if (bsvi__busy(&model->use)) return refuse_in_use(model, "bsvi_model_set_likelihood");
+    if (!fn) return MFAIL(model, BSVI_ERR_NULL_ARGUMENT, "bsvi_model_set_likelihood: the callback is NULL");
     model->lik = fn;
     model->lik_data = user_data;
     return BSVI_OK;
@@ -31,6 +52,8 @@ bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_fn fn, voi
 
 bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&model->use))
+        return refuse_in_use(model, "bsvi_model_set_prior_standard_normal");
     model->prior = NULL;
     model->prior_data = NULL;
     return BSVI_OK;
@@ -38,9 +61,8 @@ bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model) {
 
 bsvi_status bsvi_model_set_prior(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
-    if (!fn)
-        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
-                          "bsvi_model_set_prior: the callback is NULL");
+    if (bsvi__busy(&model->use)) return refuse_in_use(model, "bsvi_model_set_prior");
+    if (!fn) return MFAIL(model, BSVI_ERR_NULL_ARGUMENT, "bsvi_model_set_prior: the callback is NULL");
     model->prior = fn;
     model->prior_data = user_data;
     return BSVI_OK;
@@ -168,36 +190,43 @@ bsvi_status bsvi_model_log_joint(bsvi_model *model, size_t n, const double *z,
                                  const size_t *data_index, double *log_joint, double *grad) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
     if (!z || !data_index || !log_joint)
-        return bsvi__fail(model->err, BSVI_ERR_NULL_ARGUMENT,
+        return MFAIL(model, BSVI_ERR_NULL_ARGUMENT,
                           "bsvi_model_log_joint: z, data_index and log_joint must not be NULL");
-    if (n == 0) return bsvi__fail(model->err, BSVI_ERR_ZERO_SIZE, "bsvi_model_log_joint: n is 0");
+    if (n == 0) return MFAIL(model, BSVI_ERR_ZERO_SIZE, "bsvi_model_log_joint: n is 0");
     if (!model->lik)
-        return bsvi__fail(model->err, BSVI_ERR_BAD_STATE,
+        return MFAIL(model, BSVI_ERR_BAD_STATE,
                           "bsvi_model_log_joint: no likelihood callback registered");
     const size_t d = model->dim;
     size_t nd;
     if (bsvi__mul_overflow(n, d, &nd) || nd > SIZE_MAX / 3 - 2 * n)
-        return bsvi__fail(model->err, BSVI_ERR_OUT_OF_RANGE, "bsvi_model_log_joint: n too large");
+        return MFAIL(model, BSVI_ERR_OUT_OF_RANGE, "bsvi_model_log_joint: n too large");
     /* Reliability fix (found by fuzz/fuzz_api.c): a NaN latent made the built-in standard
      * normal prior NaN, and log_joint NaN was returned with BSVI_OK. The library itself
      * only ever evaluates finite z; a host passing a non-finite one gets BAD_VALUE. */
     for (size_t i = 0; i < nd; ++i)
         if (!isfinite(z[i]))
-            return bsvi__fail(model->err, BSVI_ERR_BAD_VALUE,
+            return MFAIL(model, BSVI_ERR_BAD_VALUE,
                               "bsvi_model_log_joint: z of row %zu, coordinate %zu is not finite",
                               i / d, i % d);
     /* lik, prior, g, gscratch */
     double *buf = (double *)malloc((2 * n + 2 * nd) * sizeof(double));
     if (!buf)
-        return bsvi__fail(model->err, BSVI_ERR_NO_MEMORY, "bsvi_model_log_joint: out of memory");
+        return MFAIL(model, BSVI_ERR_NO_MEMORY, "bsvi_model_log_joint: out of memory");
     double *lik = buf, *prior = buf + n, *g = buf + 2 * n, *gs = buf + 2 * n + nd;
+    /* The callbacks may re-enter the library: hold the model (its changes are refused and
+     * its destroy deferred until this call returns). The message is formatted aside and
+     * stored through the shared variant (several threads may evaluate one model). */
+    char msg[BSVI__ERRLEN];
+    bsvi__hold(&model->use);
     bsvi_status st = bsvi__model_eval(model, n, z, data_index, lik, prior,
-                                      grad ? BSVI__GRAD_JOINT : BSVI__GRAD_NONE, g, gs,
-                                      model->err);
+                                      grad ? BSVI__GRAD_JOINT : BSVI__GRAD_NONE, g, gs, msg);
     if (st == BSVI_OK) {
         for (size_t r = 0; r < n; ++r) log_joint[r] = lik[r] + prior[r];
         if (grad) memcpy(grad, g, nd * sizeof *g);
+    } else {
+        MFAIL(model, st, "%s", msg);
     }
     free(buf);
+    bsvi__model_release(model);
     return st;
 }

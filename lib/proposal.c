@@ -27,10 +27,34 @@ bsvi_status bsvi_proposal_create(size_t batch, size_t dim, bsvi_proposal **out) 
     return BSVI_OK;
 }
 
-void bsvi_proposal_destroy(bsvi_proposal *q) {
-    if (!q) return;
+static void proposal_free(bsvi_proposal *q) {
     free(q->mean);
     free(q);
+}
+
+void bsvi_proposal_destroy(bsvi_proposal *q) {
+    if (!q) return;
+    if (bsvi__busy(&q->use)) { /* held by a running call: freed at its release */
+        q->doomed = 1;
+        return;
+    }
+    proposal_free(q);
+}
+
+void bsvi__proposal_release(const bsvi_proposal *q) {
+    if (bsvi__drop(&q->use) && q->doomed) proposal_free((bsvi_proposal *)q);
+}
+
+/* Every message of a proposal goes through the shared variant: its const functions may
+ * run (and fail) on several threads at once (issue 12). */
+#define QFAIL(q, st, ...) \
+    bsvi__fail_shared((char *)(q)->err, (atomic_int *)&(q)->errlock, (st), __VA_ARGS__)
+
+static bsvi_status refuse_in_use(const bsvi_proposal *q, const char *fn) {
+    return QFAIL(q, BSVI_ERR_REENTRANT,
+                 "%s: the proposal is in use by a running call (re-entered from a callback?); "
+                 "it can be read but not changed until that call returns",
+                 fn);
 }
 
 size_t bsvi_proposal_batch(const bsvi_proposal *q) { return q ? q->batch : 0; }
@@ -39,18 +63,19 @@ size_t bsvi_proposal_dim(const bsvi_proposal *q) { return q ? q->dim : 0; }
 bsvi_status bsvi_proposal_set_params(bsvi_proposal *q, const double *mean,
                                      const double *log_std) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&q->use)) return refuse_in_use(q, "bsvi_proposal_set_params");
     if (!mean || !log_std)
-        return bsvi__fail(q->err, BSVI_ERR_NULL_ARGUMENT,
+        return QFAIL(q, BSVI_ERR_NULL_ARGUMENT,
                           "bsvi_proposal_set_params: mean and log_std must not be NULL");
     const size_t n = q->batch * q->dim;
     for (size_t i = 0; i < n; ++i) {
         if (!isfinite(mean[i]))
-            return bsvi__fail(q->err, BSVI_ERR_BAD_VALUE,
+            return QFAIL(q, BSVI_ERR_BAD_VALUE,
                               "bsvi_proposal_set_params: mean of data point %zu, coordinate %zu "
                               "is not finite",
                               i / q->dim, i % q->dim);
         if (!(log_std[i] >= BSVI_MIN_LOG_STD && log_std[i] <= BSVI_MAX_LOG_STD))
-            return bsvi__fail(q->err, BSVI_ERR_BAD_VALUE,
+            return QFAIL(q, BSVI_ERR_BAD_VALUE,
                               "bsvi_proposal_set_params: log_std of data point %zu, coordinate "
                               "%zu is %g, outside [%g, %g]",
                               i / q->dim, i % q->dim, log_std[i], BSVI_MIN_LOG_STD,
@@ -71,6 +96,7 @@ bsvi_status bsvi_proposal_get_params(const bsvi_proposal *q, double *mean, doubl
 
 bsvi_status bsvi_proposal_set_seed(bsvi_proposal *q, uint64_t seed) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&q->use)) return refuse_in_use(q, "bsvi_proposal_set_seed");
     q->rng.seed = seed;
     q->rng.counter = 0;
     return BSVI_OK;
@@ -78,31 +104,32 @@ bsvi_status bsvi_proposal_set_seed(bsvi_proposal *q, uint64_t seed) {
 
 bsvi_status bsvi_proposal_set_stream(bsvi_proposal *q, uint64_t counter, uint64_t id_offset) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&q->use)) return refuse_in_use(q, "bsvi_proposal_set_stream");
     q->rng.counter = counter;
     q->rng.id_offset = id_offset;
     return BSVI_OK;
 }
 
 static bsvi_status check_nsamples(const bsvi_proposal *q, size_t nsamples, const char *fn) {
-    char *err = (char *)q->err; /* error text is mutable state even on const handles */
-    if (nsamples == 0) return bsvi__fail(err, BSVI_ERR_ZERO_SIZE, "%s: nsamples is 0", fn);
+    if (nsamples == 0) return QFAIL(q, BSVI_ERR_ZERO_SIZE, "%s: nsamples is 0", fn);
     if (nsamples > BSVI_MAX_SAMPLES)
-        return bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE, "%s: nsamples %zu exceeds %zu", fn, nsamples,
+        return QFAIL(q, BSVI_ERR_OUT_OF_RANGE, "%s: nsamples %zu exceeds %zu", fn, nsamples,
                           (size_t)BSVI_MAX_SAMPLES);
     return BSVI_OK;
 }
 
 bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, double *z, double *eps) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&q->use)) return refuse_in_use(q, "bsvi_proposal_sample");
     if (!z)
-        return bsvi__fail(q->err, BSVI_ERR_NULL_ARGUMENT, "bsvi_proposal_sample: z is NULL");
+        return QFAIL(q, BSVI_ERR_NULL_ARGUMENT, "bsvi_proposal_sample: z is NULL");
     bsvi_status st = check_nsamples(q, nsamples, "bsvi_proposal_sample");
     if (st != BSVI_OK) return st;
     const size_t d = q->dim;
     /* Reliability fix: more than 2^33 normals per data point would wrap the generator's
      * block index and repeat draws within the call (see rng.h); refuse up front. */
     if ((uint64_t)nsamples * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
-        return bsvi__fail(q->err, BSVI_ERR_OUT_OF_RANGE,
+        return QFAIL(q, BSVI_ERR_OUT_OF_RANGE,
                           "bsvi_proposal_sample: nsamples * dim = %zu * %zu exceeds the 2^33 "
                           "normals one data point's stream holds",
                           nsamples, d);
@@ -124,11 +151,20 @@ bsvi_status bsvi_proposal_log_density(const bsvi_proposal *q, size_t nsamples, c
                                       double *log_q) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
     if (!z || !log_q)
-        return bsvi__fail((char *)q->err, BSVI_ERR_NULL_ARGUMENT,
+        return QFAIL(q, BSVI_ERR_NULL_ARGUMENT,
                           "bsvi_proposal_log_density: z and log_q must not be NULL");
     bsvi_status st = check_nsamples(q, nsamples, "bsvi_proposal_log_density");
     if (st != BSVI_OK) return st;
     const size_t d = q->dim;
+    /* Reliability fix (issue 12): a NaN latent gave a NaN log q under BSVI_OK. Checked
+     * before any output is written (infinite z is legal: its density is zero). */
+    const size_t nz = q->batch * nsamples * d;
+    for (size_t i = 0; i < nz; ++i)
+        if (isnan(z[i]))
+            return QFAIL(q, BSVI_ERR_BAD_VALUE,
+                              "bsvi_proposal_log_density: z of row %zu (data point %zu), "
+                              "coordinate %zu is NaN",
+                              i / d, i / d / nsamples, i % d);
     for (size_t b = 0; b < q->batch; ++b) {
         const double *mu = q->mean + b * d, *ls = q->log_std + b * d;
         for (size_t s = 0; s < nsamples; ++s) {
@@ -147,7 +183,7 @@ bsvi_status bsvi_proposal_log_density(const bsvi_proposal *q, size_t nsamples, c
 bsvi_status bsvi_proposal_entropy(const bsvi_proposal *q, double *out) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
     if (!out)
-        return bsvi__fail((char *)q->err, BSVI_ERR_NULL_ARGUMENT,
+        return QFAIL(q, BSVI_ERR_NULL_ARGUMENT,
                           "bsvi_proposal_entropy: out is NULL");
     const size_t d = q->dim;
     for (size_t b = 0; b < q->batch; ++b) {
@@ -161,7 +197,7 @@ bsvi_status bsvi_proposal_entropy(const bsvi_proposal *q, double *out) {
 bsvi_status bsvi_proposal_kl_standard_normal(const bsvi_proposal *q, double *out) {
     if (!q) return BSVI_ERR_NULL_ARGUMENT;
     if (!out)
-        return bsvi__fail((char *)q->err, BSVI_ERR_NULL_ARGUMENT,
+        return QFAIL(q, BSVI_ERR_NULL_ARGUMENT,
                           "bsvi_proposal_kl_standard_normal: out is NULL");
     const size_t d = q->dim;
     for (size_t b = 0; b < q->batch; ++b) {

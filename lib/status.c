@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -19,6 +20,8 @@ const char *bsvi_status_string(bsvi_status status) {
     case BSVI_ERR_BAD_STATE: return "call not valid in the handle's current state";
     case BSVI_ERR_NUMERIC: return "a computation produced a non-finite result";
     case BSVI_ERR_CANCELLED: return "cancelled by the host's progress callback";
+    case BSVI_ERR_REENTRANT:
+        return "the handle is in use by a running call (re-entered from a callback)";
     }
     return "unknown status";
 }
@@ -39,6 +42,21 @@ bsvi_status bsvi__fail(char *buf, bsvi_status st, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(buf, BSVI__ERRLEN, fmt, ap);
         va_end(ap);
+    }
+    return st;
+}
+
+bsvi_status bsvi__fail_shared(char *buf, atomic_int *lock, bsvi_status st, const char *fmt,
+                              ...) {
+    char tmp[BSVI__ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    int expected = 0;
+    if (atomic_compare_exchange_strong(lock, &expected, 1)) {
+        memcpy(buf, tmp, strlen(tmp) + 1);
+        atomic_store(lock, 0);
     }
     return st;
 }

@@ -14,6 +14,8 @@ struct bsvi_svi {
     bsvi__rng rng;
     bsvi__svi_ws ws;
     bsvi__trajdata stage;
+    bsvi__use use; /* running calls holding the handle (its run, BSVI-K evaluations) */
+    int doomed;    /* destroyed while held: freed at the last release */
     char err[BSVI__ERRLEN];
 };
 
@@ -242,13 +244,31 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                 double nrm = 0.0;
                 for (size_t j = 0; j < 2 * d; ++j) nrm += dir[j] * dir[j];
                 nrm = sqrt(nrm);
-                if (nrm > cfg->clip) {
+                if (nrm > cfg->clip && isfinite(nrm)) {
                     const double sc = cfg->clip / nrm;
                     for (size_t j = 0; j < 2 * d; ++j) dir[j] *= sc;
+                } else if (nrm == INFINITY) {
+                    /* Reliability fix (issue 12): a finite direction of about 1e155 or more
+                     * overflowed the squared norm, and clip / inf = 0 gave a step of exactly
+                     * 0. Scale by the largest entry first: |dir| = a * r, r in [1, sqrt(2d)].
+                     * (A non-finite entry stays non-finite and is divergence below.) */
+                    double a = 0.0;
+                    for (size_t j = 0; j < 2 * d; ++j)
+                        if (fabs(dir[j]) > a) a = fabs(dir[j]);
+                    if (isfinite(a)) {
+                        double r = 0.0;
+                        for (size_t j = 0; j < 2 * d; ++j) r += (dir[j] / a) * (dir[j] / a);
+                        const double sc = cfg->clip / sqrt(r);
+                        for (size_t j = 0; j < 2 * d; ++j) dir[j] = (dir[j] / a) * sc;
+                    }
                 }
             }
             double *v1 = ws->v1 + 2 * b * d, *v2 = ws->v2 + 2 * b * d;
             double *mb = mu + b * d, *sb = s + b * d;
+            /* Reliability fix (issue 12): an optimiser state that overflows (Adam's second
+             * moment of a 1e200 direction is +inf) gave a step of exactly 0 for ever, and
+             * the point was not counted as diverged. Such a step is divergence. */
+            size_t overflow = 2 * d;
             for (size_t j = 0; j < 2 * d; ++j) {
                 double delta;
                 switch (cfg->rule) {
@@ -256,12 +276,16 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                     v1[j] = cfg->beta * v1[j] + dir[j];
                     delta = cfg->eta * v1[j];
                     break;
-                case BSVI_STEP_ADAM:
+                case BSVI_STEP_ADAM: {
                     v1[j] = cfg->beta1 * v1[j] + (1.0 - cfg->beta1) * dir[j];
                     v2[j] = cfg->beta2 * v2[j] + (1.0 - cfg->beta2) * dir[j] * dir[j];
-                    delta = cfg->eta * (v1[j] / (1.0 - b1t)) /
-                            (sqrt(v2[j] / (1.0 - b2t)) + cfg->adam_eps);
+                    const double mhat = v1[j] / (1.0 - b1t), vhat = v2[j] / (1.0 - b2t);
+                    if (!isfinite(mhat) || !isfinite(vhat)) {
+                        if (overflow == 2 * d) overflow = j;
+                    }
+                    delta = cfg->eta * mhat / (sqrt(vhat) + cfg->adam_eps);
                     break;
+                }
                 case BSVI_STEP_GRADIENT:
                 default:
                     delta = cfg->eta * dir[j];
@@ -271,7 +295,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             }
             /* Check the whole candidate before committing it, so that a frozen
              * data point keeps its last finite lambda. */
-            size_t bad = d;
+            size_t bad = overflow < 2 * d ? overflow % d : d;
             for (size_t j = 0; j < d && bad == d; ++j) {
                 const double nm = mb[j] + dir[j], ns = sb[j] + dir[d + j];
                 if (!isfinite(nm) || !(ns >= BSVI_MIN_LOG_STD && ns <= BSVI_MAX_LOG_STD)) bad = j;
@@ -281,6 +305,14 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                     ws->taken[b] = i;
                     continue;
                 }
+                if (overflow < 2 * d)
+                    return bsvi__fail(err, BSVI_ERR_NUMERIC,
+                                      "SVI step %zu diverged at data point %zu: Adam's moment "
+                                      "estimates overflow (%s coordinate %zu, direction too "
+                                      "large); lower the step size, clip, or use "
+                                      "BSVI_DIVERGENCE_FREEZE",
+                                      i, b_first + b, overflow < d ? "mean" : "log-std",
+                                      overflow % d);
                 return bsvi__fail(err, BSVI_ERR_NUMERIC,
                                   "SVI step %zu diverged at data point %zu (coordinate %zu: mean "
                                   "%g, log-std %g after the step); lower the step size, clip, or "
@@ -326,11 +358,32 @@ bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out) {
     return BSVI_OK;
 }
 
-void bsvi_svi_destroy(bsvi_svi *svi) {
-    if (!svi) return;
+static void svi_free(bsvi_svi *svi) {
     bsvi__svi_ws_free(&svi->ws);
     bsvi__trajdata_free(&svi->stage);
     free(svi);
+}
+
+void bsvi_svi_destroy(bsvi_svi *svi) {
+    if (!svi) return;
+    if (bsvi__busy(&svi->use)) { /* held by a running call: freed at its release */
+        svi->doomed = 1;
+        return;
+    }
+    svi_free(svi);
+}
+
+void bsvi__svi_hold(const bsvi_svi *svi) { bsvi__hold(&svi->use); }
+int bsvi__svi_busy(const bsvi_svi *svi) { return bsvi__busy(&svi->use); }
+void bsvi__svi_release(const bsvi_svi *svi) {
+    if (bsvi__drop(&svi->use) && svi->doomed) svi_free((bsvi_svi *)svi);
+}
+
+static bsvi_status refuse_in_use(bsvi_svi *svi, const char *fn) {
+    return bsvi__fail(svi->err, BSVI_ERR_REENTRANT,
+                      "%s: the SVI handle is in use by a running call (re-entered from a "
+                      "callback?); it can be read but not changed until that call returns",
+                      fn);
 }
 
 void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg) { *cfg = svi->cfg; }
@@ -338,6 +391,7 @@ size_t bsvi__svi_dim(const bsvi_svi *svi) { return svi->dim; }
 
 bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_steps");
     if (k > BSVI_MAX_STEPS)
         return bsvi__fail(svi->err, BSVI_ERR_OUT_OF_RANGE,
                           "bsvi_svi_set_steps: k = %zu exceeds BSVI_MAX_STEPS = %zu", k,
@@ -348,6 +402,7 @@ bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k) {
 
 bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_step_size");
     if (!(eta > 0.0) || !isfinite(eta))
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_step_size: eta = %g must be finite and > 0", eta);
@@ -357,6 +412,7 @@ bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta) {
 
 bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_samples_per_step");
     if (m == 0)
         return bsvi__fail(svi->err, BSVI_ERR_ZERO_SIZE,
                           "bsvi_svi_set_samples_per_step: m is 0");
@@ -370,6 +426,7 @@ bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m) {
 
 bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_step_rule");
     if (rule != BSVI_STEP_GRADIENT && rule != BSVI_STEP_MOMENTUM && rule != BSVI_STEP_ADAM)
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_step_rule: unknown step rule %d", (int)rule);
@@ -381,6 +438,7 @@ static int unit_interval(double x) { return x >= 0.0 && x < 1.0; }
 
 bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_momentum");
     if (!unit_interval(beta))
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_momentum: beta = %g must be in [0, 1)", beta);
@@ -390,6 +448,7 @@ bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta) {
 
 bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2, double epsilon) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_adam");
     if (!unit_interval(beta1) || !unit_interval(beta2) || !(epsilon > 0.0) || !isfinite(epsilon))
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_adam: need beta1, beta2 in [0, 1) and epsilon > 0 "
@@ -403,6 +462,7 @@ bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2, double 
 
 bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_clip_norm");
     if (!(max_norm >= 0.0) || !isfinite(max_norm))
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_clip_norm: max_norm = %g must be finite and >= 0",
@@ -413,6 +473,7 @@ bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm) {
 
 bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_grad_form");
     if (form != BSVI_GRAD_PATHWISE && form != BSVI_GRAD_STL && form != BSVI_GRAD_ANALYTIC_KL)
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_grad_form: form %d is not valid for SVI (pathwise, STL "
@@ -424,6 +485,7 @@ bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form) {
 
 bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_double_sampling");
     if (enabled != 0 && enabled != 1)
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_double_sampling: enabled must be 0 or 1, got %d",
@@ -434,6 +496,7 @@ bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled) {
 
 bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi, bsvi_divergence_policy policy) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_divergence_policy");
     if (policy != BSVI_DIVERGENCE_FAIL && policy != BSVI_DIVERGENCE_FREEZE)
         return bsvi__fail(svi->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_svi_set_divergence_policy: unknown policy %d", (int)policy);
@@ -443,6 +506,7 @@ bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi, bsvi_divergence_policy
 
 bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user_data) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_progress");
     svi->progress = fn;
     svi->progress_data = user_data;
     return BSVI_OK;
@@ -450,6 +514,7 @@ bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user
 
 bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_seed");
     svi->rng.seed = seed;
     svi->rng.counter = 0;
     return BSVI_OK;
@@ -457,6 +522,7 @@ bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed) {
 
 bsvi_status bsvi_svi_set_stream(bsvi_svi *svi, uint64_t counter, uint64_t id_offset) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_stream");
     svi->rng.counter = counter;
     svi->rng.id_offset = id_offset;
     return BSVI_OK;
@@ -469,12 +535,9 @@ const char *bsvi_svi_last_error(const bsvi_svi *svi) {
     return svi ? svi->err : "NULL SVI handle";
 }
 
-bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_proposal *q,
-                         bsvi_trajectory *out) {
-    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
-    if (!model || !q || !out)
-        return bsvi__fail(svi->err, BSVI_ERR_NULL_ARGUMENT,
-                          "bsvi_svi_run: model, proposal and trajectory must not be NULL");
+/* bsvi_svi_run once its handles are checked and held. */
+static bsvi_status run(bsvi_svi *svi, const bsvi_model *model, const bsvi_proposal *q,
+                       bsvi_trajectory *out) {
     bsvi_status st = bsvi__model_check(model, svi->dim, svi->err);
     if (st != BSVI_OK) return st;
     if (q->dim != svi->dim)
@@ -509,4 +572,29 @@ bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_prop
     out->err[0] = '\0';
     svi->rng.counter++;
     return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_proposal *q,
+                         bsvi_trajectory *out) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    /* Reliability fix (issue 12): a callback running this handle again (or writing the
+     * trajectory being filled) regrew and freed the workspace the outer run was reading. */
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_run");
+    if (!model || !q || !out)
+        return bsvi__fail(svi->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_svi_run: model, proposal and trajectory must not be NULL");
+    if (bsvi__busy(&out->use))
+        return bsvi__fail(svi->err, BSVI_ERR_REENTRANT,
+                          "bsvi_svi_run: the output trajectory is being filled by a running "
+                          "bsvi_svi_run (re-entered from a callback?)");
+    bsvi__hold(&svi->use);
+    bsvi__hold(&model->use);
+    bsvi__hold(&q->use);
+    bsvi__hold(&out->use);
+    bsvi_status st = run(svi, model, q, out);
+    bsvi__traj_release(out);
+    bsvi__proposal_release(q);
+    bsvi__model_release(model);
+    bsvi__svi_release(svi);
+    return st;
 }

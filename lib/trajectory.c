@@ -61,10 +61,22 @@ bsvi_status bsvi_trajectory_create(bsvi_trajectory **out) {
     return *out ? BSVI_OK : BSVI_ERR_NO_MEMORY;
 }
 
-void bsvi_trajectory_destroy(bsvi_trajectory *t) {
-    if (!t) return;
+static void traj_free(bsvi_trajectory *t) {
     bsvi__trajdata_free(&t->data);
     free(t);
+}
+
+void bsvi_trajectory_destroy(bsvi_trajectory *t) {
+    if (!t) return;
+    if (bsvi__busy(&t->use)) { /* the output of a running bsvi_svi_run: freed when it returns */
+        t->doomed = 1;
+        return;
+    }
+    traj_free(t);
+}
+
+void bsvi__traj_release(const bsvi_trajectory *t) {
+    if (bsvi__drop(&t->use) && t->doomed) traj_free((bsvi_trajectory *)t);
 }
 
 size_t bsvi_trajectory_batch(const bsvi_trajectory *t) {
@@ -143,6 +155,43 @@ bsvi_status bsvi_trajectory_get_encoder_grad(const bsvi_trajectory *t, double *d
     return BSVI_OK;
 }
 
+/* BSVI-k bound of data point b: LSE_i(log pi_i + log w_i), pi uniform when NULL. */
+static double health_bsvi(const bsvi_trajectory *t, const double *pi, size_t b) {
+    const size_t K = t->data.k + 1;
+    const double logu = -log((double)K);
+    const double *lw = t->data.logw + b * K;
+    double mx = -INFINITY, sm = 0.0;
+    for (size_t i = 0; i < K; ++i) {
+        double lp = pi ? (pi[i] > 0.0 ? log(pi[i]) : -INFINITY) : logu;
+        bsvi__lse_push(&mx, &sm, lp + lw[i]);
+    }
+    return bsvi__lse_value(mx, sm);
+}
+
+/* Mean over data points of log w_0 (which 0), log w_k (1) or the BSVI-k bound (2),
+ * without overflow: -inf if any term is -inf (log w is never +inf or NaN), otherwise
+ * m * mean(x / m) with m = max |x|, whose magnitude is at most m. */
+static double robust_mean(const bsvi_trajectory *t, const double *pi, int which) {
+    const size_t B = t->data.B, K = t->data.k + 1;
+    double m = 0.0;
+    for (size_t b = 0; b < B; ++b) {
+        const double x = which == 0   ? t->data.logw[b * K]
+                         : which == 1 ? t->data.logw[b * K + K - 1]
+                                      : health_bsvi(t, pi, b);
+        if (x == -INFINITY) return -INFINITY;
+        if (fabs(x) > m) m = fabs(x);
+    }
+    if (m == 0.0) return 0.0;
+    double s = 0.0;
+    for (size_t b = 0; b < B; ++b) {
+        const double x = which == 0   ? t->data.logw[b * K]
+                         : which == 1 ? t->data.logw[b * K + K - 1]
+                                      : health_bsvi(t, pi, b);
+        s += x / m;
+    }
+    return m * (s / (double)B);
+}
+
 bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi, size_t npi,
                                    double *svi0, double *svik, double *bsvik) {
     if (!t) return BSVI_ERR_NULL_ARGUMENT;
@@ -169,22 +218,25 @@ bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi, s
             return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
                               "bsvi_trajectory_health: pi sums to %.17g, not 1", sum);
     }
-    const double logu = -log((double)K);
     double a0 = 0.0, ak = 0.0, ab = 0.0;
     for (size_t b = 0; b < B; ++b) {
-        const double *lw = t->data.logw + b * K;
-        double mx = -INFINITY, sm = 0.0;
-        for (size_t i = 0; i < K; ++i) {
-            double lp = pi ? (pi[i] > 0.0 ? log(pi[i]) : -INFINITY) : logu;
-            bsvi__lse_push(&mx, &sm, lp + lw[i]);
-        }
-        a0 += lw[0];
-        ak += lw[K - 1];
-        ab += bsvi__lse_value(mx, sm);
+        a0 += t->data.logw[b * K];
+        ak += t->data.logw[b * K + K - 1];
+        ab += health_bsvi(t, pi, b);
     }
-    *svi0 = a0 / (double)B;
-    *svik = ak / (double)B;
-    *bsvik = ab / (double)B;
+    a0 /= (double)B;
+    ak /= (double)B;
+    ab /= (double)B;
+    /* Reliability fix (issue 12): two log weights of 1e308 summed to +inf, and a third
+     * data point at -inf then gave NaN, both under BSVI_OK. A sum that left the finite
+     * range is redone without overflow (the plain sum is kept whenever it is finite, so
+     * ordinary results are unchanged). */
+    if (!isfinite(a0)) a0 = robust_mean(t, pi, 0);
+    if (!isfinite(ak)) ak = robust_mean(t, pi, 1);
+    if (!isfinite(ab)) ab = robust_mean(t, pi, 2);
+    *svi0 = a0;
+    *svik = ak;
+    *bsvik = ab;
     return BSVI_OK;
 }
 

@@ -8,7 +8,7 @@ static const bsvi_status all_codes[] = {
     BSVI_OK,           BSVI_ERR_NULL_ARGUMENT,   BSVI_ERR_ZERO_SIZE,    BSVI_ERR_OUT_OF_RANGE,
     BSVI_ERR_BAD_VALUE, BSVI_ERR_SIZE_MISMATCH,  BSVI_ERR_CALLBACK_FAILED,
     BSVI_ERR_CALLBACK_NAN, BSVI_ERR_NO_MEMORY,   BSVI_ERR_BAD_STATE,    BSVI_ERR_NUMERIC,
-    BSVI_ERR_CANCELLED,
+    BSVI_ERR_CANCELLED, BSVI_ERR_REENTRANT,
 };
 #define NCODES (sizeof all_codes / sizeof all_codes[0])
 
@@ -28,6 +28,7 @@ static void test_explicit_values(void **state)
     assert_int_equal(BSVI_ERR_BAD_STATE, -9);
     assert_int_equal(BSVI_ERR_NUMERIC, -10);
     assert_int_equal(BSVI_ERR_CANCELLED, -11);
+    assert_int_equal(BSVI_ERR_REENTRANT, -12);
     assert_int_equal(BSVI_BOUND_ELBO, 0);
     assert_int_equal(BSVI_BOUND_IWAE, 1);
     assert_int_equal(BSVI_BOUND_SVI, 2);
@@ -76,7 +77,7 @@ static void test_status_strings_distinct(void **state)
 static void test_status_unknown_codes(void **state)
 {
     (void)state;
-    const int odd[] = {1, 2, -12, -100, 1000, -2147483647 - 1, 2147483647};
+    const int odd[] = {1, 2, -13, -100, 1000, -2147483647 - 1, 2147483647};
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; ++i) {
         const char *s = bsvi_status_string((bsvi_status)odd[i]);
         assert_non_null(s);

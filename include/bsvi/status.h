@@ -7,6 +7,17 @@
  * the handle's observable state as they were, and (when a handle is
  * available) stores a human-readable message retrievable with the handle's
  * `*_last_error` function.
+ *
+ * Re-entrancy: a call that runs host callbacks (bsvi_svi_run(), bsvi_estimator_compute(),
+ * the bsvi_evaluator_* estimates, bsvi_model_log_joint()) holds every handle passed to it
+ * until it returns. From inside a callback, a held handle can be read (its const
+ * functions, and calls that only read it, such as a nested run on other SVI, trajectory
+ * and estimator handles with the same model and proposal), but any call that would change
+ * it returns ::BSVI_ERR_REENTRANT, changing nothing: its setters, a run, compute or
+ * evaluation on it, and a call that would write it as an output (the trajectory of
+ * bsvi_svi_run(), final_q of bsvi_evaluator_bsvi()). Destroying a held handle is deferred:
+ * it is freed when the last call holding it returns, and must not be used after the
+ * destroy call. Nesting on different handles is unaffected.
  */
 #ifndef BSVI_STATUS_H
 #define BSVI_STATUS_H
@@ -28,7 +39,9 @@ typedef enum bsvi_status {
     BSVI_ERR_NO_MEMORY = -8,           /**< Memory allocation failed. */
     BSVI_ERR_BAD_STATE = -9,           /**< The call is not valid in the handle's current configuration. */
     BSVI_ERR_NUMERIC = -10,            /**< A computation produced a non-finite value the result cannot hold. */
-    BSVI_ERR_CANCELLED = -11           /**< The host's progress callback asked the call to stop. */
+    BSVI_ERR_CANCELLED = -11,          /**< The host's progress callback asked the call to stop. */
+    BSVI_ERR_REENTRANT = -12           /**< The handle is in use by a running call (a callback
+                                            re-entered it); nothing was changed. */
 } bsvi_status;
 
 /**
