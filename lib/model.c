@@ -44,7 +44,9 @@ static bsvi_status refuse_in_use(bsvi_model *m, const char *fn) {
 bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
     if (bsvi__busy(&model->use)) return refuse_in_use(model, "bsvi_model_set_likelihood");
-    if (!fn) return MFAIL(model, BSVI_ERR_NULL_ARGUMENT, "bsvi_model_set_likelihood: the callback is NULL");
+    if (!fn)
+        return MFAIL(model, BSVI_ERR_NULL_ARGUMENT,
+                     "bsvi_model_set_likelihood: the callback is NULL");
     model->lik = fn;
     model->lik_data = user_data;
     return BSVI_OK;
@@ -62,7 +64,8 @@ bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model) {
 bsvi_status bsvi_model_set_prior(bsvi_model *model, bsvi_density_fn fn, void *user_data) {
     if (!model) return BSVI_ERR_NULL_ARGUMENT;
     if (bsvi__busy(&model->use)) return refuse_in_use(model, "bsvi_model_set_prior");
-    if (!fn) return MFAIL(model, BSVI_ERR_NULL_ARGUMENT, "bsvi_model_set_prior: the callback is NULL");
+    if (!fn)
+        return MFAIL(model, BSVI_ERR_NULL_ARGUMENT, "bsvi_model_set_prior: the callback is NULL");
     model->prior = fn;
     model->prior_data = user_data;
     return BSVI_OK;

@@ -585,8 +585,8 @@ bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_prop
                           "bsvi_svi_run: model, proposal and trajectory must not be NULL");
     if (bsvi__busy(&out->use))
         return bsvi__fail(svi->err, BSVI_ERR_REENTRANT,
-                          "bsvi_svi_run: the output trajectory is being filled by a running "
-                          "bsvi_svi_run (re-entered from a callback?)");
+                          "bsvi_svi_run: the output trajectory is in use: being filled by a "
+                          "running bsvi_svi_run (re-entered from a callback?)");
     bsvi__hold(&svi->use);
     bsvi__hold(&model->use);
     bsvi__hold(&q->use);

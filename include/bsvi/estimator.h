@@ -34,6 +34,16 @@
  * (Adam's epsilon is 1e-8; the logits are re-centred so the largest is 0).
  *
  * Thread rules: one handle per thread.
+ *
+ * Callbacks: an ELBO or IWAE compute calls the model and holds the estimator, the model and
+ * the proposal until it returns (see status.h). From the callback, the estimator's const
+ * functions (its previous results, pi) work, its other functions return
+ * ::BSVI_ERR_REENTRANT, and destroying it is deferred until the compute returns; other
+ * estimators, SVI handles and evaluators may be used with the same model and proposal.
+ *
+ * pi steps: a step that would make a finite logit non-finite, either by overflow or when
+ * the logits are re-centred, is ::BSVI_ERR_NUMERIC and changes nothing (a slot whose logit
+ * reached -INFINITY could never come back).
  */
 #ifndef BSVI_ESTIMATOR_H
 #define BSVI_ESTIMATOR_H
@@ -80,6 +90,9 @@ BSVI_API bsvi_status bsvi_estimator_create(bsvi_bound kind, size_t dim, bsvi_est
 
 /**
  * @brief Destroy an estimator; NULL is ignored. Infallible.
+ *
+ * Called from a callback of a running compute on it, the free is deferred until the
+ * compute returns; the handle must not be used after this call.
  * @param est Handle to free.
  * @since 0.1.0
  */
@@ -97,6 +110,7 @@ BSVI_API bsvi_bound bsvi_estimator_kind(const bsvi_estimator *est);
  * @param est Handle. @param K 1..::BSVI_MAX_SAMPLES.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_BAD_STATE (not an IWAE estimator).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_num_samples(bsvi_estimator *est, size_t K);
@@ -106,6 +120,7 @@ BSVI_API bsvi_status bsvi_estimator_set_num_samples(bsvi_estimator *est, size_t 
  * @param est Handle. @param M 1..::BSVI_MAX_SAMPLES.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_BAD_STATE (not a BSVI-SIR estimator).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_num_resamples(bsvi_estimator *est, size_t M);
@@ -116,6 +131,7 @@ BSVI_API bsvi_status bsvi_estimator_set_num_resamples(bsvi_estimator *est, size_
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown form, or not
  *         valid for this kind), ::BSVI_ERR_BAD_STATE (trajectory-based or GIWAE kind: the
  *         form is set on the SVI handle).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_grad_form(bsvi_estimator *est, bsvi_grad_form form);
@@ -124,6 +140,7 @@ BSVI_API bsvi_status bsvi_estimator_set_grad_form(bsvi_estimator *est, bsvi_grad
  * @brief Set the seed and reset the call counter (see rng.h).
  * @param est Handle. @param seed Any value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_seed(bsvi_estimator *est, uint64_t seed);
@@ -132,6 +149,7 @@ BSVI_API bsvi_status bsvi_estimator_set_seed(bsvi_estimator *est, uint64_t seed)
  * @brief Set the call counter and the id of the batch's first data point (see rng.h).
  * @param est Handle. @param counter Call counter. @param id_offset Data-point id offset.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_stream(bsvi_estimator *est, uint64_t counter,
@@ -147,6 +165,7 @@ BSVI_API bsvi_status bsvi_estimator_set_stream(bsvi_estimator *est, uint64_t cou
  * @param n Number of entries (k+1 for a k-step trajectory), 1..::BSVI_MAX_STEPS+1.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_BAD_VALUE (not a distribution), ::BSVI_ERR_BAD_STATE (kind without pi).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_buffer_weights(bsvi_estimator *est, const double *pi,
@@ -157,6 +176,7 @@ BSVI_API bsvi_status bsvi_estimator_set_buffer_weights(bsvi_estimator *est, cons
  * @param est Handle. @param n Number of slots, 1..::BSVI_MAX_STEPS+1.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_BAD_STATE (kind without pi).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_uniform_buffer_weights(bsvi_estimator *est, size_t n);
@@ -191,6 +211,7 @@ BSVI_API bsvi_status bsvi_estimator_get_mean_position(const bsvi_estimator *est,
  * @brief Enable or disable accumulation of the pi gradient during compute.
  * @param est Handle. @param enabled 0 or 1.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_BAD_STATE (kind without pi).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_pi_optimisation(bsvi_estimator *est, int enabled);
@@ -199,6 +220,7 @@ BSVI_API bsvi_status bsvi_estimator_set_pi_optimisation(bsvi_estimator *est, int
  * @brief Set Adam's parameters for the pi logits.
  * @param est Handle. @param learning_rate Finite, > 0. @param beta1 In [0,1). @param beta2 In [0,1).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_BAD_STATE (kind without pi).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double learning_rate,
@@ -210,7 +232,9 @@ BSVI_API bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double lear
  * @param est Handle with pi optimisation enabled.
  * @return ::BSVI_OK (also when nothing was accumulated: no step is taken),
  *         ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (optimisation disabled or kind without pi),
- *         ::BSVI_ERR_NUMERIC (the step would overflow a logit; nothing changes).
+ *         ::BSVI_ERR_NUMERIC (the step would make a finite logit non-finite, by overflow or
+ *         by the re-centring; nothing changes).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est);
@@ -242,6 +266,7 @@ BSVI_API bsvi_status bsvi_estimator_get_pi_gradient(const bsvi_estimator *est, d
  *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every
  *         weight of a data point is -INFINITY), ::BSVI_ERR_NO_MEMORY.
  *         On error the previous results, pi and its accumulated gradient are unchanged.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_compute(bsvi_estimator *est, const bsvi_model *model,
@@ -261,6 +286,7 @@ BSVI_API bsvi_status bsvi_estimator_compute(bsvi_estimator *est, const bsvi_mode
  *         ::BSVI_ERR_SIZE_MISMATCH (pi length != n), ::BSVI_ERR_BAD_VALUE (NaN or
  *         log_proposal = -INFINITY), ::BSVI_ERR_BAD_STATE (not GIWAE), ::BSVI_ERR_NUMERIC,
  *         ::BSVI_ERR_NO_MEMORY.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_estimator_compute_terms(bsvi_estimator *est, size_t batch, size_t n,

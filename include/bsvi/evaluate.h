@@ -21,6 +21,13 @@
  * demand and is reused.
  *
  * Thread rules: one handle per thread.
+ *
+ * Callbacks (the model's, the progress callback): while an evaluation runs it holds the
+ * evaluator, the model, the proposal, the SVI handle and final_q (see status.h). From a
+ * callback these may be read, and other evaluators, SVI handles and estimators may be used
+ * with them, but calls that would change a held handle (any call on the evaluator itself,
+ * setters of the SVI handle and the proposals) return ::BSVI_ERR_REENTRANT; destroying one
+ * is deferred until the evaluation returns.
  */
 #ifndef BSVI_EVALUATE_H
 #define BSVI_EVALUATE_H
@@ -51,6 +58,9 @@ BSVI_API bsvi_status bsvi_evaluator_create(size_t dim, bsvi_evaluator **out);
 
 /**
  * @brief Destroy an evaluator; NULL is ignored. Infallible.
+ *
+ * Called from a callback of a running evaluation on it, the free is deferred until that
+ * evaluation returns; the handle must not be used after this call either way.
  * @param ev Handle to free.
  * @since 0.1.0
  */
@@ -60,6 +70,7 @@ BSVI_API void bsvi_evaluator_destroy(bsvi_evaluator *ev);
  * @brief Set the seed and reset the call counter (see rng.h).
  * @param ev Handle. @param seed Any value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_set_seed(bsvi_evaluator *ev, uint64_t seed);
@@ -68,6 +79,7 @@ BSVI_API bsvi_status bsvi_evaluator_set_seed(bsvi_evaluator *ev, uint64_t seed);
  * @brief Set the call counter and the id of the batch's first data point (see rng.h).
  * @param ev Handle. @param counter Call counter. @param id_offset Data-point id offset.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t counter,
@@ -78,6 +90,7 @@ BSVI_API bsvi_status bsvi_evaluator_set_stream(bsvi_evaluator *ev, uint64_t coun
  *        SVI step (BSVI-K); it can cancel the evaluation (::BSVI_ERR_CANCELLED).
  * @param ev Handle. @param fn Callback, or NULL to remove it. @param user_data Passed back; not owned.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (ev NULL).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progress_fn fn,
@@ -88,6 +101,7 @@ BSVI_API bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progre
  * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: the batch is then
  *        processed in groups of data points; see the file comment for the BSVI-K minimum).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t rows);
@@ -98,8 +112,10 @@ BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t ro
  * @param S Samples, 1..2^32. @param out Output, batch entries (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE, ::BSVI_ERR_CALLBACK_FAILED,
- *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED. @p out is
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every one of the S weights of a data
+ *         point is zero), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED. @p out is
  *         unchanged on error.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
@@ -116,8 +132,15 @@ BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *m
  *        1..::BSVI_MAX_STEPS+1.
  * @param out Output, batch entries (not NULL).
  * @param final_q Receives lambda_{K-1}, the last proposal, or NULL; must have q's batch and dim.
- * @return As bsvi_evaluator_iwae() (::BSVI_ERR_SIZE_MISMATCH also for the SVI handle's or
- *         final_q's shape), plus ::BSVI_ERR_NUMERIC. Outputs unchanged on error.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_SIZE_MISMATCH (also for the SVI handle's or final_q's shape),
+ *         ::BSVI_ERR_BAD_STATE (no likelihood; analytic KL without the standard normal prior),
+ *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every
+ *         weight of a data point is zero; or a step diverges and @p svi's divergence policy
+ *         is ::BSVI_DIVERGENCE_FAIL, as in bsvi_svi_run(); under ::BSVI_DIVERGENCE_FREEZE
+ *         the point stops refining instead), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED,
+ *         ::BSVI_ERR_REENTRANT (the evaluator is in use by a running call, or final_q is held
+ *         by one: see status.h). Outputs unchanged on error.
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
@@ -130,7 +153,13 @@ BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *m
  *        bsvi_evaluator_bsvi()). @param S Samples for the expectations, 1..2^32.
  * @param elbo Output batch entries, or NULL. @param kl Output, or NULL.
  * @param reconstruction Output -(ELBO* + KL*), or NULL.
- * @return As bsvi_evaluator_iwae(). Outputs unchanged on error.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE, ::BSVI_ERR_CALLBACK_FAILED,
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (a sample has zero density under the
+ *         model; or an ELBO*, KL* or Reconstruction* is beyond the finite range, the means
+ *         themselves being computed without overflow), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_CANCELLED, ::BSVI_ERR_REENTRANT (the evaluator is in use by a running
+ *         call: see status.h). Outputs unchanged on error.
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model,

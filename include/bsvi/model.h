@@ -10,6 +10,19 @@
  * Thread rules: a model is read-only while other handles evaluate it, so one
  * model may be shared by handles running on different threads provided the
  * host's callbacks are themselves thread-safe. Configure it before sharing.
+ * bsvi_model_log_joint() may run concurrently on a shared model: the model's message is
+ * stored whole, or not at all when another thread is storing one at that moment (so it may
+ * describe another thread's failure; read it once the others are done; the status is
+ * always the call's own). Errors of the library's own evaluations go to the calling
+ * handle (SVI, estimator, evaluator), never to the model.
+ *
+ * Callbacks may call back into the library. A running call holds every handle it was given
+ * (see status.h): from a callback, the model can be read and evaluated again (by nested
+ * runs, estimates and bsvi_model_log_joint() on other handles), but its setters return
+ * ::BSVI_ERR_REENTRANT and its destroy is deferred until the calls holding it return. The
+ * handle that runs the call (an SVI handle, an estimator or an evaluator), and the output
+ * trajectory or final_q it writes, cannot be changed from its callbacks either; other
+ * handles can be used freely.
  */
 #ifndef BSVI_MODEL_H
 #define BSVI_MODEL_H
@@ -80,7 +93,11 @@ BSVI_API bsvi_status bsvi_model_create(size_t dim, bsvi_model **out);
 
 /**
  * @brief Destroy a model. NULL is accepted and ignored. Infallible.
- * @param model Handle to free; must not be in use by a running call.
+ *
+ * Called from a callback while running calls hold the model, the free is deferred until
+ * the last of them returns. The handle must not be used after this call, and must not be
+ * destroyed while calls on other threads use it.
+ * @param model Handle to free.
  * @since 0.1.0
  */
 BSVI_API void bsvi_model_destroy(bsvi_model *model);
@@ -91,6 +108,7 @@ BSVI_API void bsvi_model_destroy(bsvi_model *model);
  * @param fn Callback (not NULL); called with grad == NULL when no gradient is needed.
  * @param user_data Passed back to @p fn unchanged; may be NULL; not owned.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_fn fn,
@@ -102,6 +120,7 @@ BSVI_API bsvi_status bsvi_model_set_likelihood(bsvi_model *model, bsvi_density_f
  * Required for the analytic-KL gradient form and for analytic KL* in evaluation.
  * @param model Model handle.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model);
@@ -112,6 +131,7 @@ BSVI_API bsvi_status bsvi_model_set_prior_standard_normal(bsvi_model *model);
  * @param fn Prior callback (not NULL), same contract as the likelihood.
  * @param user_data Passed back to @p fn; may be NULL; not owned.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_model_set_prior(bsvi_model *model, bsvi_density_fn fn,

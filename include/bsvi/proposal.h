@@ -10,7 +10,16 @@
  * row b*S + s (b = data point, s = sample) of a (batch*S)*dim array holds
  * sample s of data point b.
  *
- * Thread rules: one handle per thread; const functions may run concurrently.
+ * Thread rules: one handle per thread; const functions may run concurrently. Their error
+ * paths are race-free: a message is stored whole, or not at all when another thread is
+ * storing one at that moment, so on a proposal shared between threads the message may
+ * describe another thread's failure; read it once the other threads are done with the
+ * handle (the status is always this call's).
+ *
+ * Callbacks: a running call that reads a proposal (bsvi_svi_run(), bsvi_estimator_compute(),
+ * the evaluator's estimates, final_q of bsvi_evaluator_bsvi()) holds it (see status.h): its
+ * const functions work from a callback, its other functions return ::BSVI_ERR_REENTRANT,
+ * and its destroy is deferred until the call returns.
  */
 #ifndef BSVI_PROPOSAL_H
 #define BSVI_PROPOSAL_H
@@ -48,6 +57,9 @@ BSVI_API bsvi_status bsvi_proposal_create(size_t batch, size_t dim, bsvi_proposa
 
 /**
  * @brief Destroy a proposal; NULL is ignored. Infallible.
+ *
+ * Called from a callback of a running call that holds the proposal, the free is deferred
+ * until the last such call returns; the handle must not be used after this call.
  * @param q Handle to free.
  * @since 0.1.0
  */
@@ -73,6 +85,7 @@ BSVI_API size_t bsvi_proposal_dim(const bsvi_proposal *q);
  *        [::BSVI_MIN_LOG_STD, ::BSVI_MAX_LOG_STD]. Copied.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (non-finite or out-of-range
  *         entry; the handle keeps its previous parameters).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_proposal_set_params(bsvi_proposal *q, const double *mean,
@@ -93,6 +106,7 @@ BSVI_API bsvi_status bsvi_proposal_get_params(const bsvi_proposal *q, double *me
  * @brief Set the seed of the handle's generator and reset its call counter to 0.
  * @param q Proposal handle. @param seed Any 64-bit value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_proposal_set_seed(bsvi_proposal *q, uint64_t seed);
@@ -105,6 +119,7 @@ BSVI_API bsvi_status bsvi_proposal_set_seed(bsvi_proposal *q, uint64_t seed);
  * whole-batch draws bitwise.
  * @param q Proposal handle. @param counter Call counter. @param id_offset Data-point id offset.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_proposal_set_stream(bsvi_proposal *q, uint64_t counter,
@@ -119,6 +134,7 @@ BSVI_API bsvi_status bsvi_proposal_set_stream(bsvi_proposal *q, uint64_t counter
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE,
  *         ::BSVI_ERR_OUT_OF_RANGE (nsamples above ::BSVI_MAX_SAMPLES).
  * Advances the call counter on success.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, double *z,
@@ -129,8 +145,9 @@ BSVI_API bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, dou
  * @param q Proposal handle.
  * @param nsamples Rows per data point (at least 1).
  * @param z Input (batch*nsamples)*dim (not NULL).
- * @param log_q Output batch*nsamples (not NULL).
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE.
+ * @param log_q Output batch*nsamples (not NULL); -INFINITY for a row with an infinite entry.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_BAD_VALUE (an entry of @p z is NaN; @p log_q is then untouched).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_proposal_log_density(const bsvi_proposal *q, size_t nsamples,

@@ -38,6 +38,21 @@
  * and no step allocates.
  *
  * Thread rules: one handle per thread.
+ *
+ * Callbacks (the model's, the progress callback) may call back into the library. During
+ * bsvi_svi_run() the SVI handle, the model, the proposal and the output trajectory are held
+ * (see status.h): the callback may read them (the trajectory still holds the previous run's
+ * buffer until the run succeeds) and may run other SVI handles, estimators and evaluators
+ * on the same model and proposal, but calls that would change a held handle return
+ * ::BSVI_ERR_REENTRANT and change nothing: every setter and bsvi_svi_run() of this SVI
+ * handle, a run into the held trajectory, the proposal's and the model's setters. Destroying
+ * a held handle is deferred until the run returns. bsvi_evaluator_bsvi() holds its SVI
+ * handle in the same way (it reads its configuration).
+ *
+ * Huge directions: clipping scales by the largest entry before squaring, so a finite
+ * direction of any size is clipped to the clip norm, never to 0. A step whose optimiser
+ * state overflows (an Adam moment estimate that is no longer finite) is divergence, like a
+ * non-finite mean.
  */
 #ifndef BSVI_SVI_H
 #define BSVI_SVI_H
@@ -96,6 +111,9 @@ BSVI_API bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out);
 
 /**
  * @brief Destroy an SVI handle; NULL is ignored. Infallible.
+ *
+ * Called from a callback of a running call that holds the handle, the free is deferred
+ * until that call returns; the handle must not be used after this call.
  * @param svi Handle to free.
  * @since 0.1.0
  */
@@ -105,6 +123,7 @@ BSVI_API void bsvi_svi_destroy(bsvi_svi *svi);
  * @brief Set the number of steps k (the buffer then has k+1 slots).
  * @param svi Handle. @param k 0..::BSVI_MAX_STEPS.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_OUT_OF_RANGE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k);
@@ -112,6 +131,7 @@ BSVI_API bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k);
 /**
  * @brief Set the step size eta. @param svi Handle. @param eta Finite and > 0.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta);
@@ -120,6 +140,7 @@ BSVI_API bsvi_status bsvi_svi_set_step_size(bsvi_svi *svi, double eta);
  * @brief Set the number of samples whose gradients are averaged per step.
  * @param svi Handle. @param m 1..::BSVI_MAX_SAMPLES.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m);
@@ -127,6 +148,7 @@ BSVI_API bsvi_status bsvi_svi_set_samples_per_step(bsvi_svi *svi, size_t m);
 /**
  * @brief Set the step rule. @param svi Handle. @param rule A ::bsvi_step_rule value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown rule).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule);
@@ -135,6 +157,7 @@ BSVI_API bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule);
  * @brief Set the momentum coefficient beta used by ::BSVI_STEP_MOMENTUM.
  * @param svi Handle. @param beta In [0, 1).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta);
@@ -143,6 +166,7 @@ BSVI_API bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta);
  * @brief Set Adam's parameters used by ::BSVI_STEP_ADAM.
  * @param svi Handle. @param beta1 In [0, 1). @param beta2 In [0, 1). @param epsilon Finite, > 0.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2,
@@ -152,6 +176,7 @@ BSVI_API bsvi_status bsvi_svi_set_adam(bsvi_svi *svi, double beta1, double beta2
  * @brief Clip each data point's step direction to Euclidean norm at most @p max_norm.
  * @param svi Handle. @param max_norm Finite and > 0, or 0 to disable clipping.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm);
@@ -160,6 +185,7 @@ BSVI_API bsvi_status bsvi_svi_set_clip_norm(bsvi_svi *svi, double max_norm);
  * @brief Set the gradient form (pathwise, STL or analytic KL; DREG is refused).
  * @param svi Handle. @param form A ::bsvi_grad_form value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form);
@@ -169,6 +195,7 @@ BSVI_API bsvi_status bsvi_svi_set_grad_form(bsvi_svi *svi, bsvi_grad_form form);
  *        independently of the samples used for the update.
  * @param svi Handle. @param enabled 0 or 1.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (not 0 or 1).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled);
@@ -177,6 +204,7 @@ BSVI_API bsvi_status bsvi_svi_set_double_sampling(bsvi_svi *svi, int enabled);
  * @brief Choose what happens when a data point's step diverges (see the file comment).
  * @param svi Handle. @param policy A ::bsvi_divergence_policy value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown policy).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi,
@@ -186,6 +214,7 @@ BSVI_API bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi,
  * @brief Register a progress callback, called after every SVI step; it can cancel the run.
  * @param svi Handle. @param fn Callback, or NULL to remove it. @param user_data Passed back; not owned.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (svi NULL).
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user_data);
@@ -194,6 +223,7 @@ BSVI_API bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, v
  * @brief Set the seed and reset the call counter to 0.
  * @param svi Handle. @param seed Any value.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed);
@@ -202,6 +232,7 @@ BSVI_API bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed);
  * @brief Set the call counter and the id of the batch's first data point (see rng.h).
  * @param svi Handle. @param counter Call counter. @param id_offset Data-point id offset.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_stream(bsvi_svi *svi, uint64_t counter, uint64_t id_offset);
@@ -234,7 +265,9 @@ BSVI_API double bsvi_svi_step_size(const bsvi_svi *svi);
  *         normal prior), ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN,
  *         ::BSVI_ERR_NUMERIC (a step produced non-finite parameters),
  *         ::BSVI_ERR_CANCELLED (the progress callback asked to stop),
- *         ::BSVI_ERR_NO_MEMORY. On error @p out and @p q are unchanged.
+ *         ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT (this handle is in use by a running
+ *         call, or @p out is being filled by one: see status.h). On error @p out and @p q
+ *         are unchanged.
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model,

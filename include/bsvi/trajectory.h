@@ -14,6 +14,14 @@
  * Storage grows on demand and is reused: a trajectory used for batches of the
  * same shape allocates nothing after the first run. On a failed run the
  * trajectory keeps its previous contents.
+ *
+ * While bsvi_svi_run() fills a trajectory it is held (see status.h): its callbacks can read
+ * the previous contents, but another run into it returns ::BSVI_ERR_REENTRANT, and
+ * destroying it is deferred until the run returns.
+ *
+ * bsvi_trajectory_health() averages without overflow: log weights near the largest double
+ * give a finite mean, and a data point whose weight is zero (-INFINITY) makes that mean
+ * -INFINITY, never NaN.
  */
 #ifndef BSVI_TRAJECTORY_H
 #define BSVI_TRAJECTORY_H
@@ -38,6 +46,9 @@ BSVI_API bsvi_status bsvi_trajectory_create(bsvi_trajectory **out);
 
 /**
  * @brief Destroy a trajectory; NULL is ignored. Infallible.
+ *
+ * Called from a callback of the bsvi_svi_run() filling it, the free is deferred until the
+ * run returns; the handle must not be used after this call.
  * @param t Handle to free.
  * @since 0.1.0
  */
