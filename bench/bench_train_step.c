@@ -5,9 +5,19 @@
  * and the evaluation its vae_trainer_evaluate(): nothing is re-implemented
  * here. The time split comes from GNU ld's --wrap (bench/CMakeLists.txt):
  * every call the example makes into libbsvi, into its network functions and
- * into cblas_dgemm goes through a __wrap_ function below that times it. The
+ * into cblas_sgemm / cblas_dgemm goes through a __wrap_ function below that times it. The
  * library's own time is the time inside libbsvi calls minus the time the
  * library spent in the host's likelihood callback (vae_decoder_log_lik).
+ *
+ * Built twice: bench_train_step over the float32 example (vae_example) and
+ * bench_train_step64 over the float64 one (vae_example64); "dtype" in the output
+ * says which. The files of `prep` hold doubles whatever the build.
+ *
+ * GEMM floor (train mode, with the wrap): the shapes of every GEMM call of the
+ * first timed step are recorded, and after the timed steps that same sequence of
+ * calls is replayed alone on scratch matrices (best of 5); "gemm_floor_ms" is the
+ * time a step would take if it were nothing but its GEMMs at the rate the BLAS
+ * reaches at those shapes, on this machine, in this run.
  *
  * Usage (every mode prints one JSON object per line on stdout):
  *   bench_train_step prep DIR [--warm-steps N]
@@ -23,7 +33,7 @@
  *       times BSVI-K evaluation of the first N test images and IWAE-S of the first N2
  *       (default N), in batches of 100.
  *   bench_train_step peak [--n N] [--reps R]
- *       GFLOP/s of an N x N x N cblas_dgemm (default 2000), best of R.
+ *       GFLOP/s of an N x N x N cblas_dgemm and cblas_sgemm (default 2000), best of R.
  *   bench_train_step mem-train DIR --method M [--k K] [--steps N]
  *   bench_train_step mem-eval DIR --what iwae|bsvi --samples S [--images N]
  *       runs one configuration and reports the process's max RSS (getrusage):
@@ -71,13 +81,33 @@ typedef struct split {
     double lib;       /* inside libbsvi calls (callbacks included) */
     double cb;        /* inside the likelihood callback's decoder (within library calls) */
     double enc_fwd, enc_bwd, dec_acc, adam, zero;
-    double gemm;      /* inside cblas_dgemm, wherever called */
+    double gemm;      /* inside cblas_sgemm / cblas_dgemm, wherever called */
     double gemm_flops;
     double ncalls_cb, ncalls_gemm;
 } split;
 
 static split S;
 static int in_lib; /* nesting guard: only top-level library calls count */
+
+/* The GEMM calls of one step, for the floor (recorded while `recording`). */
+#define MAX_GEMM_CALLS 1024
+typedef struct gemm_call {
+    int ta, tb; /* 1: transposed */
+    int m, n, k, single;
+} gemm_call;
+static gemm_call G[MAX_GEMM_CALLS];
+static size_t n_gemm_calls;
+static int recording, gemm_overflow;
+static void record_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n,
+                        blasint k, int single) {
+    if (!recording) return;
+    if (n_gemm_calls == MAX_GEMM_CALLS) {
+        gemm_overflow = 1;
+        return;
+    }
+    G[n_gemm_calls++] = (gemm_call){ta == CblasTrans, tb == CblasTrans, (int)m, (int)n, (int)k,
+                                    single};
+}
 
 #ifdef BENCH_WRAP
 #define LIBWRAP(ret, name, params, args)                                                     \
@@ -140,19 +170,19 @@ LIBWRAP(bsvi_status, bsvi_evaluator_set_chunk_rows, (bsvi_evaluator * a, size_t 
     }
 
 NETWRAP(cb, vae_decoder_log_lik,
-        (const vae_net *a, vae_ws *b, size_t c, const double *d, const double *e,
+        (const vae_net *a, vae_ws *b, size_t c, const double *d, const vae_real *e,
          const size_t *f, double *g, double *h),
         (a, b, c, d, e, f, g, h))
 NETWRAP(dec_acc, vae_decoder_accumulate_reuse,
-        (vae_net * a, vae_ws *b, size_t c, const double *d, const double *e, const size_t *f,
+        (vae_net * a, vae_ws *b, size_t c, const double *d, const vae_real *e, const size_t *f,
          const double *g, double *h),
         (a, b, c, d, e, f, g, h))
 NETWRAP(enc_fwd, vae_encoder_forward,
-        (const vae_net *a, vae_ws *b, size_t c, const double *d, double *e, double *f),
+        (const vae_net *a, vae_ws *b, size_t c, const vae_real *d, double *e, double *f),
         (a, b, c, d, e, f))
 NETWRAP(enc_bwd, vae_encoder_backward,
-        (vae_net * a, vae_ws *b, size_t c, const double *d, const double *e, const double *f,
-         double *g),
+        (vae_net * a, vae_ws *b, size_t c, const vae_real *d, const double *e, const double *f,
+         vae_real *g),
         (a, b, c, d, e, f, g))
 NETWRAP(adam, vae_amsgrad_step, (vae_net * a, double b, double c, double d, double e),
         (a, b, c, d, e))
@@ -172,11 +202,69 @@ void __wrap_cblas_dgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, b
     S.gemm += now() - t0;
     S.gemm_flops += 2.0 * (double)m * (double)n * (double)k;
     S.ncalls_gemm += 1.0;
+    record_gemm(ta, tb, m, n, k, 0);
 }
+void __real_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
+                        blasint n, blasint k, float alpha, const float *a, blasint lda,
+                        const float *b, blasint ldb, float beta, float *c, blasint ldc);
+void __wrap_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
+                        blasint n, blasint k, float alpha, const float *a, blasint lda,
+                        const float *b, blasint ldb, float beta, float *c, blasint ldc);
+void __wrap_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
+                        blasint n, blasint k, float alpha, const float *a, blasint lda,
+                        const float *b, blasint ldb, float beta, float *c, blasint ldc) {
+    const double t0 = now();
+    __real_cblas_sgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    S.gemm += now() - t0;
+    S.gemm_flops += 2.0 * (double)m * (double)n * (double)k;
+    S.ncalls_gemm += 1.0;
+    record_gemm(ta, tb, m, n, k, 1);
+}
+#define CALL_SGEMM __real_cblas_sgemm
+#define CALL_DGEMM __real_cblas_dgemm
 #define HAVE_SPLIT 1
 #else
 #define HAVE_SPLIT 0
+#define CALL_SGEMM cblas_sgemm
+#define CALL_DGEMM cblas_dgemm
 #endif
+
+/* Replays the recorded GEMM calls alone, best of reps: seconds for one step's GEMMs. */
+static double gemm_floor(size_t reps) {
+    size_t big = 1;
+    for (size_t i = 0; i < n_gemm_calls; ++i) {
+        const size_t mk = (size_t)G[i].m * (size_t)G[i].k, kn = (size_t)G[i].k * (size_t)G[i].n,
+                     mn = (size_t)G[i].m * (size_t)G[i].n;
+        if (mk > big) big = mk;
+        if (kn > big) big = kn;
+        if (mn > big) big = mn;
+    }
+    double *da = calloc(3 * big, sizeof *da);
+    float *fa = calloc(3 * big, sizeof *fa);
+    if (!da || !fa) die("out of memory", NULL);
+    for (size_t i = 0; i < 3 * big; ++i) da[i] = 0.01 * (double)(i % 13), fa[i] = (float)da[i];
+    double best = INFINITY;
+    for (size_t r = 0; r < reps; ++r) {
+        const double t0 = now();
+        for (size_t i = 0; i < n_gemm_calls; ++i) {
+            const gemm_call *g = &G[i];
+            const CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans,
+                                  tb = g->tb ? CblasTrans : CblasNoTrans;
+            const int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
+            if (g->single)
+                CALL_SGEMM(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, fa, lda, fa + big, ldb,
+                           1.0f, fa + 2 * big, g->n);
+            else
+                CALL_DGEMM(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0, da, lda, da + big, ldb,
+                           1.0, da + 2 * big, g->n);
+        }
+        const double el = now() - t0;
+        if (el < best) best = el;
+    }
+    free(da);
+    free(fa);
+    return best;
+}
 
 /* ---- data and model set-up ---------------------------------------------------- */
 
@@ -234,8 +322,11 @@ static void read_params(const char *dir, vae_net *net) {
     snprintf(path, sizeof path, "%s/params.bin", dir);
     FILE *f = fopen(path, "rb");
     if (!f) die("cannot read (run `prep DIR` first)", path);
-    if (fread(net->params, sizeof(double), net->nparams, f) != net->nparams)
-        die("short parameter file", path);
+    for (size_t i = 0; i < net->nparams; ++i) {
+        double v;
+        if (fread(&v, sizeof v, 1, f) != 1) die("short parameter file", path);
+        net->params[i] = (vae_real)v;
+    }
     fclose(f);
 }
 
@@ -305,7 +396,11 @@ static int cmd_prep(const char *dir, size_t warm_steps) {
         if (vae_trainer_step(&t, d.train_x + (s % NUM_TRAIN_BATCHES) * BATCH * 784, &st))
             die("training step", t.err);
     const double el = now() - t0;
-    write_file(dir, "params.bin", t.net.params, t.net.nparams * sizeof(double));
+    double *p64 = malloc(t.net.nparams * sizeof *p64);
+    if (!p64) die("out of memory", NULL);
+    for (size_t i = 0; i < t.net.nparams; ++i) p64[i] = (double)t.net.params[i];
+    write_file(dir, "params.bin", p64, t.net.nparams * sizeof *p64);
+    free(p64);
     write_file(dir, "train_x.bin", d.train_x, NUM_TRAIN_BATCHES * BATCH * 784 * sizeof(double));
     write_file(dir, "test_x.bin", d.test_x, d.n_test * 784 * sizeof(double));
     char path[1024];
@@ -356,19 +451,27 @@ static int cmd_train(const char *dir, const char *methods, size_t steps, size_t 
         }
         memset(&S, 0, sizeof S);
         double total = 0.0;
+        n_gemm_calls = 0;
+        gemm_overflow = 0;
         for (size_t s = 0; s < steps; ++s) {
             const double *x = d.train_x + ((warmup + s) % NUM_TRAIN_BATCHES) * BATCH * 784;
+            recording = s == 0;
             const double t0 = now();
             if (vae_trainer_step(&t, x, &st)) die("training step", t.err);
             times[s] = now() - t0;
+            recording = 0;
             total += times[s];
             if (warmup == 0 && s == 0) first_bound = st.bound;
         }
-        printf("{\"kind\":\"train\",\"impl\":\"c\",\"dtype\":\"float64\",\"method\":\"%s\","
+        const double floor_s = HAVE_SPLIT && !gemm_overflow ? gemm_floor(5) : NAN;
+        printf("{\"kind\":\"train\",\"impl\":\"c\",\"dtype\":\"%s\",\"method\":\"%s\","
                "\"batch\":%d,\"k\":%zu,\"steps\":%zu,\"warmup\":%zu,\"openblas_threads\":\"%s\","
                "\"first_bound\":%.6f,\"last_bound\":%.6f,",
-               vae_method_name(ms[mi]), BATCH, k, steps, warmup,
+               VAE_PRECISION_NAME, vae_method_name(ms[mi]), BATCH, k, steps, warmup,
                env_or("OPENBLAS_NUM_THREADS", "unset"), first_bound, st.bound);
+        if (isfinite(floor_s)) /* JSON has no NaN: the floor is absent without the wrap */
+            printf("\"gemm_floor_ms\":%.4f,\"gemm_floor_calls\":%zu,", 1e3 * floor_s,
+                   n_gemm_calls);
         print_split(&S, (double)steps, total);
         printf(",\"times_ms\":[");
         for (size_t s = 0; s < steps; ++s) printf("%s%.4f", s ? "," : "", 1e3 * times[s]);
@@ -418,9 +521,9 @@ static int cmd_eval(const char *dir, size_t bsvi_images, size_t iwae_images, siz
             if (r == 0)
                 for (size_t i = 0; i < images; ++i) sum_ll += res[i];
         }
-        printf("{\"kind\":\"eval\",\"impl\":\"c\",\"dtype\":\"float64\",\"what\":\"%s-%zu\","
+        printf("{\"kind\":\"eval\",\"impl\":\"c\",\"dtype\":\"%s\",\"what\":\"%s-%zu\","
                "\"images\":%zu,\"reps\":%zu,\"openblas_threads\":\"%s\",\"mean_ll\":%.6f,",
-               which == 0 ? "iwae" : "bsvi", which == 0 ? iwae_S : bsvi_K, images, reps,
+               VAE_PRECISION_NAME, which == 0 ? "iwae" : "bsvi", which == 0 ? iwae_S : bsvi_K, images, reps,
                env_or("OPENBLAS_NUM_THREADS", "unset"), sum_ll / (double)images);
         print_split(&S, (double)(reps * images), total);
         printf(",\"ms_per_image\":[");
@@ -438,30 +541,47 @@ static int cmd_eval(const char *dir, size_t bsvi_images, size_t iwae_images, siz
     return 0;
 }
 
+/* "gflops"/"best_gflops": cblas_dgemm (the field names of earlier runs);
+ * "sgemm_gflops"/"sgemm_best_gflops": cblas_sgemm on the same shape. */
 static int cmd_peak(size_t n, size_t reps) {
     double *a = malloc(n * n * sizeof *a), *b = malloc(n * n * sizeof *b),
            *c = malloc(n * n * sizeof *c);
-    if (!a || !b || !c) die("out of memory", NULL);
+    float *fa = malloc(n * n * sizeof *fa), *fb = malloc(n * n * sizeof *fb),
+          *fc = malloc(n * n * sizeof *fc);
+    if (!a || !b || !c || !fa || !fb || !fc) die("out of memory", NULL);
     for (size_t i = 0; i < n * n; ++i) {
         a[i] = (double)(i % 7) * 0.1 - 0.3;
         b[i] = (double)(i % 11) * 0.05 - 0.2;
         c[i] = 0.0;
+        fa[i] = (float)a[i], fb[i] = (float)b[i], fc[i] = 0.0f;
     }
-    double best = 0.0;
-    printf("{\"kind\":\"peak\",\"n\":%zu,\"openblas_threads\":\"%s\",\"gflops\":[", n,
+    const double flop = 2.0 * (double)n * (double)n * (double)n;
+    printf("{\"kind\":\"peak\",\"n\":%zu,\"openblas_threads\":\"%s\"", n,
            env_or("OPENBLAS_NUM_THREADS", "unset"));
-    for (size_t r = 0; r < reps; ++r) {
-        const double t0 = now();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, a,
-                    (int)n, b, (int)n, 0.0, c, (int)n);
-        const double g = 2.0 * (double)n * (double)n * (double)n / (now() - t0) * 1e-9;
-        if (g > best) best = g;
-        printf("%s%.3f", r ? "," : "", g);
+    for (int single = 0; single < 2; ++single) {
+        double best = 0.0;
+        printf(",\"%sgflops\":[", single ? "sgemm_" : "");
+        for (size_t r = 0; r < reps; ++r) {
+            const double t0 = now();
+            if (single)
+                CALL_SGEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0f,
+                           fa, (int)n, fb, (int)n, 0.0f, fc, (int)n);
+            else
+                CALL_DGEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, a,
+                           (int)n, b, (int)n, 0.0, c, (int)n);
+            const double g = flop / (now() - t0) * 1e-9;
+            if (g > best) best = g;
+            printf("%s%.3f", r ? "," : "", g);
+        }
+        printf("],\"%sbest_gflops\":%.3f", single ? "sgemm_" : "", best);
     }
-    printf("],\"best_gflops\":%.3f,\"check\":%.6g}\n", best, c[n + 1]);
+    printf(",\"check\":%.6g}\n", c[n + 1] + (double)fc[n + 1]);
     free(a);
     free(b);
     free(c);
+    free(fa);
+    free(fb);
+    free(fc);
     return 0;
 }
 
@@ -516,7 +636,8 @@ static int cmd_grad(const char *dir, vae_method m, size_t reps, const char *out)
     vae_trainer t;
     trainer_for(&t, m, 9, &d, dir);
     const size_t P = t.net.nparams;
-    double *p0 = malloc(P * sizeof *p0), *acc = calloc(P, sizeof *acc);
+    vae_real *p0 = malloc(P * sizeof *p0);
+    double *acc = calloc(P, sizeof *acc);
     if (!p0 || !acc) die("out of memory", NULL);
     memcpy(p0, t.net.params, P * sizeof *p0);
     vae_stats st;
@@ -525,7 +646,7 @@ static int cmd_grad(const char *dir, vae_method m, size_t reps, const char *out)
         /* same parameters and batch every time; the step counter moves the streams on */
         memcpy(t.net.params, p0, P * sizeof *p0);
         if (vae_trainer_step(&t, d.train_x, &st)) die("training step", t.err);
-        for (size_t i = 0; i < P; ++i) acc[i] += t.net.grads[i] / (double)reps;
+        for (size_t i = 0; i < P; ++i) acc[i] += (double)t.net.grads[i] / (double)reps;
         bsum += st.bound;
     }
     write_path(out, acc, P * sizeof *acc);
@@ -551,7 +672,7 @@ static int cmd_fingerprint(const char *dir, size_t steps) {
             if (vae_trainer_step(&t, d.train_x + (s % NUM_TRAIN_BATCHES) * BATCH * 784, &st))
                 die("training step", t.err);
         printf(",\"%s\":\"%016llx\"", vae_method_name(ms[mi]),
-               (unsigned long long)fnv1a(t.net.params, t.net.nparams * sizeof(double),
+               (unsigned long long)fnv1a(t.net.params, t.net.nparams * sizeof(vae_real),
                                          0xcbf29ce484222325ull));
         vae_trainer_free(&t);
     }
