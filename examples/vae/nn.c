@@ -181,6 +181,8 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
     ws->dz = c, c += R * Z;
     ws->z_in = c, c += R * Z;
     ws->fwd_z = c;
+    ws->main = (vae_act){ws->fwd_z, ws->dec_h1, ws->dec_h2, ws->dec_out};
+    ws->last = ws->main;
     ws->fwd_n = 0;
     ws->reused = 0;
     return 0;
@@ -189,7 +191,44 @@ int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows) {
 void vae_ws_free(vae_ws *ws) {
     if (!ws) return;
     free(ws->mem);
+    free(ws->cache_mem);
+    free(ws->cache_act);
+    free(ws->cache_n);
+    free(ws->cache_ident);
     memset(ws, 0, sizeof *ws);
+}
+
+int vae_ws_enable_cache(vae_ws *ws, const vae_net *net, size_t slots, size_t rows) {
+    const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
+    if (slots == 0 || rows == 0 || rows > ws->max_rows) return 1;
+    const size_t per_slot = rows * (Z + 2 * H + X);
+    vae_real *mem = (vae_real *)calloc(slots * per_slot, sizeof(vae_real));
+    vae_act *act = (vae_act *)calloc(slots, sizeof *act);
+    size_t *n = (size_t *)calloc(slots, sizeof *n);
+    unsigned char *ident = (unsigned char *)calloc(slots, 1);
+    if (!mem || !act || !n || !ident) {
+        free(mem), free(act), free(n), free(ident);
+        return 1;
+    }
+    free(ws->cache_mem), free(ws->cache_act), free(ws->cache_n), free(ws->cache_ident);
+    for (size_t s = 0; s < slots; ++s) {
+        vae_real *c = mem + s * per_slot;
+        act[s].z = c, c += rows * Z;
+        act[s].h1 = c, c += rows * H;
+        act[s].h2 = c, c += rows * H;
+        act[s].out = c;
+    }
+    ws->cache_mem = mem, ws->cache_act = act, ws->cache_n = n, ws->cache_ident = ident;
+    ws->cache_slots = slots, ws->cache_rows = rows;
+    vae_ws_forget(ws);
+    return 0;
+}
+
+void vae_ws_forget(vae_ws *ws) {
+    ws->fwd_n = 0;
+    ws->last = ws->main;
+    ws->cache_live = 0;
+    ws->cache_next = 0;
 }
 
 /* ---- encoder ---------------------------------------------------------------- */
@@ -272,60 +311,109 @@ static void likelihood(const vae_net *net, size_t N, const vae_real *out, const 
 
 /* ---- decoder ------------------------------------------------------------------- */
 
-/* Forward on the N rows of ws->z_in; they are kept in ws->fwd_z for the reuse test. */
-static void decoder_forward(const vae_net *net, vae_ws *ws, size_t N) {
+/* Forward on the N rows of a->z into a's buffers; a becomes ws->last. */
+static void decoder_forward(const vae_net *net, vae_ws *ws, const vae_act *a, size_t N) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
-    linear_tanh_forward(ws->dec_h1, ws->z_in, p->dec_w1, p->dec_b1, N, Z, H);
-    linear_tanh_forward(ws->dec_h2, ws->dec_h1, p->dec_w2, p->dec_b2, N, H, H);
-    linear_forward(ws->dec_out, ws->dec_h2, p->dec_w3, p->dec_b3, N, H, X);
-    memcpy(ws->fwd_z, ws->z_in, N * Z * sizeof(vae_real));
+    linear_tanh_forward(a->h1, a->z, p->dec_w1, p->dec_b1, N, Z, H);
+    linear_tanh_forward(a->h2, a->h1, p->dec_w2, p->dec_b2, N, H, H);
+    linear_forward(a->out, a->h2, p->dec_w3, p->dec_b3, N, H, X);
+    ws->last = *a;
     ws->fwd_n = N;
 }
 
-/* Backward from ws->dec_gout. g NULL: no parameter gradients. dz NULL: no input gradient. */
-static void decoder_backward(const vae_net *net, vae_ws *ws, size_t N, const vae_real *z,
+/* Backward from ws->dec_gout through the activations a. g NULL: no parameter
+ * gradients. dz NULL: no input gradient. */
+static void decoder_backward(const vae_net *net, vae_ws *ws, const vae_act *a, size_t N,
                              vae_params *g, vae_real *dz) {
     const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
     const vae_params *p = &net->p;
     linear_backward(ws->dec_gh2, g ? g->dec_w3 : NULL, g ? g->dec_b3 : NULL, ws->dec_gout,
-                    ws->dec_h2, p->dec_w3, N, H, X);
-    tanh_backward(ws->dec_gh2, ws->dec_h2, ws->dec_gh2, N * H);
+                    a->h2, p->dec_w3, N, H, X);
+    tanh_backward(ws->dec_gh2, a->h2, ws->dec_gh2, N * H);
     linear_backward(ws->dec_gh1, g ? g->dec_w2 : NULL, g ? g->dec_b2 : NULL, ws->dec_gh2,
-                    ws->dec_h1, p->dec_w2, N, H, H);
-    tanh_backward(ws->dec_gh1, ws->dec_h1, ws->dec_gh1, N * H);
-    linear_backward(dz, g ? g->dec_w1 : NULL, g ? g->dec_b1 : NULL, ws->dec_gh1, z, p->dec_w1, N,
-                    Z, H);
+                    a->h1, p->dec_w2, N, H, H);
+    tanh_backward(ws->dec_gh1, a->h1, ws->dec_gh1, N * H);
+    linear_backward(dz, g ? g->dec_w1 : NULL, g ? g->dec_b1 : NULL, ws->dec_gh1, a->z, p->dec_w1,
+                    N, Z, H);
+}
+
+static int is_identity(const size_t *data_index, size_t N) {
+    if (!data_index) return 1;
+    for (size_t r = 0; r < N; ++r)
+        if (data_index[r] != r) return 0;
+    return 1;
 }
 
 void vae_decoder_log_lik(const vae_net *net, vae_ws *ws, size_t N, const double *z,
                          const vae_real *x, const size_t *data_index, double *log_lik,
                          double *dz) {
-    to_real(ws->z_in, z, N * net->z_dim);
-    decoder_forward(net, ws, N);
-    likelihood(net, N, ws->dec_out, x, data_index, NULL, log_lik, dz ? ws->dec_gout : NULL,
-               NULL);
+    vae_act a = ws->main;
+    if (ws->cache_slots > 0 && N <= ws->cache_rows) { /* straight into the ring's next slot */
+        const size_t s = ws->cache_next;
+        a = ws->cache_act[s];
+        ws->cache_n[s] = N;
+        ws->cache_ident[s] = (unsigned char)is_identity(data_index, N);
+        ws->cache_next = (s + 1) % ws->cache_slots;
+        if (ws->cache_live < ws->cache_slots) ws->cache_live++;
+    }
+    to_real(a.z, z, N * net->z_dim);
+    decoder_forward(net, ws, &a, N);
+    likelihood(net, N, a.out, x, data_index, NULL, log_lik, dz ? ws->dec_gout : NULL, NULL);
     if (dz) {
-        decoder_backward(net, ws, N, ws->z_in, NULL, ws->dz);
+        decoder_backward(net, ws, &a, N, NULL, ws->dz);
         to_double(dz, ws->dz, N * net->z_dim);
     }
+}
+
+/* Gathers the forward rows of the N target rows in ws->z_in from the cache into the
+ * main buffers (see vae_decoder_accumulate_reuse); 0 when a row is not kept. */
+static int gather(const vae_net *net, vae_ws *ws, size_t N, const size_t *data_index) {
+    const size_t X = net->x_dim, H = net->h_dim, Z = net->z_dim;
+    if (ws->cache_live == 0) return 0;
+    ws->fwd_n = 0; /* the main buffers are rewritten below */
+    ws->last = ws->main;
+    for (size_t r = 0; r < N; ++r) {
+        const size_t b = data_index ? data_index[r] : r;
+        const vae_real *zr = ws->z_in + r * Z;
+        const vae_act *hit = NULL;
+        for (size_t i = 1; i <= ws->cache_live && !hit; ++i) { /* newest first */
+            const size_t s = (ws->cache_next + ws->cache_slots - i) % ws->cache_slots;
+            if (ws->cache_ident[s] && b < ws->cache_n[s] &&
+                memcmp(ws->cache_act[s].z + b * Z, zr, Z * sizeof *zr) == 0)
+                hit = &ws->cache_act[s];
+        }
+        if (!hit) return 0;
+        memcpy(ws->main.z + r * Z, zr, Z * sizeof *zr);
+        memcpy(ws->main.h1 + r * H, hit->h1 + b * H, H * sizeof *zr);
+        memcpy(ws->main.h2 + r * H, hit->h2 + b * H, H * sizeof *zr);
+        memcpy(ws->main.out + r * X, hit->out + b * X, X * sizeof *zr);
+    }
+    ws->fwd_n = N;
+    return 1;
 }
 
 static void accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z, const vae_real *x,
                        const size_t *data_index, const double *coef, double *log_lik,
                        int reuse) {
     to_real(ws->z_in, z, N * net->z_dim);
+    vae_act a = ws->main;
     if (reuse && ws->fwd_n == N &&
-        memcmp(ws->fwd_z, ws->z_in, N * net->z_dim * sizeof(vae_real)) == 0)
+        memcmp(ws->last.z, ws->z_in, N * net->z_dim * sizeof(vae_real)) == 0) {
+        a = ws->last;
         ws->reused++;
-    else
-        decoder_forward(net, ws, N);
+    } else if (reuse && gather(net, ws, N, data_index)) {
+        ws->gathered++;
+    } else {
+        memcpy(a.z, ws->z_in, N * net->z_dim * sizeof(vae_real));
+        decoder_forward(net, ws, &a, N);
+    }
     const int logistic = net->lik == VAE_LIK_LOGISTIC;
-    likelihood(net, N, ws->dec_out, x, data_index, coef, log_lik, ws->dec_gout,
+    likelihood(net, N, a.out, x, data_index, coef, log_lik, ws->dec_gout,
                logistic ? ws->row_scratch : NULL);
     if (logistic)
         for (size_t r = 0; r < N; ++r) net->g.log_scale[0] += ws->row_scratch[r];
-    decoder_backward(net, ws, N, ws->z_in, &net->g, NULL);
+    decoder_backward(net, ws, &a, N, &net->g, NULL);
 }
 
 void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,

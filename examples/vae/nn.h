@@ -80,7 +80,16 @@ typedef struct vae_net {
     uint64_t adam_t;    /* optimiser steps taken */
 } vae_net;
 
-/* Activations and backward buffers for up to max_rows rows (one allocation).
+/* The decoder activations of one forward pass over n rows (row-major views). */
+typedef struct vae_act {
+    vae_real *z;   /* n*z: the input rows, in vae_real */
+    vae_real *h1;  /* n*h */
+    vae_real *h2;  /* n*h */
+    vae_real *out; /* n*x: logits or means */
+} vae_act;
+
+/* Activations and backward buffers for up to max_rows rows (one allocation),
+ * and an optional ring of the last decoder forwards (vae_ws_enable_cache).
  * Sized once; the forward/backward functions never allocate. */
 typedef struct vae_ws {
     size_t max_rows;
@@ -92,9 +101,18 @@ typedef struct vae_ws {
     vae_real *row_scratch;                   /* rows: d/d log-scale per row */
     vae_real *dz;                            /* rows*z: d/dz before its conversion to double */
     vae_real *z_in;                          /* rows*z: z rows converted from double */
-    vae_real *fwd_z;                         /* rows*z: the z rows of the last decoder forward */
-    size_t fwd_n;                            /* how many (0: none kept) */
-    uint64_t reused;                         /* forward passes skipped by the _reuse variant */
+    vae_real *fwd_z;                         /* rows*z: the z rows of the main buffers' forward */
+    vae_act main;                            /* fwd_z, dec_h1, dec_h2, dec_out */
+    vae_act last;                            /* the last decoder forward (main or a cache slot) */
+    size_t fwd_n;                            /* its rows (0: none kept) */
+    uint64_t reused;                         /* forward passes skipped: the last forward's rows */
+    uint64_t gathered;                       /* forward passes skipped: rows from the cache */
+    /* forward cache: a ring of cache_slots forwards of up to cache_rows rows each */
+    size_t cache_slots, cache_rows, cache_next, cache_live;
+    vae_real *cache_mem;
+    vae_act *cache_act;                      /* per slot */
+    size_t *cache_n;                         /* per slot: rows of its forward */
+    unsigned char *cache_ident;              /* per slot: row j is data point j */
 } vae_ws;
 
 /* ---- layers: each a (forward, backward) pair ----------------------------- */
@@ -130,6 +148,15 @@ void vae_net_zero_grads(vae_net *net);
 
 int vae_ws_init(vae_ws *ws, const vae_net *net, size_t max_rows);
 void vae_ws_free(vae_ws *ws);
+/* Keeps the activations of the last `slots` decoder forwards of at most `rows`
+ * rows (each likelihood call of that size computes straight into the next slot of
+ * a ring), so that vae_decoder_accumulate_reuse can gather its targets' forward
+ * rows from them instead of recomputing (the SVI-based methods: their targets are
+ * rows of earlier SVI steps). 0 on success; 1 (out of memory or rows > max_rows)
+ * leaves the workspace without a cache. */
+int vae_ws_enable_cache(vae_ws *ws, const vae_net *net, size_t slots, size_t rows);
+/* Forgets every kept forward (call when the decoder's parameters change). */
+void vae_ws_forget(vae_ws *ws);
 
 /* Encoder forward for N <= max_rows rows of inputs x_in(N, x_dim): writes
  * mean(N, z_dim) and log_std(N, z_dim) (double, for the library) and keeps
@@ -156,14 +183,19 @@ void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
                             const vae_real *x, const size_t *data_index, const double *coef,
                             double *log_lik);
 
-/* vae_decoder_accumulate without its forward pass when the last decoder forward
- * through ws (by vae_decoder_log_lik or an accumulate) was on exactly these N rows
- * of z (compared bitwise after the conversion to vae_real), so its activations are still in ws; otherwise the
- * same as vae_decoder_accumulate. The caller promises that the decoder's
- * parameters have not changed since that forward (true inside one training step:
- * the library's last likelihood callback and the decoder gradient). Saves one
- * third of the decoder's GEMM work when the targets are the last callback's rows
- * (the ELBO, IWAE); ws->reused counts the skipped passes. */
+/* vae_decoder_accumulate without its forward pass when the forward rows are
+ * still in ws: (1) the last decoder forward through ws (by vae_decoder_log_lik
+ * or an accumulate) was on exactly these N rows of z (compared bitwise after the
+ * conversion to vae_real): its activations are used in place (ws->reused counts
+ * these); or (2) with the cache enabled, every row r (data point b = data_index[r],
+ * or r) is row b of a kept forward whose rows were data points 0, 1, ... and whose
+ * z row is bitwise the same: the rows are gathered (ws->gathered counts these).
+ * Otherwise the same as vae_decoder_accumulate. The result is bitwise that of
+ * vae_decoder_accumulate in every case. The caller promises that the decoder's
+ * parameters have not changed since those forwards (true inside one training
+ * step, which calls vae_ws_forget first). Saves one third of the decoder's GEMM
+ * work: the ELBO, IWAE and SVI-k targets are the last callback's rows, BSVI's
+ * and BSVI-SIR's are rows of the k+1 SVI steps' callbacks. */
 void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,
                                   const vae_real *x, const size_t *data_index,
                                   const double *coef, double *log_lik);

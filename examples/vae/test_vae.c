@@ -82,7 +82,7 @@ static void one_step(vae_method m, vae_likelihood lik, int dreg) {
     int rc = vae_trainer_init(&t, &c, mean);
     if (rc) print_error("init: %s\n", t.err);
     assert_int_equal(rc, 0);
-    double *before = malloc(t.net.nparams * sizeof *before);
+    vae_real *before = malloc(t.net.nparams * sizeof *before);
     assert_non_null(before);
     memcpy(before, t.net.params, t.net.nparams * sizeof *before);
     vae_stats st;
@@ -137,6 +137,35 @@ static void test_step_bsvi_sir_pi(void **s) { (void)s; one_step(VAE_METHOD_BSVI_
 static void test_step_logistic(void **s) { (void)s; one_step(VAE_METHOD_BSVI_SIR, VAE_LIK_LOGISTIC, 0); }
 
 /* pi moves under bsvi-sir-pi and stays uniform under bsvi-sir. */
+/* The SVI-based methods gather their decoder targets' forward rows from the kept
+ * callback forwards (nn.h, the forward cache) instead of recomputing them: the
+ * step is bitwise the one without the cache, and the gather happened. */
+static void cache_check(vae_method m) {
+    vae_config c;
+    config(&c, m);
+    vae_trainer a, b;
+    assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
+    assert_int_equal(vae_trainer_init(&b, &c, NULL), 0);
+    b.ws.cache_slots = 0; /* b: no forward kept, every accumulate recomputes */
+    vae_stats sa, sb;
+    for (int s = 0; s < 2; ++s) {
+        assert_int_equal(vae_trainer_step(&a, xbin, &sa), 0);
+        assert_int_equal(vae_trainer_step(&b, xbin, &sb), 0);
+    }
+    fprintf(stderr, "%s: gathered %llu, reused %llu of 2 steps\n", vae_method_name(m),
+            (unsigned long long)a.ws.gathered, (unsigned long long)a.ws.reused);
+    assert_true(a.ws.gathered + a.ws.reused == 2);
+    assert_true(b.ws.gathered == 0);
+    assert_true(sa.bound == sb.bound);
+    assert_memory_equal(a.net.params, b.net.params, a.net.nparams * sizeof(vae_real));
+    vae_trainer_free(&a);
+    vae_trainer_free(&b);
+}
+
+static void test_cache_bsvi(void **s) { (void)s; cache_check(VAE_METHOD_BSVI); }
+static void test_cache_bsvi_sir(void **s) { (void)s; cache_check(VAE_METHOD_BSVI_SIR); }
+static void test_cache_svi(void **s) { (void)s; cache_check(VAE_METHOD_SVI); }
+
 static void test_pi_moves(void **state) {
     (void)state;
     vae_config c;
@@ -344,6 +373,9 @@ int main(void) {
         cmocka_unit_test(test_step_bsvi_sir_pi),
         cmocka_unit_test(test_step_logistic),
         cmocka_unit_test(test_pi_moves),
+        cmocka_unit_test(test_cache_bsvi),
+        cmocka_unit_test(test_cache_bsvi_sir),
+        cmocka_unit_test(test_cache_svi),
         cmocka_unit_test(test_evaluate_and_probe),
         cmocka_unit_test(test_checkpoint_roundtrip_and_resume),
         cmocka_unit_test(test_checkpoint_refusals),

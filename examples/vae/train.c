@@ -117,6 +117,10 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
     if (vae_net_init(&t->net, X, c->h_dim, Z, c->lik)) return fail(t, "out of memory (network)");
     vae_net_randomize(&t->net, c->seed, pixel_mean);
     if (vae_ws_init(&t->ws, &t->net, rows)) return fail(t, "out of memory (workspace)");
+    /* the SVI-based methods' decoder targets are rows of the k+1 (svi: k+2) SVI steps'
+     * callbacks: keep those forwards for the decoder gradient */
+    if (vae_method_uses_svi(c->method) && vae_ws_enable_cache(&t->ws, &t->net, c->k + 2, B))
+        return fail(t, "out of memory (forward cache)");
     const size_t nbuf = 4 * B * Z + B + t->max_targets * (Z + 1) + K1;
     t->buf = (double *)calloc(nbuf, sizeof(double));
     t->rbuf = (vae_real *)calloc(2 * B * X, sizeof(vae_real));
@@ -268,7 +272,8 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     const size_t B = c->batch, Z = c->z_dim;
     stats_nan(st);
 
-    /* 1. encoder: lambda_0 = f(x) */
+    /* 1. encoder: lambda_0 = f(x); the decoder's kept forwards are of older parameters */
+    vae_ws_forget(&t->ws);
     if (encode(t, x, B, t->q)) return 1;
 
     /* 2. the method's bound */
@@ -306,8 +311,9 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     CHECK(bsvi_estimator_get_targets(t->est, nt, t->tidx, NULL, t->tz, t->tcoef),
           bsvi_estimator_last_error(t->est));
     for (size_t i = 0; i < nt; ++i) t->tcoef[i] /= (double)B;
-    /* the parameters are those of the library's callbacks in this step: when the
-     * targets are the rows of the last callback (ELBO, IWAE, SVI-k), its forward is reused */
+    /* the parameters are those of the library's callbacks in this step: the targets'
+     * forward rows are the last callback's (ELBO, IWAE, SVI-k) or the SVI steps' (BSVI,
+     * BSVI-SIR), reused or gathered instead of recomputed */
     vae_decoder_accumulate_reuse(&t->net, &t->ws, nt, t->tz, t->x_real, t->tidx, t->tcoef,
                                  NULL);
 
