@@ -12,6 +12,7 @@
  * Callback failures are in test_bad_input.c; numeric extremes in test_robustness.c. */
 #include "testutil.h"
 #include "lingauss.h"
+#include "statusdoc.h"
 
 #include <float.h>
 #include <stdio.h>
@@ -731,9 +732,11 @@ typedef struct ccase {
     bsvi_status expected;
     enum hk kind;
     const char *words;
+    const char *text; /* the call, as written */
 } ccase;
 
-#define X(name, expected, hk, h, words, call) {#name, call_##name, handle_##name, expected, hk, words},
+#define X(name, expected, hk, h, words, call)                                                      \
+    {#name, call_##name, handle_##name, expected, hk, words, #call},
 static const ccase cases[] = {CASES(X)};
 #undef X
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -865,10 +868,18 @@ static void test_contract_table(void **state)
         if (before.n != after.n || memcmp(before.p, after.p, before.n) != 0) {
             fail_msg("case %s: handle state changed", cs->name);
         }
+        /* Issue 12, item 7: the status is one the function's header lists. */
+        char fn[64];
+        sd_call_name(cs->text, fn, sizeof fn);
+        if (sd_documented(fn, cs->expected) != 1) {
+            fail_msg("case %s: %s returns %s, which its header does not list (%s)", cs->name,
+                     fn, sd_status_name(cs->expected),
+                     sd_documented(fn, cs->expected) < 0 ? "no such declaration" : "missing");
+        }
         per_status[(size_t)(-(int)cs->expected)]++;
     }
     print_message("contract: %zu cases; by status:", NCASES);
-    for (int s = 1; s <= 11; ++s) {
+    for (int s = 1; s <= 12; ++s) {
         if (per_status[s]) {
             print_message(" %s=%zu", bsvi_status_string((bsvi_status)-s), per_status[s]);
         }

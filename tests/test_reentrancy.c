@@ -11,6 +11,7 @@
  * - destroying a held handle from the callback is deferred to the end of the call (the
  *   outer results stay intact; ASan and LeakSanitizer check the memory). */
 #include "testutil.h"
+#include "statusdoc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ typedef struct ctx {
     int fired;
     bsvi_status got;
     char msg[512];
+    char fn[64];
     bsvi_model *model;
     bsvi_proposal *q, *q2;
     bsvi_svi *svi, *svi2;
@@ -68,11 +70,13 @@ typedef struct ctx {
     bsvi_evaluator *ev, *ev2;
 } ctx;
 
-static void keep(ctx *c, bsvi_status st, const char *msg)
+static void keep(ctx *c, bsvi_status st, const char *msg, const char *call)
 {
     c->got = st;
     snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
+    sd_call_name(call, c->fn, sizeof c->fn);
 }
+#define KEEP(c, call, msg) keep((c), (call), (msg), #call)
 
 static int other_prior(size_t n, size_t dim, const double *z, const size_t *data_index,
                        double *log_density, double *grad, void *user_data)
@@ -100,115 +104,115 @@ static void act(ctx *c)
     switch (c->act) {
     case A_NONE: break;
     case A_SVI_RUN_SAME:
-        keep(c, bsvi_svi_run(c->svi, c->model, c->q, c->t2), bsvi_svi_last_error(c->svi));
+        KEEP(c, bsvi_svi_run(c->svi, c->model, c->q, c->t2), bsvi_svi_last_error(c->svi));
         break;
     case A_SVI_RUN_OTHER:
-        keep(c, bsvi_svi_run(c->svi2, c->model, c->q, c->t2), bsvi_svi_last_error(c->svi2));
+        KEEP(c, bsvi_svi_run(c->svi2, c->model, c->q, c->t2), bsvi_svi_last_error(c->svi2));
         break;
     case A_SVI_SET:
-        keep(c, bsvi_svi_set_step_size(c->svi, 0.5), bsvi_svi_last_error(c->svi));
+        KEEP(c, bsvi_svi_set_step_size(c->svi, 0.5), bsvi_svi_last_error(c->svi));
         break;
     case A_SVI_RUN_INTO_OUT:
-        keep(c, bsvi_svi_run(c->svi2, c->model, c->q, c->t), bsvi_svi_last_error(c->svi2));
+        KEEP(c, bsvi_svi_run(c->svi2, c->model, c->q, c->t), bsvi_svi_last_error(c->svi2));
         break;
     case A_SVI_READ:
-        keep(c, bsvi_svi_steps(c->svi) == K ? BSVI_OK : BSVI_ERR_BAD_STATE, "");
+        KEEP(c, bsvi_svi_steps(c->svi) == K ? BSVI_OK : BSVI_ERR_BAD_STATE, "");
         break;
     case A_Q_SET:
-        keep(c, bsvi_proposal_set_params(c->q, mean, ls), bsvi_proposal_last_error(c->q));
+        KEEP(c, bsvi_proposal_set_params(c->q, mean, ls), bsvi_proposal_last_error(c->q));
         break;
     case A_Q_SAMPLE:
-        keep(c, bsvi_proposal_sample(c->q, 1, buf, NULL), bsvi_proposal_last_error(c->q));
+        KEEP(c, bsvi_proposal_sample(c->q, 1, buf, NULL), bsvi_proposal_last_error(c->q));
         break;
     case A_Q_READ:
-        keep(c, bsvi_proposal_log_density(c->q, 1, z, buf), bsvi_proposal_last_error(c->q));
+        KEEP(c, bsvi_proposal_log_density(c->q, 1, z, buf), bsvi_proposal_last_error(c->q));
         break;
     case A_MODEL_SET: /* a host prior mid-run would also need a scratch the run lacks */
-        keep(c, bsvi_model_set_prior(c->model, other_prior, NULL), bsvi_model_last_error(c->model));
+        KEEP(c, bsvi_model_set_prior(c->model, other_prior, NULL), bsvi_model_last_error(c->model));
         break;
     case A_MODEL_READ:
-        keep(c, bsvi_model_log_joint(c->model, B, z, idx, buf, buf + B),
+        KEEP(c, bsvi_model_log_joint(c->model, B, z, idx, buf, buf + B),
              bsvi_model_last_error(c->model));
         break;
     case A_EST_ON_OUT: { /* the trajectory being filled holds the previous run: readable */
         bsvi_estimator *e = NULL;
         TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, D, &e));
-        keep(c, bsvi_estimator_compute(e, NULL, NULL, c->t), bsvi_estimator_last_error(e));
+        KEEP(c, bsvi_estimator_compute(e, NULL, NULL, c->t), bsvi_estimator_last_error(e));
         bsvi_estimator_destroy(e);
         break;
     }
     case A_EV_FINAL_Q_HELD:
-        keep(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q2, c->svi2, 3, buf, c->q),
+        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q2, c->svi2, 3, buf, c->q),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_DESTROY_OUT:
         bsvi_trajectory_destroy(c->t);
         c->t = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     case A_DESTROY_SVI:
         bsvi_svi_destroy(c->svi);
         c->svi = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     case A_DESTROY_MODEL:
         bsvi_model_destroy(c->model);
         c->model = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     case A_DESTROY_Q:
         bsvi_proposal_destroy(c->q);
         c->q = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     case A_EST_COMPUTE_SAME:
-        keep(c, bsvi_estimator_compute(c->est, c->model, c->q, NULL),
+        KEEP(c, bsvi_estimator_compute(c->est, c->model, c->q, NULL),
              bsvi_estimator_last_error(c->est));
         break;
     case A_EST_SET:
-        keep(c, bsvi_estimator_set_num_samples(c->est, 7), bsvi_estimator_last_error(c->est));
+        KEEP(c, bsvi_estimator_set_num_samples(c->est, 7), bsvi_estimator_last_error(c->est));
         break;
     case A_EST_READ:
-        keep(c, bsvi_estimator_get_bounds(c->est, buf, B), bsvi_estimator_last_error(c->est));
+        KEEP(c, bsvi_estimator_get_bounds(c->est, buf, B), bsvi_estimator_last_error(c->est));
         break;
     case A_EST_COMPUTE_OTHER:
-        keep(c, bsvi_estimator_compute(c->est2, c->model, c->q, NULL),
+        KEEP(c, bsvi_estimator_compute(c->est2, c->model, c->q, NULL),
              bsvi_estimator_last_error(c->est2));
         break;
     case A_DESTROY_EST:
         bsvi_estimator_destroy(c->est);
         c->est = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     case A_EV_IWAE_SAME:
-        keep(c, bsvi_evaluator_iwae(c->ev, c->model, c->q, 5, buf),
+        KEEP(c, bsvi_evaluator_iwae(c->ev, c->model, c->q, 5, buf),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_BSVI_SAME:
-        keep(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q, c->svi2, 3, buf, NULL),
+        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q, c->svi2, 3, buf, NULL),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_ELBO_SAME:
-        keep(c, bsvi_evaluator_elbo_star(c->ev, c->model, c->q, 5, buf, NULL, NULL),
+        KEEP(c, bsvi_evaluator_elbo_star(c->ev, c->model, c->q, 5, buf, NULL, NULL),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_SET:
-        keep(c, bsvi_evaluator_set_chunk_rows(c->ev, 3), bsvi_evaluator_last_error(c->ev));
+        KEEP(c, bsvi_evaluator_set_chunk_rows(c->ev, 3), bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_OTHER:
-        keep(c, bsvi_evaluator_iwae(c->ev2, c->model, c->q, 5, buf),
+        KEEP(c, bsvi_evaluator_iwae(c->ev2, c->model, c->q, 5, buf),
              bsvi_evaluator_last_error(c->ev2));
         break;
     case A_EV_SVI_SET:
-        keep(c, bsvi_svi_set_steps(c->svi, 1), bsvi_svi_last_error(c->svi));
+        KEEP(c, bsvi_svi_set_steps(c->svi, 1), bsvi_svi_last_error(c->svi));
         break;
     case A_EV_FINAL_Q_SET:
-        keep(c, bsvi_proposal_set_params(c->q2, mean, ls), bsvi_proposal_last_error(c->q2));
+        KEEP(c, bsvi_proposal_set_params(c->q2, mean, ls), bsvi_proposal_last_error(c->q2));
         break;
     case A_DESTROY_EV:
         bsvi_evaluator_destroy(c->ev);
         c->ev = NULL;
-        keep(c, BSVI_OK, "");
+        KEEP(c, BSVI_OK, "");
         break;
     }
 }
@@ -292,6 +296,10 @@ static void expect(const ctx *c, bsvi_status want, const char *scenario)
     }
     if (want == BSVI_ERR_REENTRANT && !tu_mentions(c->msg, "in use")) {
         fail_msg("%s: message \"%s\" does not say the handle is in use", scenario, c->msg);
+    }
+    if (sd_documented(c->fn, c->got) == 0) { /* item 7: the header lists what was returned */
+        fail_msg("%s: %s returned %s, which its header does not list", scenario, c->fn,
+                 sd_status_name(c->got));
     }
 }
 

@@ -258,6 +258,71 @@ static void *cancel_worker(void *arg)
 /* The documented way to cancel from another thread: the progress callback reads a flag that
  * thread sets. The call returns BSVI_ERR_CANCELLED, writes nothing, and the handle still
  * works exactly like a fresh one (its generator counter did not advance). */
+/* Issue 12, item 6: const functions of a shared proposal and bsvi_model_log_joint on a
+ * shared model fail concurrently on 4 threads (and succeed between the failures). Their
+ * error paths used to write the handle's message unsynchronised: ThreadSanitizer reported a
+ * race. Each call's status is its own; the message left on the handle is a whole message
+ * of one of the failures. */
+typedef struct shared_job {
+    const bsvi_proposal *q;
+    bsvi_model *model;
+    int failed;
+} shared_job;
+
+#define SHARED_ROUNDS 400
+
+static void *shared_errors(void *arg)
+{
+    shared_job *j = arg;
+    const double z[B * D] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6};
+    const double znan[B * D] = {0.1, 0.2, NAN, 0.4, 0.5, 0.6};
+    const size_t idx[B] = {0, 1, 2};
+    double out[B * D];
+    for (int r = 0; r < SHARED_ROUNDS && !j->failed; ++r) {
+        if (bsvi_proposal_log_density(j->q, 0, z, out) != BSVI_ERR_ZERO_SIZE ||
+            bsvi_proposal_log_density(j->q, 1, znan, out) != BSVI_ERR_BAD_VALUE ||
+            bsvi_proposal_entropy(j->q, NULL) != BSVI_ERR_NULL_ARGUMENT ||
+            bsvi_proposal_kl_standard_normal(j->q, NULL) != BSVI_ERR_NULL_ARGUMENT ||
+            bsvi_proposal_log_density(j->q, 1, z, out) != BSVI_OK ||
+            bsvi_model_log_joint(j->model, 0, z, idx, out, NULL) != BSVI_ERR_ZERO_SIZE ||
+            bsvi_model_log_joint(j->model, B, znan, idx, out, NULL) != BSVI_ERR_BAD_VALUE ||
+            bsvi_model_log_joint(j->model, B, z, NULL, out, NULL) != BSVI_ERR_NULL_ARGUMENT ||
+            bsvi_model_log_joint(j->model, B, z, idx, out, out + B) != BSVI_OK) {
+            j->failed = r + 1;
+        }
+    }
+    return NULL;
+}
+
+static void test_shared_error_paths(void **state)
+{
+    (void)state;
+    bsvi_model *model = NULL;
+    bsvi_proposal *q = NULL;
+    TU_OK(bsvi_model_create(D, &model));
+    TU_OK(bsvi_model_set_likelihood(model, pure_likelihood, NULL));
+    TU_OK(bsvi_proposal_create(B, D, &q));
+    pthread_t th[NTHREADS];
+    shared_job jobs[NTHREADS];
+    for (int i = 0; i < NTHREADS; ++i) {
+        jobs[i].q = q;
+        jobs[i].model = model;
+        jobs[i].failed = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, shared_errors, &jobs[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; ++i) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (jobs[i].failed) {
+            fail_msg("thread %d: a status was wrong in round %d", i, jobs[i].failed - 1);
+        }
+    }
+    const char *qm = bsvi_proposal_last_error(q), *mm = bsvi_model_last_error(model);
+    assert_true(strstr(qm, "bsvi_proposal_") == qm); /* a whole message, from its start */
+    assert_true(strstr(mm, "bsvi_model_log_joint") == mm);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+}
+
 static void test_cancel_from_other_thread(void **state)
 {
     (void)state;
@@ -392,6 +457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_match_sequential),
         cmocka_unit_test(test_shared_model),
+        cmocka_unit_test(test_shared_error_paths),
         cmocka_unit_test(test_cancel_from_other_thread),
         cmocka_unit_test(test_create_destroy_no_growth),
     };

@@ -100,7 +100,8 @@ BSVI_API bsvi_status bsvi_evaluator_set_progress(bsvi_evaluator *ev, bsvi_progre
  * @brief Set the largest number of latent rows passed to one callback call.
  * @param ev Handle. @param rows At least 1 (smaller than the batch is allowed: the batch is then
  *        processed in groups of data points; see the file comment for the BSVI-K minimum).
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE (rows
+ *         above ::BSVI_MAX_BATCH).
  *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
