@@ -2,6 +2,7 @@
 # The resumable run queue of the paper's experiment (docs/results.md, issue 10).
 #
 #   scripts/queue.sh run [JOBS]   # work through results/paper/queue.txt with JOBS workers (default 2)
+#   scripts/queue.sh worker       # one more worker beside a running queue (claims are kept)
 #   scripts/queue.sh save         # copy the unfinished runs' state into results/paper/ckpt/ and commit
 #   scripts/queue.sh status       # one line per queued run: done / running / resumable / new
 #
@@ -135,6 +136,11 @@ run)
     wait
     log "queue: no runs left for these workers"
     ;;
+worker)
+    build
+    log "queue: one more worker"
+    worker
+    ;;
 save)
     saved=()
     while read -r data m s _ _; do
@@ -169,5 +175,5 @@ status)
         printf '%-32s %-9s %4s/%s epochs\n' "$name" "$st" "$ep" "$epochs"
     done < <(queue_lines)
     ;;
-*) echo "usage: $0 run [JOBS] | save | status" >&2; exit 2 ;;
+*) echo "usage: $0 run [JOBS] | worker | save | status" >&2; exit 2 ;;
 esac
