@@ -277,7 +277,7 @@ static void *shared_errors(void *arg)
     const double z[B * D] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6};
     const double znan[B * D] = {0.1, 0.2, NAN, 0.4, 0.5, 0.6};
     const size_t idx[B] = {0, 1, 2};
-    double out[B * D];
+    double out[B + B * D];
     for (int r = 0; r < SHARED_ROUNDS && !j->failed; ++r) {
         if (bsvi_proposal_log_density(j->q, 0, z, out) != BSVI_ERR_ZERO_SIZE ||
             bsvi_proposal_log_density(j->q, 1, znan, out) != BSVI_ERR_BAD_VALUE ||
