@@ -55,6 +55,7 @@
 
 #include <cblas.h>
 
+#include "blas_env.h"
 #include "data.h"
 #include "nn.h"
 #include "train.h"
@@ -691,6 +692,7 @@ static size_t to_size(const char *s) {
 }
 
 int main(int argc, char **argv) {
+    vae_blas_check_coretype("bench_train_step", argv);
     if (argc < 2) {
         fprintf(stderr, "usage: bench_train_step {prep|train|eval|peak|mem-train|mem-eval|grad|"
                         "fingerprint} [DIR] [options] (see the file comment)\n");

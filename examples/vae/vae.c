@@ -23,6 +23,7 @@
 
 #include <bsvi/bsvi.h>
 
+#include "blas_env.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "train.h"
@@ -627,6 +628,7 @@ static int cmd_svi_sweep(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    vae_blas_check_coretype("vae", argv);
     if (argc < 2) usage();
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
