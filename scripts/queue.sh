@@ -6,8 +6,10 @@
 #   scripts/queue.sh save         # copy the unfinished runs' state into results/paper/ckpt/ and commit
 #   scripts/queue.sh status       # one line per queued run: done / running / resumable / new
 #
-# results/paper/queue.txt holds one run per line, in priority order: DATA METHOD SEED EPOCHS PATIENCE
-# (comments start with #). A run's name is DATA-METHOD-sSEED; its working directory is
+# results/paper/queue.txt holds one run per line, in priority order:
+#   DATA METHOD SEED EPOCHS PATIENCE [TRAIN OPTIONS...]
+# (comments start with #); the options, if any, follow TRAIN_OPTS on the command line, so
+# they override it (e.g. the grayscale data set's own SVI rule and step size). A run's name is DATA-METHOD-sSEED; its working directory is
 # runs/NAME (ignored by git). A worker takes the first line that is neither done nor claimed by
 # another worker (mkdir runs/NAME.claim is the lock), then:
 #   1. trains: `vae train` to EPOCHS epochs with early stopping after PATIENCE epochs without a
@@ -71,8 +73,10 @@ commit_paths() {
 
 queue_lines() { grep -v '^[[:space:]]*\(#\|$\)' "$QUEUE" || true; }
 
-job() { # job DATA METHOD SEED EPOCHS PATIENCE
+job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
     local data=$1 m=$2 s=$3 epochs=$4 patience=$5
+    shift 5
+    local extra=("$@")
     local name="$data-$m-s$s" dir="runs/$data-$m-s$s" res="results/paper/runs/$data-$m-s$s"
     local t0=$SECONDS
     mkdir -p "$dir"
@@ -88,7 +92,7 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE
     else
         # shellcheck disable=SC2086
         nice -n 5 "$VAE" train --data "$data" --method "$m" --seed "$s" --epochs "$epochs" \
-            --patience "$patience" $TRAIN_OPTS --test-curve "$CURVE_N" \
+            --patience "$patience" $TRAIN_OPTS "${extra[@]}" --test-curve "$CURVE_N" \
             --test-curve-samples "$CURVE_SAMPLES" --out "$dir" > "$dir/train.out" 2>&1
     fi
     log "trained $name ($((SECONDS - t0)) s)"
@@ -110,11 +114,11 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE
 worker() {
     while :; do
         local picked=""
-        while read -r data m s epochs patience; do
+        while read -r data m s epochs patience extra; do
             local name="$data-$m-s$s"
             [ -f "results/paper/runs/$name/DONE" ] && continue
             mkdir "runs/$name.claim" 2>/dev/null || continue
-            picked="$data $m $s $epochs $patience"
+            picked="$data $m $s $epochs $patience $extra"
             break
         done < <(queue_lines)
         [ -z "$picked" ] && return 0
