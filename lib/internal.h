@@ -91,9 +91,10 @@ void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpo
 /* Marks a static hot-loop function to be compiled also for AVX2 (GCC, x86-64), the
  * loader picking the build once. Only on static functions: a non-static clone's ifunc
  * is exported despite hidden visibility. The library compiles without FP contraction
- * and AVX2 implies no FMA, so both builds give the same bits. */
+ * and AVX2 implies no FMA, so both builds give the same bits. -DBSVI_NO_CLONES (e.g. in
+ * CMAKE_C_FLAGS) builds the default (SSE2) code only, to check that claim. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(BSVI_NO_CLONES)
 #define BSVI__CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define BSVI__CLONES
