@@ -8,16 +8,28 @@
  *   size     u64 total file size in bytes (a truncated file is detected before parsing)
  *   config   method, likelihood, sizes, batch, k, M, DReG flag, SVI step size / rule /
  *            clip, AMSGrad lr / betas / eps, KL-anneal steps, pi learning rate, seed,
- *            data-set name (32 bytes)
+ *            data-set name (32 bytes, NUL-terminated), and (version 3) the run's
+ *            --max-train (u64, 0: every training image)
  *   progress epoch, step (= RNG call counter), AMSGrad t, best epoch, bad epochs,
  *            best validation bound, training seconds
- *   pi       u64 n, n reals (the buffer weights; n = 0 for methods without pi)
+ *   pi       u64 n, n reals (the buffer weights; n = k+1 for the bsvi methods, else 0)
  *   params   u64 n, then 4 arrays of n network reals: parameters, AMSGrad m, v, vmax
  *   check    u64 FNV-1a 64 hash of every byte before it
  * A file with another magic, another version, a wrong size, a bad hash or
- * inconsistent sizes is refused with a one-line reason. Version 1 (written
- * before the float32 networks) is the same layout with the precision field 0
- * and binary64 network arrays; it is still read.
+ * inconsistent sizes is refused with a one-line reason. Version 2 is version 3
+ * without the --max-train field (read as 0 = unknown, vae_progress.version says
+ * which); version 1 (written before the float32 networks) is version 2 with the
+ * precision field 0 and binary64 network arrays. Both are still read.
+ *
+ * Hostile files (issue 12): nothing is allocated from a header before it is
+ * checked. The file may be at most max_bytes long; every configuration field is
+ * checked against its range (vae_config_check, naming the field), the parameter
+ * count against the architecture and the file's remaining length, and the
+ * memory the trainer would take (vae_config_memory) against max_bytes, all
+ * before vae_trainer_init. Then every stored value is checked: pi (n = k+1 or 0,
+ * finite, >= 0), parameters and AMSGrad m finite, v and vmax finite, >= 0 and
+ * vmax >= v, the progress record (best epoch and bad epochs <= epoch, best bound
+ * not NaN or +inf, seconds finite and >= 0).
  *
  * A build writes its own precision (VAE_REAL_BITS). Loading converts the stored
  * arrays to this build's vae_real (exactly from float32 to float64, rounded the
@@ -37,7 +49,21 @@
 
 #include "train.h"
 
-#define VAE_CHECKPOINT_VERSION 2u
+#define VAE_CHECKPOINT_VERSION 3u
+
+/* Ranges of the configuration (vae_config_check): what `vae train` accepts and a
+ * checkpoint may hold. */
+#define VAE_MAX_DIM 100000u   /* x_dim, h_dim, z_dim */
+#define VAE_MAX_BATCH 1000000u
+#define VAE_MAX_K 1000u       /* k and sir_m */
+/* Default limit on the memory a trainer may take (vae_config_memory): 4 GiB, about
+ * 90 times the paper's configuration. */
+#define VAE_MAX_TRAINER_BYTES ((uint64_t)4 << 30)
+
+/* The header line of a run's log.csv (vae train; the columns are in README.md). */
+#define VAE_LOG_HEADER                                                                  \
+    "epoch,step,train_bound,svi0,svik,bsvik,mean_pos,valid_bound,valid_svi0,valid_svik," \
+    "valid_bsvik,epoch_seconds,wall_seconds,test_iwae"
 
 typedef struct vae_progress {
     uint64_t epoch;      /* epochs completed */
@@ -46,7 +72,20 @@ typedef struct vae_progress {
     double best_valid;   /* best validation bound so far (-inf: none) */
     double seconds;      /* training wall time so far, over all resumed runs */
     unsigned precision_bits; /* load: precision of the stored network arrays (32, 64) */
+    uint64_t max_train;  /* the run's --max-train (0: all; versions 1 and 2: 0, unknown) */
+    unsigned version;    /* load: the file's format version (1..VAE_CHECKPOINT_VERSION) */
 } vae_progress;
+
+/* Checks every field of a configuration against its range (method, likelihood,
+ * dimensions, batch, k, M, flags, step rule; SVI step size, AMSGrad rate, betas,
+ * epsilon and the pi rate finite and in range) and vae_config_memory(c) against
+ * max_bytes. 0 when it is sane, else err names the field and its value. */
+int vae_config_check(const vae_config *c, uint64_t max_bytes, char *err, size_t errlen);
+
+/* An upper estimate, in bytes, of the memory a trainer of this configuration
+ * takes (networks, workspace, forward cache, batch buffers, libbsvi handles and
+ * the per-step trajectory), saturating at UINT64_MAX. */
+uint64_t vae_config_memory(const vae_config *c);
 
 /* Writes the trainer (config, parameters, optimiser, pi, step) and progress
  * to path (through path.tmp and a rename). 0 on success, else err says why. */
@@ -55,9 +94,33 @@ int vae_checkpoint_save(const char *path, const vae_trainer *t, const vae_progre
 
 /* Reads a checkpoint and builds a trainer from it (t is initialised by this
  * call; free it with vae_trainer_free). 0 on success, else err says why and t
- * holds nothing to free. */
+ * holds nothing to free. Files and trainers over VAE_MAX_TRAINER_BYTES are refused. */
 int vae_checkpoint_load(const char *path, vae_trainer *t, vae_progress *p, char *err,
                         size_t errlen);
+
+/* vae_checkpoint_load from len bytes in memory (name is used in messages), with
+ * max_bytes in place of VAE_MAX_TRAINER_BYTES (the fuzz harness uses a small one). */
+int vae_checkpoint_parse(const unsigned char *buf, size_t len, const char *name,
+                         uint64_t max_bytes, vae_trainer *t, vae_progress *p, char *err,
+                         size_t errlen);
+
+/* The bytes vae_checkpoint_save writes, in format `version` (1..VAE_CHECKPOINT_VERSION)
+ * with network arrays of `bits` (32 or 64; version 1: 64 only), into a malloc'ed
+ * *buf of *len bytes. Older versions are for tests and fuzz seeds. 0 on success. */
+int vae_checkpoint_encode(const vae_trainer *t, const vae_progress *p, unsigned version,
+                          unsigned bits, unsigned char **buf, size_t *len, char *err,
+                          size_t errlen);
+
+/* Makes the run log at path agree with a checkpoint at `epoch` (vae train --resume):
+ * the header must be VAE_LOG_HEADER; rows are kept for epochs 1..epoch, in order,
+ * and dropped past it, as is an unfinished last line (no newline) and an earlier
+ * row that a later one of the same epoch repeats (a rerun after an interruption,
+ * as builds before issue 12 wrote them). The file is rewritten through path.tmp
+ * and a rename only when a row is dropped; *dropped (if not NULL) counts them.
+ * Fails, changing nothing, when the log lacks a row of 1..epoch or has a row that
+ * is not one. 0 on success. */
+int vae_log_reconcile(const char *path, uint64_t epoch, size_t *dropped, char *err,
+                      size_t errlen);
 
 /* FNV-1a 64 of n bytes. */
 uint64_t vae_fnv1a64(const unsigned char *data, size_t n);

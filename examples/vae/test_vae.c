@@ -7,8 +7,17 @@
  * - validation bound, test-set evaluation and the SVI probe run and are finite;
  * - checkpoints: save/load round trip is bitwise; a resumed trainer takes the
  *   same next step as an uninterrupted one; truncated, corrupted, foreign and
- *   wrong-version files are refused with a message.
+ *   wrong-version files are refused with a message; versions 1 and 2 still load;
+ * - hostile checkpoints (issue 12): sizes that would allocate gigabytes and
+ *   inconsistent or non-finite fields are refused before any allocation, naming
+ *   the field; the run log is cut back to the checkpoint's epoch;
+ * - the program (VAE_BIN, when built): refusals of nonsensical options and of a
+ *   second run into a run's directory, --help, --max-train kept across --resume,
+ *   and a run interrupted by a full disk or kill -9 during its saves, then resumed,
+ *   ends with the log of an uninterrupted run.
  * The real 784-200-200-50 architecture is used with a batch of 16. */
+#define _POSIX_C_SOURCE 200809L /* fork, kill, setrlimit, nanosleep */
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +26,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "data.h"
@@ -210,8 +227,9 @@ static void test_evaluate_and_probe(void **state) {
 
 /* ---- checkpoints ----------------------------------------------------------------- */
 
+/* test_vae and test_vae64 share the directory and may run at once: names carry the precision. */
 static void tmp_path(char *buf, size_t n, const char *name) {
-    snprintf(buf, n, "%s/%s", VAE_TEST_TMPDIR, name);
+    snprintf(buf, n, "%s/f%d-%s", VAE_TEST_TMPDIR, VAE_REAL_BITS, name);
 }
 
 static unsigned char *read_all(const char *path, size_t *len) {
@@ -252,7 +270,7 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
     vae_stats st;
     for (int s = 0; s < 2; ++s) assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
-    vae_progress pa = {3, 2, 1, -90.5, 12.25, VAE_REAL_BITS};
+    vae_progress pa = {3, 2, 1, -90.5, 12.25, VAE_REAL_BITS, 0, 0};
     char path[1024], err[512];
     tmp_path(path, sizeof path, "roundtrip.ckpt");
     int rc = vae_checkpoint_save(path, &a, &pa, err, sizeof err);
@@ -306,7 +324,7 @@ static void test_checkpoint_refusals(void **state) {
     config(&c, VAE_METHOD_VAE);
     vae_trainer a;
     assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
-    vae_progress pa = {1, 1, 0, -100.0, 1.0, VAE_REAL_BITS};
+    vae_progress pa = {1, 1, 0, -100.0, 1.0, VAE_REAL_BITS, 0, 0};
     char path[1024], bad[1024], err[512];
     tmp_path(path, sizeof path, "good.ckpt");
     tmp_path(bad, sizeof bad, "bad.ckpt");
@@ -359,6 +377,539 @@ static void test_checkpoint_refusals(void **state) {
     remove(path);
 }
 
+/* ---- hostile checkpoints (issue 12, items 8 and 9) ---------------------------------- */
+
+/* Byte offsets of the version 3 layout (checkpoint.h). */
+#define OFF_SIZE 16
+#define OFF_METHOD 24
+#define OFF_X 32
+#define OFF_H 40
+#define OFF_BATCH 56
+#define OFF_K 64
+#define OFF_LR 104
+#define OFF_BETA1 112
+#define OFF_EPS 128
+#define OFF_NAME 160
+#define OFF_MAX_TRAIN 192
+#define OFF_EPOCH 200
+#define OFF_BEST_EPOCH 224
+#define OFF_SECONDS 248
+#define OFF_NPI 256
+
+static void put64(unsigned char *b, size_t off, uint64_t v) {
+    for (int i = 0; i < 8; ++i) b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get64(const unsigned char *b, size_t off) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | b[off + (size_t)i];
+    return v;
+}
+static void putf64(unsigned char *b, size_t off, double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    put64(b, off, u);
+}
+/* A valid size field and checksum for the first len bytes: the file passes the
+ * integrity checks, so only the field checks can refuse it. */
+static void refix(unsigned char *b, size_t len) {
+    put64(b, OFF_SIZE, len);
+    put64(b, len - 8, vae_fnv1a64(b, len - 8));
+}
+/* The offset of the first network real (after pi and the parameter count). */
+static size_t arrays_offset(const unsigned char *b) { return OFF_NPI + 8 + 8 * get64(b, OFF_NPI) + 8; }
+
+static unsigned char *make_ckpt(vae_method m, size_t *len) {
+    vae_config c;
+    config(&c, m);
+    vae_trainer a;
+    assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
+    vae_stats st;
+    assert_int_equal(vae_trainer_step(&a, xbin, &st), 0); /* non-zero AMSGrad moments */
+    vae_progress pa = {1, 1, 0, -100.0, 1.0, VAE_REAL_BITS, 0, 0};
+    unsigned char *b;
+    char err[512];
+    assert_int_equal(vae_checkpoint_encode(&a, &pa, VAE_CHECKPOINT_VERSION, VAE_REAL_BITS, &b,
+                                           len, err, sizeof err), 0);
+    vae_trainer_free(&a);
+    return b;
+}
+
+static void expect_parse_refused(const unsigned char *b, size_t len, const char *needle) {
+    vae_trainer t;
+    vae_progress p;
+    char err[512] = "";
+    const clock_t c0 = clock();
+    const int rc = vae_checkpoint_parse(b, len, "hostile", VAE_MAX_TRAINER_BYTES, &t, &p, err,
+                                        sizeof err);
+    const double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (rc == 0) vae_trainer_free(&t);
+    if (rc == 0 || !strstr(err, needle))
+        print_error("expected a refusal naming '%s', got rc %d '%s'\n", needle, rc, err);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, needle));
+    assert_true(secs < 1.0); /* refused before anything large is allocated */
+}
+
+/* Item 8: a header that decides gigabytes of allocations is refused from the file's
+ * length and the size limits, in well under a second. */
+static void test_checkpoint_hostile_sizes(void **state) {
+    (void)state;
+    size_t len;
+    unsigned char *good = make_ckpt(VAE_METHOD_VAE, &len);
+    unsigned char *b = malloc(len);
+    assert_non_null(b);
+
+    memcpy(b, good, len); /* a real checkpoint patched to h_dim 6000 (3.2 GB before) */
+    put64(b, OFF_H, 6000);
+    refix(b, len);
+    expect_parse_refused(b, len, "field parameters");
+
+    /* the issue's 337-byte file: a header with h_dim 16171 and no arrays (20 GB before) */
+    const size_t short_len = arrays_offset(good) + 8;
+    memcpy(b, good, short_len - 8);
+    put64(b, OFF_H, 16171);
+    refix(b, short_len);
+    expect_parse_refused(b, short_len, "field parameters");
+
+    memcpy(b, good, len); /* dimensions past the ranges */
+    put64(b, OFF_X, 1000000);
+    refix(b, len);
+    expect_parse_refused(b, len, "x_dim");
+    memcpy(b, good, len);
+    put64(b, OFF_BATCH, 0);
+    refix(b, len);
+    expect_parse_refused(b, len, "batch");
+
+    memcpy(b, good, len); /* a workspace of batch 10^6 x (k+2) rows: the memory limit */
+    put64(b, OFF_BATCH, 1000000);
+    put64(b, OFF_K, 1000);
+    refix(b, len);
+    expect_parse_refused(b, len, "more than the limit");
+
+    /* the same limit, smaller: the paper's configuration needs tens of MB */
+    vae_trainer t;
+    vae_progress p;
+    char err[512];
+    assert_int_not_equal(vae_checkpoint_parse(good, len, "small", 1u << 20, &t, &p, err, sizeof err), 0);
+    assert_non_null(strstr(err, "limit"));
+    assert_int_equal(vae_checkpoint_parse(good, len, "good", VAE_MAX_TRAINER_BYTES, &t, &p, err,
+                                          sizeof err), 0);
+    vae_trainer_free(&t);
+    vae_config c;
+    config(&c, VAE_METHOD_BSVI_SIR);
+    c.batch = 100;
+    fprintf(stderr, "trainer memory estimate, paper configuration: %.1f MiB\n",
+            (double)vae_config_memory(&c) / 1048576.0);
+    assert_true(vae_config_memory(&c) < ((uint64_t)256 << 20));
+    free(b);
+    free(good);
+}
+
+/* Item 9: inconsistent or non-finite stored values are refused at load, naming the field. */
+static void test_checkpoint_inconsistent(void **state) {
+    (void)state;
+    size_t len;
+    unsigned char *good = make_ckpt(VAE_METHOD_BSVI_SIR, &len); /* pi of k+1 = 10 weights */
+    unsigned char *b = malloc(len);
+    assert_non_null(b);
+    const size_t arr = arrays_offset(good);
+    assert_int_equal(get64(good, OFF_NPI), 10);
+    const size_t n = (len - 8 - arr) / 4 / sizeof(vae_real);
+    struct {
+        size_t off;
+        int kind; /* 0: u64, 1: f64, 2: network real */
+        double v;
+        const char *needle;
+    } cases[] = {
+        {OFF_K, 0, 5, "field pi"},            /* k disagrees with the stored pi length */
+        {OFF_METHOD, 0, 0, "field pi"},       /* vae stores no pi */
+        {OFF_LR, 1, NAN, "learning rate"},
+        {OFF_LR, 1, -1e-3, "learning rate"},
+        {OFF_BETA1, 1, 2.0, "beta1"},
+        {OFF_EPS, 1, -1.0, "epsilon"},
+        {OFF_METHOD, 0, 99, "field method"},
+        {OFF_BEST_EPOCH, 0, 7, "best epoch"},
+        {OFF_SECONDS, 1, NAN, "training seconds"},
+        {OFF_NPI + 8, 1, NAN, "field pi"},
+        {arr + 5 * sizeof(vae_real), 2, NAN, "field parameters"},
+        {arr + (n + 3) * sizeof(vae_real), 2, INFINITY, "AMSGrad m"},
+        {arr + (2 * n + 3) * sizeof(vae_real), 2, -1.0, "AMSGrad v"},
+        {arr + (3 * n + 3) * sizeof(vae_real), 2, -1.0, "AMSGrad vmax"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; ++i) {
+        memcpy(b, good, len);
+        if (cases[i].kind == 0) put64(b, cases[i].off, (uint64_t)cases[i].v);
+        else if (cases[i].kind == 1) putf64(b, cases[i].off, cases[i].v);
+        else {
+            const vae_real r = (vae_real)cases[i].v;
+            memcpy(b + cases[i].off, &r, sizeof r); /* little-endian hosts */
+        }
+        refix(b, len);
+        expect_parse_refused(b, len, cases[i].needle);
+    }
+    memcpy(b, good, len); /* a data name without its NUL */
+    memset(b + OFF_NAME, 'a', 32);
+    refix(b, len);
+    expect_parse_refused(b, len, "data name");
+    free(b);
+    free(good);
+}
+
+/* Versions 1 (float64 arrays, no precision field) and 2 (no --max-train) still load,
+ * with the same parameters (float32 <-> float64 exact in that direction). */
+static void test_checkpoint_versions(void **state) {
+    (void)state;
+    vae_config c;
+    config(&c, VAE_METHOD_BSVI_SIR_PI);
+    vae_trainer a;
+    assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
+    vae_stats st;
+    assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
+    vae_progress pa = {4, 3, 1, -95.0, 2.0, VAE_REAL_BITS, 1234, 0};
+    const unsigned versions[4] = {1, 2, 2, 3}, bits[4] = {64, 32, 64, VAE_REAL_BITS};
+    for (int i = 0; i < 4; ++i) {
+        unsigned char *b;
+        size_t len;
+        char err[512];
+        assert_int_equal(vae_checkpoint_encode(&a, &pa, versions[i], bits[i], &b, &len, err,
+                                               sizeof err), 0);
+        assert_int_equal(get64(b, 8) & 0xffffffffu, versions[i]);
+        vae_trainer t;
+        vae_progress p;
+        int rc = vae_checkpoint_parse(b, len, "old", VAE_MAX_TRAINER_BYTES, &t, &p, err, sizeof err);
+        if (rc) print_error("version %u: %s\n", versions[i], err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(p.version, versions[i]);
+        assert_int_equal(p.precision_bits, bits[i]);
+        assert_int_equal(p.max_train, versions[i] >= 3 ? 1234 : 0);
+        assert_int_equal(p.epoch, 4);
+        if (bits[i] >= VAE_REAL_BITS)
+            assert_memory_equal(t.net.params, a.net.params, a.net.nparams * sizeof(vae_real));
+        assert_int_equal(t.step, a.step);
+        vae_trainer_free(&t);
+        free(b);
+    }
+    vae_trainer_free(&a);
+}
+
+/* ---- the run log (item 10) ------------------------------------------------------------ */
+
+static void write_text(const char *path, const char *text) {
+    write_all(path, (const unsigned char *)text, strlen(text));
+}
+static char *read_text(const char *path) {
+    size_t len;
+    unsigned char *b = read_all(path, &len);
+    char *s = malloc(len + 1);
+    assert_non_null(s);
+    memcpy(s, b, len);
+    s[len] = '\0';
+    free(b);
+    return s;
+}
+
+static void test_log_reconcile(void **state) {
+    (void)state;
+    char path[1024], err[512];
+    tmp_path(path, sizeof path, "reconcile.csv");
+    const char *H = VAE_LOG_HEADER "\n";
+    char text[2048], want[2048];
+    size_t dropped = 99;
+
+    /* rows past the checkpoint's epoch and an unfinished line are dropped */
+    snprintf(text, sizeof text, "%s1,10,a\n2,20,b\n3,30,c\n4,40,d\n5,5", H);
+    write_text(path, text);
+    assert_int_equal(vae_log_reconcile(path, 3, &dropped, err, sizeof err), 0);
+    assert_int_equal(dropped, 2);
+    snprintf(want, sizeof want, "%s1,10,a\n2,20,b\n3,30,c\n", H);
+    char *got = read_text(path);
+    assert_string_equal(got, want);
+    free(got);
+
+    /* agreeing: nothing rewritten */
+    assert_int_equal(vae_log_reconcile(path, 3, &dropped, err, sizeof err), 0);
+    assert_int_equal(dropped, 0);
+
+    /* a repeated epoch (written by builds before the fix): the later row is the rerun's */
+    snprintf(text, sizeof text, "%s1,10,a\n2,20,b\n3,30,old\n3,30,c\n4,40,d\n", H);
+    write_text(path, text);
+    assert_int_equal(vae_log_reconcile(path, 4, &dropped, err, sizeof err), 0);
+    assert_int_equal(dropped, 1);
+    snprintf(want, sizeof want, "%s1,10,a\n2,20,b\n3,30,c\n4,40,d\n", H);
+    got = read_text(path);
+    assert_string_equal(got, want);
+    free(got);
+
+    /* a log that lacks a checkpointed epoch, a gap, another header: refused, unchanged */
+    const char *bad[3] = {"%s1,10,a\n2,20,b\n", "%s1,10,a\n3,30,c\n4,40,d\n", "x,y\n1,10,a\n"};
+    const char *needle[3] = {"disagree", "line 3", "header"};
+    for (int i = 0; i < 3; ++i) {
+        snprintf(text, sizeof text, bad[i], H);
+        write_text(path, text);
+        assert_int_not_equal(vae_log_reconcile(path, 3, &dropped, err, sizeof err), 0);
+        if (!strstr(err, needle[i])) print_error("'%s' lacks '%s'\n", err, needle[i]);
+        assert_non_null(strstr(err, needle[i]));
+        got = read_text(path);
+        assert_string_equal(got, text);
+        free(got);
+    }
+    remove(path);
+}
+
+/* ---- the program (items 10 and 11) ------------------------------------------------------ */
+
+#ifdef VAE_BIN
+/* Runs VAE_BIN with args (NULL-terminated, without argv[0]), stdout and stderr into
+ * files of the test directory; fsize > 0 limits the size of every file it writes
+ * (a full disk: writes past it fail with EFBIG). Returns the exit code, or 128 + the
+ * signal. kill_after_ms > 0: SIGKILL after that long (if still running). */
+static int run_vae_ex(const char *const *args, long fsize, long kill_after_ms) {
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = VAE_BIN;
+    for (; args[n - 1] && n < 63; ++n) argv[n] = args[n - 1];
+    argv[n] = NULL;
+    char out[1024], errp[1024];
+    tmp_path(out, sizeof out, "cli.out");
+    tmp_path(errp, sizeof errp, "cli.err");
+    fflush(NULL);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0) _exit(120);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        if (!getenv("OPENBLAS_CORETYPE")) setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+        if (fsize > 0) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit rl = {(rlim_t)fsize, (rlim_t)fsize};
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        execv(VAE_BIN, (char *const *)argv);
+        _exit(121);
+    }
+    if (kill_after_ms > 0) {
+        struct timespec ts = {kill_after_ms / 1000, (kill_after_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+static int run_vae(const char *const *args) { return run_vae_ex(args, 0, 0); }
+
+static char *cli_text(const char *name) {
+    char p[1024];
+    tmp_path(p, sizeof p, name);
+    return read_text(p);
+}
+static void expect_cli_refused(const char *const *args, const char *needle) {
+    const int rc = run_vae(args);
+    char *e = cli_text("cli.err");
+    if (rc == 0 || !strstr(e, needle)) print_error("expected exit != 0 and '%s', got %d: %s\n", needle, rc, e);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(e, needle));
+    free(e);
+}
+
+static void rm_run(const char *dir) {
+    static const char *const names[8] = {"log.csv", "best.ckpt", "last.ckpt", "train.out",
+                                         "log.csv.tmp", "best.ckpt.tmp", "last.ckpt.tmp", "x.ckpt"};
+    char p[1100];
+    for (int i = 0; i < 8; ++i) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        remove(p);
+    }
+    rmdir(dir);
+}
+
+/* A short run: 2 batches of 100 per epoch, method vae. */
+#define RUN_ARGS(dir) "--data", "builtin", "--method", "vae", "--max-train", "200", "--out", dir
+
+/* Item 11: nonsensical options, a second run into a run's directory, --help. */
+static void test_cli_refusals(void **state) {
+    (void)state;
+    char dir[1024], ck[1100], logp[1100];
+    tmp_path(dir, sizeof dir, "cli-run");
+    rm_run(dir);
+    snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
+    snprintf(logp, sizeof logp, "%s/log.csv", dir);
+
+    const char *const lr0[] = {"train", RUN_ARGS(dir), "--lr", "0", NULL};
+    expect_cli_refused(lr0, "--lr");
+    const char *const lrneg[] = {"train", RUN_ARGS(dir), "--lr", "-1e-3", NULL};
+    expect_cli_refused(lrneg, "--lr");
+    const char *const lrnan[] = {"train", RUN_ARGS(dir), "--lr", "nan", NULL};
+    expect_cli_refused(lrnan, "--lr");
+    const char *const ep0[] = {"train", RUN_ARGS(dir), "--epochs", "0", NULL};
+    expect_cli_refused(ep0, "--epochs");
+    const char *const k0[] = {"train", RUN_ARGS(dir), "--k", "0", NULL};
+    expect_cli_refused(k0, "--k");
+    const char *const cs0[] = {"train", RUN_ARGS(dir), "--test-curve", "10", "--test-curve-samples", "0", NULL};
+    expect_cli_refused(cs0, "--test-curve-samples");
+    struct stat sb;
+    assert_int_not_equal(stat(logp, &sb), 0); /* nothing was written */
+
+    /* queue.sh's new run: the directory exists and holds train.out only; a repeated
+     * option: the last one wins */
+    mkdir(dir, 0755);
+    char tout[1100];
+    snprintf(tout, sizeof tout, "%s/train.out", dir);
+    write_text(tout, "");
+    const char *const first[] = {"train", RUN_ARGS(dir), "--epochs", "1", "--svi-rule", "adam",
+                                 "--svi-step-size", "0.1", "--svi-rule", "gradient", NULL};
+    assert_int_equal(run_vae(first), 0);
+    vae_trainer t;
+    vae_progress p;
+    char err[512];
+    assert_int_equal(vae_checkpoint_load(ck, &t, &p, err, sizeof err), 0);
+    assert_int_equal(t.cfg.svi_rule, BSVI_STEP_GRADIENT);
+    assert_true(t.cfg.svi_eta == 0.1);
+    assert_int_equal(p.max_train, 200);
+    assert_int_equal(p.version, VAE_CHECKPOINT_VERSION);
+    vae_trainer_free(&t);
+    char *log1 = read_text(logp);
+
+    /* the same command again (or another method with the same --out): refused, untouched */
+    expect_cli_refused(first, "already holds a run");
+    const char *const other[] = {"train", "--data", "builtin", "--method", "iwae", "--out", dir, NULL};
+    expect_cli_refused(other, "--overwrite");
+    char *log2 = read_text(logp);
+    assert_string_equal(log1, log2);
+    free(log2);
+    const char *const both[] = {"train", "--resume", ck, "--overwrite", NULL};
+    expect_cli_refused(both, "contradict");
+
+    /* --resume cannot change the configuration, nor --max-train (kept in the checkpoint) */
+    const char *const mt[] = {"train", "--resume", ck, "--epochs", "2", "--max-train", "300", NULL};
+    expect_cli_refused(mt, "--max-train");
+    const char *const lr[] = {"train", "--resume", ck, "--epochs", "2", "--lr", "2e-3", NULL};
+    expect_cli_refused(lr, "--lr");
+    log2 = read_text(logp);
+    assert_string_equal(log1, log2);
+    free(log2);
+    /* without it, the run keeps its 200 images; the same value is accepted */
+    const char *const res[] = {"train", "--resume", ck, "--epochs", "2", "--max-train", "200",
+                               "--out", dir, "--svi-rule", "gradient", NULL};
+    assert_int_equal(run_vae(res), 0);
+    char *e = cli_text("cli.err");
+    assert_non_null(strstr(e, "(200 train"));
+    free(e);
+
+    /* --overwrite replaces the run */
+    const char *const ow[] = {"train", RUN_ARGS(dir), "--epochs", "1", "--overwrite", NULL};
+    assert_int_equal(run_vae(ow), 0);
+    log2 = read_text(logp);
+    assert_int_equal(strncmp(log1, log2, strlen(VAE_LOG_HEADER) + 3), 0); /* epoch 1 again */
+    assert_null(strstr(log2, "\n2,"));
+    free(log2);
+    free(log1);
+
+    /* eval: zero sample counts were accepted and printed log-likelihoods of 0.0000 */
+    const char *const ev[3][6] = {{"eval", "--checkpoint", ck, "--iwae-samples", "0", NULL},
+                                  {"eval", "--checkpoint", ck, "--bsvi-weights", "0", NULL},
+                                  {"eval", "--checkpoint", ck, "--elbo-samples", "0", NULL}};
+    expect_cli_refused(ev[0], "--iwae-samples");
+    expect_cli_refused(ev[1], "--bsvi-weights");
+    expect_cli_refused(ev[2], "--elbo-samples");
+
+    /* a checkpoint whose x_dim does not fit its data (eval overflowed its batch buffer) */
+    vae_config c;
+    config(&c, VAE_METHOD_VAE);
+    c.x_dim = 2;
+    assert_int_equal(vae_trainer_init(&t, &c, NULL), 0);
+    vae_progress pz = {1, 1, 0, -10.0, 1.0, VAE_REAL_BITS, 0, 0};
+    char small[1100];
+    snprintf(small, sizeof small, "%s/x.ckpt", dir);
+    assert_int_equal(vae_checkpoint_save(small, &t, &pz, err, sizeof err), 0);
+    vae_trainer_free(&t);
+    const char *const evx[] = {"eval", "--checkpoint", small, "--test-subset", "5", NULL};
+    expect_cli_refused(evx, "x_dim");
+
+    /* --help: the command's options on stdout, exit code 0 */
+    const char *const cmds[4] = {"train", "eval", "svi-sweep", NULL};
+    const char *const opts[4] = {"--overwrite", "--bsvi-weights", "--etas", "train"};
+    for (int i = 0; i < 4; ++i) {
+        const char *const h[] = {cmds[i] ? cmds[i] : "--help", cmds[i] ? "--help" : NULL, NULL};
+        assert_int_equal(run_vae(h), 0);
+        char *o = cli_text("cli.out");
+        assert_non_null(strstr(o, "usage"));
+        assert_non_null(strstr(o, opts[i]));
+        free(o);
+    }
+    rm_run(dir);
+}
+
+/* The log rows without their timing columns (epoch_seconds, wall_seconds). */
+static char *log_values(const char *path) {
+    char *s = read_text(path);
+    char *o = malloc(strlen(s) + 1);
+    assert_non_null(o);
+    size_t j = 0;
+    int col = 0;
+    for (size_t i = 0; s[i]; ++i) {
+        if (s[i] == '\n') col = -1;
+        if (s[i] == ',') ++col;
+        if (col != 11 && col != 12) o[j++] = s[i];
+        if (col == -1) col = 0;
+    }
+    o[j] = '\0';
+    free(s);
+    return o;
+}
+
+/* Item 10: a full disk during a checkpoint write, then --resume: the log has each epoch
+ * once, with the values of an uninterrupted run (before the fix the interrupted epoch's
+ * row was repeated). Then kill -9 at many points of a resumed run: the same. */
+static void test_cli_interrupted(void **state) {
+    (void)state;
+    char ref[1024], dir[1024], ck[1100], logp[1100], rlog[1100];
+    tmp_path(ref, sizeof ref, "cli-ref");
+    tmp_path(dir, sizeof dir, "cli-cut");
+    rm_run(ref);
+    rm_run(dir);
+    snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
+    snprintf(logp, sizeof logp, "%s/log.csv", dir);
+    snprintf(rlog, sizeof rlog, "%s/log.csv", ref);
+    const char *const full[] = {"train", RUN_ARGS(ref), "--epochs", "8", NULL};
+    assert_int_equal(run_vae(full), 0);
+    char *want = log_values(rlog);
+
+    const char *const one[] = {"train", RUN_ARGS(dir), "--epochs", "1", NULL};
+    assert_int_equal(run_vae(one), 0);
+    /* epoch 2's row fits in 1 MB, its checkpoints (MBs) do not */
+    const char *const two[] = {"train", "--resume", ck, "--epochs", "2", NULL};
+    assert_int_not_equal(run_vae_ex(two, 1 << 20, 0), 0);
+    char *e = cli_text("cli.err");
+    assert_non_null(strstr(e, "disk full"));
+    free(e);
+    assert_int_equal(run_vae(two), 0);
+
+    /* kill -9 at spread-out times of resumed runs, until epoch 8 is done */
+    const char *const six[] = {"train", "--resume", ck, "--epochs", "8", NULL};
+    const long delays[] = {20, 45, 70, 95, 120, 145, 170, 195, 220, 245, 270, 295, 320, 345};
+    int killed = 0;
+    for (size_t i = 0; i < sizeof delays / sizeof *delays; ++i)
+        if (run_vae_ex(six, 0, delays[i]) == 128 + SIGKILL) ++killed;
+    assert_int_equal(run_vae(six), 0);
+    fprintf(stderr, "interrupted run: %d of %zu resumed runs killed\n", killed,
+            sizeof delays / sizeof *delays);
+    char *got = log_values(logp);
+    if (strcmp(got, want) != 0) print_error("log after interruptions:\n%s\nwant:\n%s\n", got, want);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    rm_run(ref);
+    rm_run(dir);
+}
+#endif
+
 int main(void) {
     make_data();
     fprintf(stderr, "test_vae: data = %s\n", data_source);
@@ -379,6 +930,14 @@ int main(void) {
         cmocka_unit_test(test_evaluate_and_probe),
         cmocka_unit_test(test_checkpoint_roundtrip_and_resume),
         cmocka_unit_test(test_checkpoint_refusals),
+        cmocka_unit_test(test_checkpoint_hostile_sizes),
+        cmocka_unit_test(test_checkpoint_inconsistent),
+        cmocka_unit_test(test_checkpoint_versions),
+        cmocka_unit_test(test_log_reconcile),
+#ifdef VAE_BIN
+        cmocka_unit_test(test_cli_refusals),
+        cmocka_unit_test(test_cli_interrupted),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

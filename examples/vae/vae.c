@@ -52,22 +52,90 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
+#define USAGE_TRAIN                                                                          \
+    "  vae train --data {builtin,mnist,fashion-mnist,fashion-mnist-gray}\n"                  \
+    "            --method {vae,iwae,svi,bsvi,bsvi-ds,bsvi-sir,bsvi-sir-pi}\n"                \
+    "            [--epochs N] [--batch 100] [--k 9] [--svi-step-size ETA]\n"                 \
+    "            [--svi-rule gradient|momentum|adam] [--svi-clip C] [--lr 1e-3]\n"           \
+    "            [--kl-anneal STEPS] [--patience N] [--seed S] [--out DIR]\n"                \
+    "            [--resume CKPT | --overwrite] [--max-train N] [--sir-m M] [--dreg]\n"       \
+    "            [--pi-lr LR] [--data-dir DIR] [--test-curve N] [--test-curve-samples 100]\n"
+#define USAGE_EVAL                                                                           \
+    "  vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500]\n"              \
+    "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--data-dir DIR]\n"
+#define USAGE_SWEEP                                                                          \
+    "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"             \
+    "           [--etas LIST] [--k 10] [--n 500] [--data-dir DIR]\n"
+
+/* Without a command: the usage on stderr, exit code 2. */
 static void usage(void) {
-    fprintf(stderr,
-            "usage:\n"
-            "  vae train --data {builtin,mnist,fashion-mnist,fashion-mnist-gray}\n"
-            "            --method {vae,iwae,svi,bsvi,bsvi-ds,bsvi-sir,bsvi-sir-pi}\n"
-            "            [--epochs N] [--batch 100] [--k 9] [--svi-step-size ETA]\n"
-            "            [--svi-rule gradient|momentum|adam] [--svi-clip C] [--lr 1e-3]\n"
-            "            [--kl-anneal STEPS] [--patience N] [--seed S] [--out DIR]\n"
-            "            [--resume CKPT] [--max-train N] [--sir-m M] [--dreg] [--pi-lr LR]\n"
-            "            [--data-dir DIR] [--test-curve N] [--test-curve-samples 100]\n"
-            "  vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500]\n"
-            "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--data-dir DIR]\n"
-            "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"
-            "           [--etas LIST] [--k 10] [--n 500] [--data-dir DIR]\n");
+    fprintf(stderr, "usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP
+                    "  vae COMMAND --help   (a command's options)\n");
     exit(2);
 }
+
+/* `vae --help`, `vae COMMAND --help`: on stdout, exit code 0. */
+static void help(const char *cmd) {
+    if (!cmd) {
+        printf("usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP
+               "  vae COMMAND --help   (a command's options)\n");
+    } else if (!strcmp(cmd, "train")) {
+        printf("usage:\n" USAGE_TRAIN
+               "Trains a VAE; per epoch a row of DIR/log.csv, DIR/best.ckpt, DIR/last.ckpt.\n"
+               "  --data D            data set (required for a new run)\n"
+               "  --method M          method (required for a new run)\n"
+               "  --epochs N          stop after epoch N, counted over resumed runs (10; >= 1)\n"
+               "  --batch B           data points per step (100; 1..%u)\n"
+               "  --k K               BSVI steps, K+1 weights (9; 1..%u)\n"
+               "  --svi-step-size ETA SVI step size (5e-3; > 0)\n"
+               "  --svi-rule R        gradient, momentum or adam (gradient)\n"
+               "  --svi-clip C        per-data-point SVI direction clipping (0: off; >= 0)\n"
+               "  --lr LR             AMSGrad learning rate (1e-3; > 0)\n"
+               "  --kl-anneal STEPS   KL multiplier rises 0 -> 1 over STEPS steps (0: off)\n"
+               "  --patience N        early stop after N epochs without improvement (0: off)\n"
+               "  --seed S            seed of everything random (1)\n"
+               "  --out DIR           run directory (runs/DATA-METHOD-sSEED; with --resume, the\n"
+               "                      checkpoint's directory)\n"
+               "  --resume CKPT       continue a run (its configuration; options that differ\n"
+               "                      from it are refused; log.csv is cut back to its epoch)\n"
+               "  --overwrite         replace the run in DIR (without it, a DIR holding a\n"
+               "                      log.csv with rows or a checkpoint is refused)\n"
+               "  --max-train N       use only the first N training images (0: all); kept in\n"
+               "                      the checkpoint\n"
+               "  --sir-m M           resampled targets of BSVI-SIR (1; 1..%u)\n"
+               "  --dreg              DReG encoder gradient for iwae\n"
+               "  --pi-lr LR          Adam learning rate of pi for bsvi-sir-pi (1e-2; > 0)\n"
+               "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n"
+               "  --test-curve N      IWAE-S on the first N test images after every epoch (0: off)\n"
+               "  --test-curve-samples S  S of that IWAE-S (100; >= 1)\n"
+               "A repeated option: the last one wins.\n",
+               VAE_MAX_BATCH, VAE_MAX_K, VAE_MAX_K);
+    } else if (!strcmp(cmd, "eval")) {
+        printf("usage:\n" USAGE_EVAL
+               "Evaluates a checkpoint on the test set; a CSV header, a CSV line, a table row.\n"
+               "  --checkpoint CKPT   the checkpoint (required)\n"
+               "  --iwae-samples S    S of IWAE-S (5000; >= 1)\n"
+               "  --bsvi-weights K    K of BSVI-K (500; >= 1)\n"
+               "  --elbo-samples S    samples of ELBO*, KL*, Reconstruction* (1000; >= 1)\n"
+               "  --test-subset N     the first N test images (0: all)\n"
+               "  --seed S            the evaluator's seed (1)\n"
+               "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n");
+    } else {
+        printf("usage:\n" USAGE_SWEEP
+               "SVI-0, SVI-k and BSVI-k on validation images per step rule and step size.\n"
+               "  --checkpoint CKPT   a trained model (else a fresh one of --data, --seed)\n"
+               "  --data D            data set of a fresh model (builtin)\n"
+               "  --rules LIST        comma-separated step rules (gradient,momentum,adam)\n"
+               "  --etas LIST         comma-separated positive step sizes\n"
+               "  --k K               SVI steps (10; >= 1)\n"
+               "  --n N               validation images (500; >= 1)\n"
+               "  --seed S            seed of a fresh model (1)\n"
+               "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n");
+    }
+    exit(0);
+}
+
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 /* ---- option parsing helpers -------------------------------------------------- */
 
@@ -277,50 +345,117 @@ static void print_num(FILE *f, double v) {
     else fprintf(f, ",%.4f", v);
 }
 
+/* A file of a run in dir that a new run would replace: log.csv with a row (a header
+ * alone, as a run stopped in its first epoch leaves it, holds no result), best.ckpt or
+ * last.ckpt. NULL when there is none. */
+static const char *run_file_in(const char *dir) {
+    static const char *const names[3] = {"log.csv", "best.ckpt", "last.ckpt"};
+    char path[1100];
+    for (int i = 0; i < 3; ++i) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        int found = 1;
+        if (i == 0) { /* any byte after the first line */
+            int ch, nl = 0;
+            found = 0;
+            while ((ch = fgetc(f)) != EOF)
+                if (nl) {
+                    found = 1;
+                    break;
+                } else if (ch == '\n') {
+                    nl = 1;
+                }
+        }
+        fclose(f);
+        if (found) return names[i];
+    }
+    return NULL;
+}
+
+/* The options of `train` that set the configuration; with --resume each one given must
+ * agree with the checkpoint (a resumed run keeps its configuration). */
+enum {
+    OPT_DATA, OPT_METHOD, OPT_BATCH, OPT_K, OPT_ETA, OPT_RULE, OPT_CLIP, OPT_LR, OPT_ANNEAL,
+    OPT_SEED, OPT_SIR_M, OPT_DREG, OPT_PI_LR, OPT_MAX_TRAIN, OPT_COUNT
+};
+
+static void check_resume_option(const int *given, int opt, const char *name, int same,
+                                const char *resume) {
+    if (given[opt] && !same)
+        die("%s differs from the configuration of %s (a resumed run keeps its configuration; "
+            "drop the option, or start a new run with another --out)", name, resume);
+}
+
 static int cmd_train(int argc, char **argv) {
     vae_config cfg;
     vae_config_default(&cfg);
     const char *data = NULL, *out_dir = NULL, *resume = NULL, *data_dir = NULL;
-    int have_method = 0;
+    int given[OPT_COUNT] = {0}, overwrite = 0;
     size_t epochs = 10, patience = 0, max_train = 0, curve_n = 0, curve_S = 100;
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
-        if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
+        if (is_help(a)) help("train");
+        else if (!strcmp(a, "--data")) data = need_value(argc, argv, &i), given[OPT_DATA] = 1;
         else if (!strcmp(a, "--method")) {
             if (vae_method_parse(need_value(argc, argv, &i), &cfg.method))
                 die("unknown --method %s", argv[i]);
-            have_method = 1;
+            given[OPT_METHOD] = 1;
         } else if (!strcmp(a, "--epochs")) epochs = parse_size(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--batch")) cfg.batch = parse_size(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--k")) cfg.k = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--batch"))
+            cfg.batch = parse_size(a, need_value(argc, argv, &i)), given[OPT_BATCH] = 1;
+        else if (!strcmp(a, "--k")) cfg.k = parse_size(a, need_value(argc, argv, &i)), given[OPT_K] = 1;
         else if (!strcmp(a, "--svi-step-size"))
-            cfg.svi_eta = parse_double(a, need_value(argc, argv, &i));
+            cfg.svi_eta = parse_double(a, need_value(argc, argv, &i)), given[OPT_ETA] = 1;
         else if (!strcmp(a, "--svi-rule")) {
             if (vae_step_rule_parse(need_value(argc, argv, &i), &cfg.svi_rule))
                 die("unknown --svi-rule %s (gradient, momentum, adam)", argv[i]);
+            given[OPT_RULE] = 1;
         } else if (!strcmp(a, "--svi-clip"))
-            cfg.svi_clip = parse_double(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--lr")) cfg.lr = parse_double(a, need_value(argc, argv, &i));
+            cfg.svi_clip = parse_double(a, need_value(argc, argv, &i)), given[OPT_CLIP] = 1;
+        else if (!strcmp(a, "--lr")) cfg.lr = parse_double(a, need_value(argc, argv, &i)), given[OPT_LR] = 1;
         else if (!strcmp(a, "--kl-anneal"))
-            cfg.kl_anneal = parse_size(a, need_value(argc, argv, &i));
+            cfg.kl_anneal = parse_size(a, need_value(argc, argv, &i)), given[OPT_ANNEAL] = 1;
         else if (!strcmp(a, "--patience")) patience = parse_size(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--seed")) cfg.seed = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) cfg.seed = parse_size(a, need_value(argc, argv, &i)), given[OPT_SEED] = 1;
         else if (!strcmp(a, "--out")) out_dir = need_value(argc, argv, &i);
         else if (!strcmp(a, "--resume")) resume = need_value(argc, argv, &i);
-        else if (!strcmp(a, "--max-train")) max_train = parse_size(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--sir-m")) cfg.sir_m = parse_size(a, need_value(argc, argv, &i));
-        else if (!strcmp(a, "--dreg")) cfg.iwae_dreg = 1;
-        else if (!strcmp(a, "--pi-lr")) cfg.pi_lr = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--overwrite")) overwrite = 1;
+        else if (!strcmp(a, "--max-train"))
+            max_train = parse_size(a, need_value(argc, argv, &i)), given[OPT_MAX_TRAIN] = 1;
+        else if (!strcmp(a, "--sir-m"))
+            cfg.sir_m = parse_size(a, need_value(argc, argv, &i)), given[OPT_SIR_M] = 1;
+        else if (!strcmp(a, "--dreg")) cfg.iwae_dreg = 1, given[OPT_DREG] = 1;
+        else if (!strcmp(a, "--pi-lr")) cfg.pi_lr = parse_double(a, need_value(argc, argv, &i)), given[OPT_PI_LR] = 1;
         else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
         else if (!strcmp(a, "--test-curve")) curve_n = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--test-curve-samples"))
             curve_S = parse_size(a, need_value(argc, argv, &i));
-        else die("unknown option %s for train (run vae without arguments for help)", a);
+        else die("unknown option %s for train (vae train --help lists them)", a);
+    }
+    /* options that make no sense are refused before anything is read or written
+     * (a repeated option: the last one counts) */
+    if (epochs == 0) die("--epochs 0: nothing to train (at least 1)");
+    if (curve_S == 0) die("--test-curve-samples 0: the learning curve needs at least 1 sample");
+    if (resume && overwrite)
+        die("--overwrite and --resume contradict each other (a resumed run continues its log)");
+    char err[512];
+    if (!resume) {
+        if (!data || !given[OPT_METHOD]) die("train needs --data and --method");
+        if (!(cfg.lr > 0.0)) die("--lr %g: the learning rate must be positive", cfg.lr);
+        if (!(cfg.svi_eta > 0.0)) die("--svi-step-size %g: must be positive", cfg.svi_eta);
+        if (!(cfg.svi_clip >= 0.0)) die("--svi-clip %g: must be 0 (off) or positive", cfg.svi_clip);
+        if (!(cfg.pi_lr > 0.0)) die("--pi-lr %g: must be positive", cfg.pi_lr);
+        if (cfg.batch == 0 || cfg.batch > VAE_MAX_BATCH)
+            die("--batch %zu: must be 1..%u", cfg.batch, VAE_MAX_BATCH);
+        if (cfg.k == 0 || cfg.k > VAE_MAX_K) die("--k %zu: must be 1..%u", cfg.k, VAE_MAX_K);
+        if (cfg.sir_m == 0 || cfg.sir_m > VAE_MAX_K)
+            die("--sir-m %zu: must be 1..%u", cfg.sir_m, VAE_MAX_K);
+        if (vae_config_check(&cfg, VAE_MAX_TRAINER_BYTES, err, sizeof err)) die("%s", err);
     }
 
     vae_trainer t;
-    vae_progress prog = {0, 0, 0, -INFINITY, 0.0, VAE_REAL_BITS};
-    char err[512];
+    vae_progress prog = {0, 0, 0, -INFINITY, 0.0, VAE_REAL_BITS, 0, VAE_CHECKPOINT_VERSION};
     if (resume) {
         if (vae_checkpoint_load(resume, &t, &prog, err, sizeof err)) die("%s", err);
         if (prog.precision_bits != VAE_REAL_BITS)
@@ -329,20 +464,62 @@ static int cmd_train(int argc, char **argv) {
                 prog.precision_bits, prog.precision_bits == 64 ? "vae64" : "vae");
         if (data && strcmp(data, t.cfg.data) != 0)
             die("--data %s differs from the checkpoint's %s", data, t.cfg.data);
-        if (have_method && cfg.method != t.cfg.method)
+        if (given[OPT_METHOD] && cfg.method != t.cfg.method)
             die("--method %s differs from the checkpoint's %s", vae_method_name(cfg.method),
                 vae_method_name(t.cfg.method));
+        const vae_config *k = &t.cfg;
+        check_resume_option(given, OPT_BATCH, "--batch", cfg.batch == k->batch, resume);
+        check_resume_option(given, OPT_K, "--k", cfg.k == k->k, resume);
+        check_resume_option(given, OPT_ETA, "--svi-step-size", cfg.svi_eta == k->svi_eta, resume);
+        check_resume_option(given, OPT_RULE, "--svi-rule", cfg.svi_rule == k->svi_rule, resume);
+        check_resume_option(given, OPT_CLIP, "--svi-clip", cfg.svi_clip == k->svi_clip, resume);
+        check_resume_option(given, OPT_LR, "--lr", cfg.lr == k->lr, resume);
+        check_resume_option(given, OPT_ANNEAL, "--kl-anneal", cfg.kl_anneal == k->kl_anneal, resume);
+        check_resume_option(given, OPT_SEED, "--seed", cfg.seed == k->seed, resume);
+        check_resume_option(given, OPT_SIR_M, "--sir-m", cfg.sir_m == k->sir_m, resume);
+        check_resume_option(given, OPT_DREG, "--dreg", cfg.iwae_dreg == k->iwae_dreg, resume);
+        check_resume_option(given, OPT_PI_LR, "--pi-lr", cfg.pi_lr == k->pi_lr, resume);
+        if (prog.version >= 3) { /* the run's --max-train is recorded: keep it */
+            if (given[OPT_MAX_TRAIN] && max_train != prog.max_train)
+                die("--max-train %zu differs from the run's %llu (recorded in %s)", max_train,
+                    (unsigned long long)prog.max_train, resume);
+            max_train = (size_t)prog.max_train;
+        } else { /* written before --max-train was recorded: as given, recorded from now on */
+            prog.max_train = max_train;
+        }
         data = t.cfg.data;
+    } else {
+        prog.max_train = max_train;
+    }
+
+    char dir[1024], path[1100];
+    if (out_dir) {
+        snprintf(dir, sizeof dir, "%s", out_dir);
+    } else if (resume) { /* continue in the checkpoint's directory */
+        snprintf(dir, sizeof dir, "%s", resume);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+    } else {
+        snprintf(dir, sizeof dir, "runs/%s-%s-s%llu", data, vae_method_name(cfg.method),
+                 (unsigned long long)cfg.seed);
+    }
+    if (!resume && !overwrite) {
+        const char *found = run_file_in(dir);
+        if (found)
+            die("%s already holds a run (%s/%s): continue it with --resume %s/last.ckpt, "
+                "replace it with --overwrite, or choose another --out", dir, dir, found, dir);
+    }
+    if (resume)
         fprintf(stderr, "vae: resumed %s at epoch %llu, step %llu\n", resume,
                 (unsigned long long)prog.epoch, (unsigned long long)t.step);
-    } else {
-        if (!data || !have_method) die("train needs --data and --method");
-    }
 
     data_sets ds;
     load_data(data, data_dir, 1, curve_n > 0, &ds);
+    if (resume && (t.cfg.x_dim != ds.train.dim || t.cfg.lik != ds.lik))
+        die("%s: x_dim %zu and likelihood %u do not fit --data %s (%zu pixels, likelihood %u)",
+            resume, t.cfg.x_dim, (unsigned)t.cfg.lik, data, ds.train.dim, (unsigned)ds.lik);
     if (curve_n > ds.test.n) curve_n = ds.test.n;
-    if (curve_n > 0 && curve_S == 0) die("--test-curve-samples must be positive");
     if (max_train > 0 && max_train < ds.train_count) ds.train_count = max_train;
     const size_t B = resume ? t.cfg.batch : cfg.batch;
     if (ds.train_count < B) die("%zu training images, fewer than one batch of %zu", ds.train_count, B);
@@ -362,26 +539,40 @@ static int cmd_train(int argc, char **argv) {
     }
     const vae_config *c = &t.cfg;
 
-    char dir[1024], path[1100];
-    if (out_dir) {
-        snprintf(dir, sizeof dir, "%s", out_dir);
-    } else if (resume) { /* continue in the checkpoint's directory */
-        snprintf(dir, sizeof dir, "%s", resume);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        else snprintf(dir, sizeof dir, ".");
-    } else {
-        snprintf(dir, sizeof dir, "runs/%s-%s-s%llu", c->data, vae_method_name(c->method),
-                 (unsigned long long)c->seed);
-    }
+    /* The log and the checkpoints agree after any interruption: an epoch's row is
+     * appended (and flushed; a failed write stops the run) before its checkpoints are
+     * written, and --resume cuts the log back to the checkpoint's epoch, so a row
+     * written for an epoch whose checkpoint was not (a kill, a full disk) is replaced
+     * by the rerun's row instead of repeated. */
     mkdir_p(dir);
     snprintf(path, sizeof path, "%s/log.csv", dir);
-    FILE *log = fopen(path, prog.epoch > 0 ? "a" : "w");
-    if (!log) die("cannot write %s", path);
-    if (prog.epoch == 0)
-        fprintf(log, "epoch,step,train_bound,svi0,svik,bsvik,mean_pos,valid_bound,valid_svi0,"
-                     "valid_svik,valid_bsvik,epoch_seconds,wall_seconds,test_iwae\n");
-    fflush(log);
+    FILE *log = NULL;
+    if (resume && access(path, F_OK) == 0) {
+        size_t dropped = 0;
+        if (vae_log_reconcile(path, prog.epoch, &dropped, err, sizeof err))
+            die("%s (resuming %s)", err, resume);
+        if (dropped > 0)
+            fprintf(stderr, "vae: %s: dropped %zu row%s past epoch %llu, the checkpoint's "
+                    "(an interrupted epoch, trained again now)\n", path, dropped,
+                    dropped == 1 ? "" : "s", (unsigned long long)prog.epoch);
+        log = fopen(path, "a");
+    } else {
+        if (resume)
+            fprintf(stderr, "vae: no %s: a new log, its rows start at epoch %llu\n", path,
+                    (unsigned long long)prog.epoch + 1);
+        if (overwrite) {
+            static const char *const names[6] = {"log.csv", "best.ckpt", "last.ckpt",
+                                                 "log.csv.tmp", "best.ckpt.tmp", "last.ckpt.tmp"};
+            char old[1100];
+            for (int i = 0; i < 6; ++i) {
+                snprintf(old, sizeof old, "%s/%s", dir, names[i]);
+                remove(old);
+            }
+        }
+        log = fopen(path, "w");
+        if (log) fprintf(log, VAE_LOG_HEADER "\n");
+    }
+    if (!log || fflush(log) != 0 || ferror(log)) die("cannot write %s", path);
 
     fprintf(stderr,
             "vae: %s on %s (%zu train, %zu valid), batch %zu, k %zu, SVI %s eta %g, lr %g, "
@@ -448,7 +639,10 @@ static int cmd_train(int argc, char **argv) {
         fprintf(log, ",%.2f,%.2f", secs, prog.seconds);
         print_num(log, test_iwae);
         fprintf(log, "\n");
-        fflush(log);
+        if (fflush(log) != 0 || ferror(log))
+            die("cannot append epoch %llu to %s (disk full?); last.ckpt is at epoch %llu, "
+                "--resume continues from it", (unsigned long long)epoch, path,
+                (unsigned long long)epoch - 1);
         fprintf(stderr,
                 "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
                 "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f\n",
@@ -468,6 +662,7 @@ static int cmd_train(int argc, char **argv) {
         }
         snprintf(path, sizeof path, "%s/last.ckpt", dir);
         if (vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
+        snprintf(path, sizeof path, "%s/log.csv", dir);
         if (stop) {
             fprintf(stderr, "vae: early stop: no validation improvement for %llu epochs (best %.3f at epoch %llu)\n",
                     (unsigned long long)prog.bad_epochs, prog.best_valid,
@@ -494,22 +689,29 @@ static int cmd_eval(int argc, char **argv) {
     uint64_t seed = 1;
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
-        if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
+        if (is_help(a)) help("eval");
+        else if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
         else if (!strcmp(a, "--iwae-samples")) S = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--bsvi-weights")) K = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--elbo-samples")) elbo_S = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--test-subset")) subset = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
-        else die("unknown option %s for eval", a);
+        else die("unknown option %s for eval (vae eval --help lists them)", a);
     }
     if (!ckpt) die("eval needs --checkpoint");
+    if (S == 0) die("--iwae-samples 0: IWAE-S needs at least 1 sample");
+    if (K == 0) die("--bsvi-weights 0: BSVI-K needs at least 1 weight");
+    if (elbo_S == 0) die("--elbo-samples 0: ELBO* needs at least 1 sample");
     vae_trainer t;
     vae_progress prog;
     char err[512];
     if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
     data_sets ds;
     load_data(t.cfg.data, data_dir, 0, 1, &ds);
+    if (t.cfg.x_dim != ds.test.dim || t.cfg.lik != ds.lik)
+        die("%s: x_dim %zu and likelihood %u do not fit its data %s (%zu pixels, likelihood %u)",
+            ckpt, t.cfg.x_dim, (unsigned)t.cfg.lik, t.cfg.data, ds.test.dim, (unsigned)ds.lik);
     const size_t n = (subset > 0 && subset < ds.test.n) ? subset : ds.test.n;
     const size_t B = t.cfg.batch;
     bsvi_evaluator *ev = NULL;
@@ -558,7 +760,8 @@ static int cmd_svi_sweep(int argc, char **argv) {
     uint64_t seed = 1;
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
-        if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
+        if (is_help(a)) help("svi-sweep");
+        else if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
         else if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
         else if (!strcmp(a, "--rules")) snprintf(rules_buf, sizeof rules_buf, "%s", need_value(argc, argv, &i));
         else if (!strcmp(a, "--etas")) snprintf(etas_buf, sizeof etas_buf, "%s", need_value(argc, argv, &i));
@@ -566,8 +769,10 @@ static int cmd_svi_sweep(int argc, char **argv) {
         else if (!strcmp(a, "--n")) n = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
-        else die("unknown option %s for svi-sweep", a);
+        else die("unknown option %s for svi-sweep (vae svi-sweep --help lists them)", a);
     }
+    if (k == 0) die("--k 0: the sweep needs at least 1 SVI step");
+    if (n == 0) die("--n 0: the sweep needs at least 1 validation image");
     vae_trainer t;
     char err[512];
     if (ckpt) {
@@ -577,6 +782,9 @@ static int cmd_svi_sweep(int argc, char **argv) {
     }
     data_sets ds;
     load_data(data, data_dir, 1, 0, &ds);
+    if (ckpt && (t.cfg.x_dim != ds.train.dim || t.cfg.lik != ds.lik))
+        die("%s: x_dim %zu and likelihood %u do not fit its data %s (%zu pixels, likelihood %u)",
+            ckpt, t.cfg.x_dim, (unsigned)t.cfg.lik, data, ds.train.dim, (unsigned)ds.lik);
     if (!ckpt) {
         vae_config cfg;
         vae_config_default(&cfg);
@@ -587,6 +795,14 @@ static int cmd_svi_sweep(int argc, char **argv) {
     }
     char *rules[8], *etas[32];
     const size_t nr = split_list(rules_buf, rules, 8), ne = split_list(etas_buf, etas, 32);
+    if (nr == 0 || ne == 0) die("--rules and --etas need at least one entry each");
+    for (size_t r = 0; r < nr; ++r) {
+        bsvi_step_rule rule;
+        if (vae_step_rule_parse(rules[r], &rule)) die("unknown rule %s", rules[r]);
+    }
+    for (size_t e = 0; e < ne; ++e)
+        if (!(parse_double("--etas", etas[e]) > 0.0))
+            die("--etas: step size %s is not positive", etas[e]);
     const size_t B = t.cfg.batch;
     if (n > ds.valid_count) n = ds.valid_count;
     double *x = malloc(B * t.cfg.x_dim * sizeof *x);
@@ -633,7 +849,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "svi-sweep")) return cmd_svi_sweep(argc, argv);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) usage();
+    if (is_help(argv[1])) help(NULL);
     die("unknown command %s (train, eval, svi-sweep)", argv[1]);
     return 1;
 }
