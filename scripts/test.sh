@@ -10,7 +10,9 @@
 #      b. build-tsan/  ThreadSanitizer: test_threads
 #      c. valgrind memcheck of every test program of build/ (Release)
 #      d. build-fuzz/  libFuzzer + ASan + UBSan: fuzz_api for BSVI_FUZZ_SECONDS (60) s
-#         from the committed corpus fuzz/corpus
+#         from the committed corpus fuzz/corpus, and fuzz_readers (the VAE example's
+#         checkpoint and IDX readers, with a memory limit) for BSVI_FUZZ_READERS_SECONDS
+#         (60) s from fuzz/corpus-readers
 #      e. build-abi/   ABI check against abi/libbsvi.so.<MAJOR>.abi (scripts/abi-check.sh)
 #   5. docs target (Doxygen, warnings are errors)
 #   6. install into a temporary prefix; build and run against it:
@@ -157,6 +159,9 @@ for t in "$ROOT"/build/test_*; do
     fi
 done
 VG_LIST+=("fuzz_replay $ROOT/build/fuzz_replay $ROOT/fuzz/corpus")
+if [[ -x "$ROOT/build/examples/vae/fuzz_readers_replay" ]]; then
+    VG_LIST+=("fuzz_readers_replay $ROOT/build/examples/vae/fuzz_readers_replay $ROOT/fuzz/corpus-readers")
+fi
 VG_FAIL=0
 # One program per line: NAME COMMAND ARGS...; two at a time on two cores.
 printf '%s\n' "${VG_LIST[@]}" | xargs -P "$JOBS" -L 1 bash -c '
@@ -179,9 +184,9 @@ cmake -S "$ROOT" -B "$ROOT/build-fuzz" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DBSVI_BUILD_FUZZ=ON \
     -DBSVI_BUILD_TESTS=OFF \
-    -DBSVI_BUILD_EXAMPLES=OFF \
+    -DBSVI_BUILD_EXAMPLES=ON \
     -DBSVI_BUILD_BENCH=OFF >/dev/null
-cmake --build "$ROOT/build-fuzz" --target fuzz_api --parallel "$JOBS"
+cmake --build "$ROOT/build-fuzz" --target fuzz_api fuzz_readers --parallel "$JOBS"
 FUZZ_SECONDS="${BSVI_FUZZ_SECONDS:-60}"
 step "fuzz_api for ${FUZZ_SECONDS}s from fuzz/corpus ($(find "$ROOT/fuzz/corpus" -type f | wc -l) inputs)"
 FUZZ_WORK="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
@@ -203,6 +208,30 @@ FUZZ_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$FUZZ_WORK/log" | tail 
             sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
 grep '^fuzz_stats:' "$FUZZ_WORK/log" || true
 echo "fuzz: ${FUZZ_EXECS:-?} executions (${FUZZ_RATE:-?}/s), $FUZZ_COV, no invariant violated"
+rm -rf "$FUZZ_WORK"
+
+# The VAE example's readers of untrusted files: checkpoints (the loader is given a 64 MiB
+# limit, so an allocation of 128 MB or more from a hostile header is a finding) and IDX.
+FUZZ_R_SECONDS="${BSVI_FUZZ_READERS_SECONDS:-60}"
+step "fuzz_readers for ${FUZZ_R_SECONDS}s from fuzz/corpus-readers ($(find "$ROOT/fuzz/corpus-readers" -type f | wc -l) inputs)"
+FUZZ_WORK="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
+mkdir -p "$FUZZ_WORK/new" "$FUZZ_WORK/artifacts"
+if ! (cd "$FUZZ_WORK" && OPENBLAS_NUM_THREADS=1 "$ROOT/build-fuzz/examples/vae/fuzz_readers" \
+        -max_total_time="$FUZZ_R_SECONDS" -max_len=4096 -timeout=20 -rss_limit_mb=1024 \
+        -malloc_limit_mb=128 -print_final_stats=1 -artifact_prefix="$FUZZ_WORK/artifacts/" \
+        "$FUZZ_WORK/new" "$ROOT/fuzz/corpus-readers" >"$FUZZ_WORK/log" 2>&1); then
+    tail -n 60 "$FUZZ_WORK/log"
+    echo "fuzz_readers found a failing input; reproduce with build-fuzz/examples/vae/fuzz_readers FILE:" >&2
+    ls -l "$FUZZ_WORK/artifacts" >&2
+    cp "$FUZZ_WORK"/artifacts/* "$ROOT/build-fuzz/" 2>/dev/null || true
+    echo "(copied to build-fuzz/; fix examples/vae/, then add the input to fuzz/corpus-readers/)" >&2
+    false
+fi
+FUZZ_R_EXECS="$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_WORK/log")"
+FUZZ_R_RATE="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$FUZZ_WORK/log")"
+FUZZ_R_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$FUZZ_WORK/log" | tail -n 1 |
+              sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
+echo "fuzz_readers: ${FUZZ_R_EXECS:-?} executions (${FUZZ_R_RATE:-?}/s), $FUZZ_R_COV, no invariant violated"
 rm -rf "$FUZZ_WORK"
 
 step "ABI check against abi/ (abidiff)"
@@ -270,4 +299,4 @@ step "consumer 3/3: C++ via pkg-config"
 STEP="summary"
 CBLAS="$(sed -n 's/^BSVI_CBLAS_VENDOR_FOUND:INTERNAL=//p' "$ROOT/build/CMakeCache.txt")"
 echo
-echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), headers C99/C11/C++, TSan, valgrind, fuzz ${FUZZ_EXECS:-?} execs, ABI, docs, install, 3 consumers + README sketch; CBLAS=${CBLAS:-?}"
+echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), headers C99/C11/C++, TSan, valgrind, fuzz ${FUZZ_EXECS:-?} + ${FUZZ_R_EXECS:-?} (readers) execs, ABI, docs, install, 3 consumers + README sketch; CBLAS=${CBLAS:-?}"
