@@ -1,11 +1,14 @@
 /* Library overhead: SVI-k refinement and every estimator with a trivial model
  * (log p = -|z|^2/2), so that the time measured is libbsvi's own.
  *
- * Usage: bench_overhead [--quick] [--csv FILE]
+ * Usage: bench_overhead [--quick] [--csv FILE] [--only B,d,k] [--reps N]
  * Prints a markdown table of nanoseconds per data point per latent dimension
  * per buffer slot (k+1; the ELBO has one slot), over a grid of batch size B, dimension d and steps k,
  * then the fitted log-log slopes of total time against B, d and k+1 (1 means
- * linear). */
+ * linear). The SVI-k run column excludes the time spent in the model callback (timed inside
+ * it and subtracted); the estimator columns include it. --only runs one shape, best of
+ * --reps runs (default 3), and also times the evaluator's IWAE-(k+1) and BSVI-(k+1) at it,
+ * callback excluded. */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
 #include <stdio.h>
@@ -15,10 +18,16 @@
 
 #include "bsvi/bsvi.h"
 
+static double now(void);
+/* Seconds spent inside the callback since the last reset: subtracted from the timings, so
+ * that what is reported is libbsvi's own cost (issue 9 item 4: "callback excluded"). */
+static double cb_seconds;
+
 static int trivial(size_t n, size_t d, const double *z, const size_t *idx, double *lp, double *g,
                    void *u) {
     (void)idx;
     (void)u;
+    const double t0 = now();
     for (size_t r = 0; r < n; ++r) {
         const double *zr = z + r * d;
         double a = 0.0;
@@ -27,6 +36,7 @@ static int trivial(size_t n, size_t d, const double *z, const size_t *idx, doubl
         if (g)
             for (size_t j = 0; j < d; ++j) g[r * d + j] = -zr[j];
     }
+    cb_seconds += now() - t0;
     return 0;
 }
 
@@ -48,7 +58,7 @@ static double now(void) {
 
 typedef struct row {
     size_t B, d, k;
-    double svi_ns, est_ns[6];
+    double svi_ns, est_ns[6], eval_ns[2];
 } row;
 
 static const char *est_names[6] = {"ELBO", "IWAE-(k+1)", "SVI-k", "BSVI", "BSVI-DS", "BSVI-SIR"};
@@ -60,16 +70,25 @@ typedef struct ctx {
     bsvi_svi *svi, *svi_ds;
     bsvi_trajectory *t, *t_ds;
     bsvi_estimator *e[6];
+    bsvi_evaluator *ev;
+    size_t k;
+    double *out;
 } ctx;
 
-static double time_it(int which, ctx *c, double min_time) {
+/* Best of reps: seconds per call, the callback's own time excluded. */
+static double time_it(int which, ctx *c, double min_time, int reps, int exclude_callback) {
     double best = INFINITY;
-    for (int rep = 0; rep < 3; ++rep) {
+    for (int rep = 0; rep < reps; ++rep) {
         int n = 0;
+        cb_seconds = 0.0;
         double t0 = now(), t1;
         do {
             switch (which) {
             case -1: CHECK(bsvi_svi_run(c->svi, c->m, c->q, c->t)); break;
+            case -2: CHECK(bsvi_evaluator_iwae(c->ev, c->m, c->q, c->k + 1, c->out)); break;
+            case -3:
+                CHECK(bsvi_evaluator_bsvi(c->ev, c->m, c->q, c->svi, c->k + 1, c->out, NULL));
+                break;
             case 0:
             case 1: CHECK(bsvi_estimator_compute(c->e[which], c->m, c->q, NULL)); break;
             case 4: CHECK(bsvi_estimator_compute(c->e[4], NULL, NULL, c->t_ds)); break;
@@ -78,7 +97,7 @@ static double time_it(int which, ctx *c, double min_time) {
             ++n;
             t1 = now();
         } while (t1 - t0 < min_time);
-        double per = (t1 - t0) / n;
+        double per = (t1 - t0 - (exclude_callback ? cb_seconds : 0.0)) / n;
         if (per < best) best = per;
     }
     return best;
@@ -95,13 +114,21 @@ static double slope(const double *x, const double *y, int n) {
 }
 
 int main(int argc, char **argv) {
-    int quick = 0;
+    int quick = 0, only = 0, reps = 3;
+    size_t oB = 0, od = 0, ok = 0;
     const char *csv = NULL;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
+                 sscanf(argv[i + 1], "%zu,%zu,%zu", &oB, &od, &ok) == 3 && oB && od) {
+            only = 1;
+            ++i;
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--csv FILE] [--only B,d,k] [--reps N]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -124,9 +151,12 @@ int main(int argc, char **argv) {
     for (size_t ib = 0; ib < 3; ++ib)
         for (size_t id = 0; id < 3; ++id)
             for (size_t ik = 0; ik < 4; ++ik) {
-                const size_t B = Bs[ib], d = ds[id], k = ks[ik];
+                const size_t B = only ? oB : Bs[ib], d = only ? od : ds[id],
+                             k = only ? ok : ks[ik];
+                if (only && (ib || id || ik)) continue;
                 /* keep every configuration under ~0.3 G point-dim-slots */
-                if ((double)B * (double)d * (double)(k + 1) > (quick ? 2e6 : 3e7)) continue;
+                if (!only && (double)B * (double)d * (double)(k + 1) > (quick ? 2e6 : 3e7))
+                    continue;
                 ctx c;
                 memset(&c, 0, sizeof c);
                 CHECK(bsvi_model_create(d, &c.m));
@@ -147,12 +177,23 @@ int main(int argc, char **argv) {
                                              BSVI_BOUND_BSVI_SIR};
                 for (int e = 0; e < 6; ++e) CHECK(bsvi_estimator_create(kinds[e], d, &c.e[e]));
                 CHECK(bsvi_estimator_set_num_samples(c.e[1], k + 1));
+                CHECK(bsvi_evaluator_create(d, &c.ev));
+                c.out = (double *)malloc(B * sizeof *c.out);
+                if (!c.out) return 1;
                 row *r = &rows[nr++];
                 r->B = B, r->d = d, r->k = k;
                 const double norm = 1e9 / ((double)B * (double)d * (double)(k + 1));
-                r->svi_ns = time_it(-1, &c, min_time) * norm;
+                r->svi_ns = time_it(-1, &c, min_time, reps, 1) * norm;
                 for (int e = 0; e < 6; ++e)
-                    r->est_ns[e] = time_it(e, &c, min_time) * (e == 0 ? norm * (double)(k + 1) : norm);
+                    r->est_ns[e] = time_it(e, &c, min_time, reps, 0) *
+                                   (e == 0 ? norm * (double)(k + 1) : norm);
+                if (only) {
+                    /* the evaluator's inner loops at this shape: IWAE-(k+1) and BSVI-(k+1)
+                     * (ns per data point x dimension x sample or slot, callback excluded) */
+                    c.k = k;
+                    r->eval_ns[0] = time_it(-2, &c, min_time, reps, 1) * norm;
+                    r->eval_ns[1] = time_it(-3, &c, min_time, reps, 1) * norm;
+                }
                 printf("| %zu | %zu | %zu | %.2f |", B, d, k, r->svi_ns);
                 for (int e = 0; e < 6; ++e) printf(" %.3f |", r->est_ns[e]);
                 printf("\n");
@@ -162,7 +203,13 @@ int main(int argc, char **argv) {
                     for (int e = 0; e < 6; ++e) fprintf(f, ",%.5f", r->est_ns[e]);
                     fprintf(f, "\n");
                 }
+                if (only)
+                    printf("\nevaluator, callback excluded (ns per data point x dim x sample "
+                           "or slot): IWAE-%zu %.2f, BSVI-%zu %.2f\n",
+                           k + 1, r->eval_ns[0], k + 1, r->eval_ns[1]);
                 for (int e = 0; e < 6; ++e) bsvi_estimator_destroy(c.e[e]);
+                bsvi_evaluator_destroy(c.ev);
+                free(c.out);
                 bsvi_trajectory_destroy(c.t);
                 bsvi_trajectory_destroy(c.t_ds);
                 bsvi_svi_destroy(c.svi);

@@ -702,7 +702,6 @@ static bsvi_status compute_traj(bsvi_estimator *e, const bsvi_trajectory *traj) 
     }
     for (size_t b = 0; b < B; ++b) {
         const double *lw = t->logw + b * K;
-        const double *zb = t->z + b * K * d;
         size_t *ti = res->tidx + b * T, *ts = res->tslot + b * T;
         double *tc = res->coef + b * T, *tz = res->tz + b * T * d;
         if (e->kind == BSVI_BOUND_SVI) {
@@ -715,7 +714,7 @@ static bsvi_status compute_traj(bsvi_estimator *e, const bsvi_trajectory *traj) 
             ti[0] = b;
             ts[0] = K - 1;
             tc[0] = 1.0;
-            memcpy(tz, zb + (K - 1) * d, d * sizeof(double));
+            memcpy(tz, bsvi__traj_row(t, t->z, b, K - 1), d * sizeof(double));
             continue;
         }
         double bound = buffer_softmax(e->logpi, lw, K, e->r);
@@ -752,7 +751,7 @@ static bsvi_status compute_traj(bsvi_estimator *e, const bsvi_trajectory *traj) 
                 ti[mm] = b;
                 ts[mm] = lo;
                 tc[mm] = 1.0 / (double)M;
-                memcpy(tz + mm * d, zb + lo * d, d * sizeof(double));
+                memcpy(tz + mm * d, bsvi__traj_row(t, t->z, b, lo), d * sizeof(double));
             }
         } else {
             for (size_t i = 0; i < K; ++i) {
@@ -760,7 +759,8 @@ static bsvi_status compute_traj(bsvi_estimator *e, const bsvi_trajectory *traj) 
                 ts[i] = i;
                 tc[i] = e->r[i];
             }
-            memcpy(tz, zb, K * d * sizeof(double));
+            for (size_t i = 0; i < K; ++i)
+                memcpy(tz + i * d, bsvi__traj_row(t, t->z, b, i), d * sizeof(double));
         }
     }
     if (pi_kind)

@@ -12,6 +12,7 @@ struct bsvi_evaluator {
     bsvi__rng rng;
     bsvi__svi_ws ws;
     double *eps, *z, *g, *lik, *prior; /* chunk*d (eps|z), chunk*d (g: host-prior scratch), chunk (lik|prior) */
+    double *lq;                        /* chunk: log q */
     size_t *idx;
     double *acc;                       /* B*4 accumulators */
     double *fmu, *fs;                  /* B*d final proposal */
@@ -162,7 +163,7 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const c
         free(ev->lik);
         ev->lik = NULL;
         ev->cap_rows = 0;
-        fail |= bsvi__grow(&ev->lik, &c0, 2 * rows);
+        fail |= bsvi__grow(&ev->lik, &c0, 3 * rows);
         if (!fail) ev->cap_rows = rows;
     }
     if (!fail) fail |= bsvi__grow_size(&ev->idx, &ev->cap_idx, rows);
@@ -178,8 +179,42 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const c
     if (fail) return bsvi__fail(ev->err, BSVI_ERR_NO_MEMORY, "%s: out of memory", fn);
     ev->z = ev->eps + rowsd;
     ev->prior = ev->lik + rows;
+    ev->lq = ev->lik + 2 * rows;
     ev->fs = ev->fmu + bd;
     return BSVI_OK;
+}
+
+/* z = mu + sigma * eps for n rows of one data point. */
+BSVI__CLONES static void z_rows(size_t n, size_t d, const double *restrict mu,
+                                const double *restrict sg, const double *restrict e,
+                                double *restrict z) {
+    for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < d; ++j) z[r * d + j] = mu[j] + sg[j] * e[r * d + j];
+}
+
+/* log q of n rows of one data point (log-std ls): -d/2 log 2 pi - sum_j (ls_j + e_j^2/2),
+ * summed in order j = 0..d-1 for each row; four rows at a time, so that their sequential
+ * sums overlap. */
+BSVI__CLONES static void log_q_rows(size_t n, size_t d, double half, const double *restrict ls,
+                                    const double *restrict e, double *restrict lq) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const double *e0 = e + r * d, *e1 = e0 + d, *e2 = e1 + d, *e3 = e2 + d;
+        double l0 = -half, l1 = l0, l2 = l0, l3 = l0;
+        for (size_t j = 0; j < d; ++j) {
+            l0 -= ls[j] + 0.5 * e0[j] * e0[j];
+            l1 -= ls[j] + 0.5 * e1[j] * e1[j];
+            l2 -= ls[j] + 0.5 * e2[j] * e2[j];
+            l3 -= ls[j] + 0.5 * e3[j] * e3[j];
+        }
+        lq[r] = l0, lq[r + 1] = l1, lq[r + 2] = l2, lq[r + 3] = l3;
+    }
+    for (; r < n; ++r) {
+        const double *er = e + r * d;
+        double l0 = -half;
+        for (size_t j = 0; j < d; ++j) l0 -= ls[j] + 0.5 * er[j] * er[j];
+        lq[r] = l0;
+    }
 }
 
 /* Streams S samples per data point of q through the model, in chunks, in (b, s) order.
@@ -206,13 +241,16 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
         /* fill a chunk with consecutive (b, s) pairs */
         size_t n = 0, b0 = b, s0 = s;
         while (n < C && b < B) {
+            /* the run of this data point's samples in the chunk: consecutive in its stream */
+            const size_t run = (S - s < C - n) ? S - s : C - n;
             const double *mu = q->mean + b * d, *sg = sig + b * d;
-            double *e = ev->eps + n * d, *zr = ev->z + n * d;
-            bsvi__normals(&ev->rng, b, 0, BSVI__PURPOSE_SAMPLE, (uint64_t)s * d, d, e);
-            for (size_t j = 0; j < d; ++j) zr[j] = mu[j] + sg[j] * e[j];
-            ev->idx[n] = b;
-            ++n;
-            if (++s == S) {
+            double *e = ev->eps + n * d;
+            bsvi__normals(&ev->rng, b, 0, BSVI__PURPOSE_SAMPLE, (uint64_t)s * d, run * d, e);
+            z_rows(run, d, mu, sg, e, ev->z + n * d);
+            for (size_t r = 0; r < run; ++r) ev->idx[n + r] = b;
+            n += run;
+            s += run;
+            if (s == S) {
                 s = 0;
                 ++b;
             }
@@ -222,10 +260,16 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
         if (st != BSVI_OK) return st;
         size_t bb = b0, ss = s0;
         done += n;
+        /* log q of the chunk's rows, one data point's run at a time */
+        for (size_t r = 0, rb = b0, rs = s0; r < n;) {
+            const size_t run = (S - rs < n - r) ? S - rs : n - r;
+            log_q_rows(run, d, half, q->log_std + rb * d, ev->eps + r * d, ev->lq + r);
+            r += run;
+            rs = 0;
+            ++rb;
+        }
         for (size_t r = 0; r < n; ++r) {
-            const double *ls = q->log_std + bb * d, *e = ev->eps + r * d;
-            double lq = -half;
-            for (size_t j = 0; j < d; ++j) lq -= ls[j] + 0.5 * e[j] * e[j];
+            const double lq = ev->lq[r];
             const double lw = ev->lik[r] + ev->prior[r] - lq;
             if (mode == 0) {
                 bsvi__lse_push(&ev->acc[2 * bb], &ev->acc[2 * bb + 1], lw);

@@ -88,6 +88,12 @@ typedef struct bsvi__rng {
 void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                    size_t n, double *out);
 
+/* The first n normals (n even) of each of the streams of data points b, b+1, ...,
+ * b+nstreams-1 (same rng, step, purpose), one after the other into out (nstreams*n):
+ * the values of nstreams calls of bsvi__normals(..., pos 0, n, ...), in one pass. */
+void bsvi__normals_streams(const bsvi__rng *r, uint64_t b, size_t nstreams, uint32_t step,
+                           uint32_t purpose, size_t n, double *out);
+
 /* Marks a static hot-loop function to be compiled also for AVX2 (GCC, x86-64), the
  * loader picking the build once. Only on static functions: a non-static clone's ifunc
  * is exported despite hidden visibility. The library compiles without FP contraction
@@ -155,7 +161,9 @@ typedef struct bsvi__trajdata {
     int ds;
     int valid;
     double *logw, *logp, *logq; /* B*(k+1) */
-    double *z, *mu, *s;         /* B*(k+1)*d */
+    double *z, *mu, *s;         /* (k+1)*B*d, slot-major: row (slot i, data point b) at
+                                 * (i*B + b)*d, so that one SVI step's rows are contiguous
+                                 * (the getters return them data point first) */
     double *enc_mu, *enc_s;     /* B*d */
     size_t *taken;              /* B: SVI steps taken (k unless the point diverged) */
     size_t cap_sc, cap_vec, cap_bd, cap_taken;
@@ -169,6 +177,12 @@ struct bsvi_trajectory {
 };
 
 int bsvi__trajdata_reserve(bsvi__trajdata *t, size_t B, size_t k, size_t d);
+
+/* Row (slot i, data point b) of one of a buffer's z, mu, s arrays. */
+static inline const double *bsvi__traj_row(const bsvi__trajdata *t, const double *a, size_t b,
+                                           size_t i) {
+    return a + (i * t->B + b) * t->d;
+}
 void bsvi__trajdata_free(bsvi__trajdata *t);
 
 /* ---- SVI engine --------------------------------------------------------- */
@@ -187,8 +201,10 @@ typedef struct bsvi__svi_cfg {
 } bsvi__svi_cfg;
 
 typedef struct bsvi__svi_ws {
-    double *mu, *s;          /* B*d current lambda */
+    double *mu, *s;          /* B*d lambda (without a buffer: alternating with mu2, s2) */
     double *sig;             /* B*d exp(s) of the current step */
+    double *mu2, *s2;        /* B*d the other copy of lambda */
+    double *lq;              /* rows: log q scratch */
     double *v1, *v2;         /* B*2d optimiser state */
     double *eps, *z;         /* rows*d */
     double *lik, *prior;     /* rows */

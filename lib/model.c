@@ -90,8 +90,20 @@ bsvi_status bsvi__model_check(const bsvi_model *m, size_t dim, char *err) {
     return BSVI_OK;
 }
 
+/* Bit 63 of the result is set when some x[i] (i < n) is not finite: integer operations
+ * that vectorise (exponent all ones, found without floating-point compares). */
+BSVI__CLONES static uint64_t any_nonfinite(const double *x, size_t n) {
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; ++i) {
+        uint64_t u;
+        memcpy(&u, &x[i], sizeof u);
+        acc |= (u & 0x7FF0000000000000ull) + 0x0010000000000000ull;
+    }
+    return acc >> 63;
+}
+
 /* Validates a callback's output; zeroes gradient rows of zero-density rows. */
-static bsvi_status check_output(const char *what, size_t n, size_t d, const size_t *idx,
+static bsvi_status check_output_rows(const char *what, size_t n, size_t d, const size_t *idx,
                                 const double *lp, double *g, char *err) {
     for (size_t r = 0; r < n; ++r) {
         double v = lp[r];
@@ -117,6 +129,41 @@ static bsvi_status check_output(const char *what, size_t n, size_t d, const size
     return BSVI_OK;
 }
 
+/* check_output_rows, answered at once when every value is finite (the usual case); any
+ * other output is scanned row by row, so that the first bad row is the one reported. */
+static bsvi_status check_output(const char *what, size_t n, size_t d, const size_t *idx,
+                                const double *lp, double *g, char *err) {
+    if (!any_nonfinite(lp, n) && (!g || !any_nonfinite(g, n * d))) return BSVI_OK;
+    return check_output_rows(what, n, d, idx, lp, g, err);
+}
+
+/* Sum of squares of n rows of z (in order j = 0..d-1 for each row), four rows at a time so
+ * that their sequential sums overlap. */
+BSVI__CLONES static void row_sumsq(size_t n, size_t d, const double *z, double *ss) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const double *z0 = z + r * d, *z1 = z0 + d, *z2 = z1 + d, *z3 = z2 + d;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        for (size_t j = 0; j < d; ++j) {
+            s0 += z0[j] * z0[j];
+            s1 += z1[j] * z1[j];
+            s2 += z2[j] * z2[j];
+            s3 += z3[j] * z3[j];
+        }
+        ss[r] = s0, ss[r + 1] = s1, ss[r + 2] = s2, ss[r + 3] = s3;
+    }
+    for (; r < n; ++r) {
+        const double *zr = z + r * d;
+        double s0 = 0.0;
+        for (size_t j = 0; j < d; ++j) s0 += zr[j] * zr[j];
+        ss[r] = s0;
+    }
+}
+
+BSVI__CLONES static void sub_rows(size_t d, double *restrict g, const double *restrict z) {
+    for (size_t j = 0; j < d; ++j) g[j] -= z[j];
+}
+
 bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, const size_t *idx,
                              double *lik, double *prior, int grad_mode, double *g,
                              double *gscratch, char *err) {
@@ -138,18 +185,12 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
 
     if (m->prior == NULL) {
         const double c = -0.5 * (double)d * BSVI__LOG_2PI;
-        for (size_t r = 0; r < n; ++r) {
-            const double *zr = z + r * d;
-            double ss = 0.0;
-            for (size_t j = 0; j < d; ++j) ss += zr[j] * zr[j];
-            prior[r] = c - 0.5 * ss;
-        }
+        row_sumsq(n, d, z, prior);
+        for (size_t r = 0; r < n; ++r) prior[r] = c - 0.5 * prior[r];
         if (grad_mode == BSVI__GRAD_JOINT) {
             for (size_t r = 0; r < n; ++r) {
                 if (lik[r] == -INFINITY) continue;
-                double *gr = g + r * d;
-                const double *zr = z + r * d;
-                for (size_t j = 0; j < d; ++j) gr[j] -= zr[j];
+                sub_rows(d, g + r * d, z + r * d);
             }
         }
         return BSVI_OK;

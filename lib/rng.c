@@ -128,15 +128,137 @@ static double normal_quantile(double p) {
 }
 
 /* ---- batched normals -------------------------------------------------------------
- * The same numbers as stream_block + u53_open + normal_quantile, computed a batch of
- * consecutive Philox blocks at a time in loops the compiler vectorises (lanes = blocks):
- * the ten Philox rounds, the exact conversion to the open-interval uniform, and AS 241's
- * central rational function for every lane; the lanes in the tails (|u - 1/2| > 0.425,
- * 15% of draws) are then recomputed by normal_quantile. Every lane does the same
- * operations in the same order as the scalar path, so the bits are the same (the tests
- * compare them), whatever the instruction set. */
+ * The same numbers as stream_block + u53_open + normal_quantile, computed many consecutive
+ * Philox blocks at a time with every lane doing the scalar path's operations in the same
+ * order (the tests compare the bits): the ten Philox rounds, the exact conversion to the
+ * open-interval uniform and AS 241's central rational function for every lane, then the
+ * lanes in the tails (|u - 1/2| > 0.425, 15% of draws) gathered and redone by the middle
+ * rational function, also vectorised; libm's log of those lanes is the one scalar call.
+ * On x86-64 it is written with SSE2 intrinsics (2 blocks per vector) and, where the CPU
+ * has it, AVX2 (4 blocks), chosen per call; elsewhere a portable version whose loops the
+ * compiler may vectorise. */
 
-enum { NORMAL_BATCH = 32 }; /* Philox blocks per batch: 64 normals */
+enum { KCHUNK = 64 }; /* Philox blocks whose tails are gathered together */
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define BSVI__X86_KERNELS 1
+/* The AVX2 kernel is gated like the AVX2 clones (internal.h), so that -DBSVI_NO_CLONES
+ * builds SSE2 code only; it is dispatched by hand (no ifunc), so it also runs under the
+ * sanitizers. */
+#if !defined(BSVI_NO_CLONES) && !defined(__SANITIZE_THREAD__)
+#define BSVI__AVX2_KERNELS 1
+#endif
+#define KALIGN __attribute__((aligned(32)))
+
+/* SSE2: 2 blocks per vector */
+#define KN(name) name##_sse2
+#define KATTR
+#define VW 2
+#define VI __m128i
+#define VD __m128d
+#define VI_SET1(x) _mm_set1_epi64x((long long)(x))
+#define VI_LOADA _mm_load_si128
+#define VI_ADD _mm_add_epi64
+#define VI_AND _mm_and_si128
+#define VI_OR _mm_or_si128
+#define VI_XOR _mm_xor_si128
+#define VI_MUL32 _mm_mul_epu32
+#define VI_SRL32(x) _mm_srli_epi64((x), 32)
+#define VI_SRLI(x, n) _mm_srli_epi64((x), (n))
+#define VI_AS_VD _mm_castsi128_pd
+#define VD_SET1 _mm_set1_pd
+#define VD_ADD _mm_add_pd
+#define VD_SUB _mm_sub_pd
+#define VD_MUL _mm_mul_pd
+#define VD_DIV _mm_div_pd
+#define VD_AND _mm_and_pd
+#define VD_XOR _mm_xor_pd
+#define VD_SQRT _mm_sqrt_pd
+#define VD_CMPGT _mm_cmpgt_pd
+#define VD_CMPLT _mm_cmplt_pd
+#define VD_MOVEMASK _mm_movemask_pd
+#define VD_LOADA _mm_load_pd
+#define VD_STOREA _mm_store_pd
+#define VD_STOREU _mm_storeu_pd
+#define VD_STORE_PAIRS(d, e, o)                                                            \
+    do {                                                                                   \
+        _mm_storeu_pd((d), _mm_unpacklo_pd((e), (o)));                                     \
+        _mm_storeu_pd((d) + 2, _mm_unpackhi_pd((e), (o)));                                 \
+    } while (0)
+#include "normals_kernel.h"
+#undef KN
+#undef KATTR
+#undef VW
+#undef VI
+#undef VD
+#undef VI_SET1
+#undef VI_LOADA
+#undef VI_ADD
+#undef VI_AND
+#undef VI_OR
+#undef VI_XOR
+#undef VI_MUL32
+#undef VI_SRL32
+#undef VI_SRLI
+#undef VI_AS_VD
+#undef VD_SET1
+#undef VD_ADD
+#undef VD_SUB
+#undef VD_MUL
+#undef VD_DIV
+#undef VD_AND
+#undef VD_XOR
+#undef VD_SQRT
+#undef VD_CMPGT
+#undef VD_CMPLT
+#undef VD_MOVEMASK
+#undef VD_LOADA
+#undef VD_STOREA
+#undef VD_STOREU
+#undef VD_STORE_PAIRS
+
+#if defined(BSVI__AVX2_KERNELS)
+/* AVX2: 4 blocks per vector (no FMA: target avx2 does not imply it) */
+#define KN(name) name##_avx2
+#define KATTR __attribute__((target("avx2")))
+#define VW 4
+#define VI __m256i
+#define VD __m256d
+#define VI_SET1(x) _mm256_set1_epi64x((long long)(x))
+#define VI_LOADA _mm256_load_si256
+#define VI_ADD _mm256_add_epi64
+#define VI_AND _mm256_and_si256
+#define VI_OR _mm256_or_si256
+#define VI_XOR _mm256_xor_si256
+#define VI_MUL32 _mm256_mul_epu32
+#define VI_SRL32(x) _mm256_srli_epi64((x), 32)
+#define VI_SRLI(x, n) _mm256_srli_epi64((x), (n))
+#define VI_AS_VD _mm256_castsi256_pd
+#define VD_SET1 _mm256_set1_pd
+#define VD_ADD _mm256_add_pd
+#define VD_SUB _mm256_sub_pd
+#define VD_MUL _mm256_mul_pd
+#define VD_DIV _mm256_div_pd
+#define VD_AND _mm256_and_pd
+#define VD_XOR _mm256_xor_pd
+#define VD_SQRT _mm256_sqrt_pd
+#define VD_CMPGT(a, b) _mm256_cmp_pd((a), (b), _CMP_GT_OQ)
+#define VD_CMPLT(a, b) _mm256_cmp_pd((a), (b), _CMP_LT_OQ)
+#define VD_MOVEMASK _mm256_movemask_pd
+#define VD_LOADA _mm256_load_pd
+#define VD_STOREA _mm256_store_pd
+#define VD_STOREU _mm256_storeu_pd
+#define VD_STORE_PAIRS(d, e, o)                                                            \
+    do {                                                                                   \
+        const __m256d lo_ = _mm256_unpacklo_pd((e), (o)), hi_ = _mm256_unpackhi_pd((e), (o)); \
+        _mm256_storeu_pd((d), _mm256_permute2f128_pd(lo_, hi_, 0x20));                    \
+        _mm256_storeu_pd((d) + 4, _mm256_permute2f128_pd(lo_, hi_, 0x31));                \
+    } while (0)
+#include "normals_kernel.h"
+#endif
+
+#else /* portable */
 
 /* (double)x for x < 2^52, exactly, in a form that vectorises without 64-bit conversions. */
 static inline double exact_u32(uint32_t x) {
@@ -153,15 +275,10 @@ static inline double u53_open_split(uint32_t hi, uint32_t lo) {
     return (a + 0.5) * 0x1.0p-53;
 }
 
-
-/* Normals 2*block0 .. 2*(block0+nb)-1 of a stream into out (2*nb), nb <= NORMAL_BATCH.
- * Also built for AVX2 (BSVI__CLONES): 4 lanes instead of SSE2's 2, same bits. */
-BSVI__CLONES static void normals_batch(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose,
-                          uint64_t block0, size_t nb, double *out) {
-    uint32_t c0[NORMAL_BATCH], c1[NORMAL_BATCH], c2[NORMAL_BATCH], c3[NORMAL_BATCH];
-    const uint32_t C1 = (purpose << 28) | (step & 0x0FFFFFFFu);
-    const uint32_t C2 = (uint32_t)(r->id_offset + b), C3 = (uint32_t)r->counter;
-    uint32_t k0 = (uint32_t)r->seed, k1 = (uint32_t)(r->seed >> 32);
+/* Normals 2*block0 .. 2*(block0+nb)-1 of a stream into out (2*nb), nb <= KCHUNK. */
+BSVI__CLONES static void normals_chunk(uint32_t k0, uint32_t k1, uint32_t C1, uint32_t C2,
+                                       uint32_t C3, uint64_t block0, size_t nb, double *out) {
+    uint32_t c0[KCHUNK], c1[KCHUNK], c2[KCHUNK], c3[KCHUNK];
     for (size_t j = 0; j < nb; ++j) {
         c0[j] = (uint32_t)(block0 + j);
         c1[j] = C1;
@@ -184,7 +301,7 @@ BSVI__CLONES static void normals_batch(const bsvi__rng *r, uint64_t b, uint32_t 
             c2[j] = n2;
         }
     }
-    double u[2 * NORMAL_BATCH];
+    double u[2 * KCHUNK];
     for (size_t j = 0; j < nb; ++j) {
         u[2 * j] = u53_open_split(c0[j], c1[j]);
         u[2 * j + 1] = u53_open_split(c2[j], c3[j]);
@@ -194,27 +311,62 @@ BSVI__CLONES static void normals_batch(const bsvi__rng *r, uint64_t b, uint32_t 
         if (fabs(u[i] - 0.5) > 0.425) out[i] = normal_quantile(u[i]);
 }
 
-/* Normal number `pos` of a stream: block pos/2, half pos%2, by inversion. */
+static void normals_blocks_portable(uint32_t k0, uint32_t k1, uint32_t C1, uint32_t C2,
+                                    uint32_t C3, uint64_t block0, size_t nb, double *out) {
+    for (size_t j = 0; j < nb; j += KCHUNK)
+        normals_chunk(k0, k1, C1, C2, C3, block0 + j, nb - j < KCHUNK ? nb - j : KCHUNK,
+                      out + 2 * j);
+}
+#endif
+
+/* Normals 2*block0 .. 2*(block0+per)-1 of streams (r, b, step, purpose), (r, b+1, ...),
+ * ... into out, 2*per after 2*per: nb blocks in all. */
+static void normals_blocks(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose,
+                           uint64_t block0, size_t per, size_t nb, double *out) {
+    const uint32_t C1 = (purpose << 28) | (step & 0x0FFFFFFFu);
+    const uint32_t C2 = (uint32_t)(r->id_offset + b), C3 = (uint32_t)r->counter;
+    const uint32_t k0 = (uint32_t)r->seed, k1 = (uint32_t)(r->seed >> 32);
+#if defined(BSVI__X86_KERNELS)
+#if defined(BSVI__AVX2_KERNELS)
+    if (__builtin_cpu_supports("avx2")) {
+        normals_blocks_avx2(k0, k1, C1, C2, C3, block0, per, nb, out);
+        return;
+    }
+#endif
+    normals_blocks_sse2(k0, k1, C1, C2, C3, block0, per, nb, out);
+#else
+    for (size_t j = 0; j < nb; j += per)
+        normals_blocks_portable(k0, k1, C1, C2++, C3, block0, nb - j < per ? nb - j : per,
+                                out + 2 * j);
+#endif
+}
+
+void bsvi__normals_streams(const bsvi__rng *r, uint64_t b, size_t nstreams, uint32_t step,
+                           uint32_t purpose, size_t n, double *out) {
+    if (n == 0 || nstreams == 0) return;
+    normals_blocks(r, b, step, purpose, 0, n / 2, nstreams * (n / 2), out);
+}
+
+/* Normal number `pos` of a stream: block pos/2, half pos%2, by inversion. An odd start or
+ * end takes its block from the same kernel and drops the other half. */
 void bsvi__normals(const bsvi__rng *r, uint64_t b, uint32_t step, uint32_t purpose, uint64_t pos,
                    size_t n, double *out) {
-    size_t i = 0;
-    uint32_t x[4];
+    double two[2];
     if (n == 0) return;
     if (pos & 1u) {
-        stream_block(r, b, step, purpose, pos >> 1, x);
-        out[i++] = normal_quantile(u53_open(x[2], x[3]));
+        normals_blocks(r, b, step, purpose, pos >> 1, 1, 1, two);
+        *out++ = two[1];
         ++pos;
+        --n;
     }
-    while (i + 1 < n) {
-        size_t nb = (n - i) / 2;
-        if (nb > NORMAL_BATCH) nb = NORMAL_BATCH;
-        normals_batch(r, b, step, purpose, pos >> 1, nb, out + i);
-        i += 2 * nb;
-        pos += 2 * nb;
+    if (n >= 2) {
+        normals_blocks(r, b, step, purpose, pos >> 1, n / 2, n / 2, out);
+        out += n & ~(size_t)1;
+        pos += n & ~(size_t)1;
     }
-    if (i < n) {
-        stream_block(r, b, step, purpose, pos >> 1, x);
-        out[i] = normal_quantile(u53_open(x[0], x[1]));
+    if (n & 1u) {
+        normals_blocks(r, b, step, purpose, pos >> 1, 1, 1, two);
+        *out = two[0];
     }
 }
 

@@ -45,7 +45,7 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
         free(w->mu), free(w->v1), free(w->dir);
         w->mu = w->v1 = w->dir = NULL;
         w->cap_bd = 0;
-        if (bsvi__grow(&w->mu, &c0, 3 * nbd) || bsvi__grow(&w->v1, &c1, 4 * nbd) ||
+        if (bsvi__grow(&w->mu, &c0, 5 * nbd) || bsvi__grow(&w->v1, &c1, 4 * nbd) ||
             bsvi__grow(&w->dir, &c2, 2 * nbd))
             return 1;
         w->cap_bd = nbd;
@@ -65,7 +65,7 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
         free(w->lik);
         w->lik = NULL;
         w->cap_rows = 0;
-        if (bsvi__grow(&w->lik, &c0, 2 * rows)) return 1;
+        if (bsvi__grow(&w->lik, &c0, 3 * rows)) return 1;
         w->cap_rows = rows;
     }
     if (bsvi__grow_size(&w->idx, &w->cap_idx, rows)) return 1;
@@ -73,9 +73,12 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
     /* Carve views for the current shape (arrays hold at least these sizes). */
     w->s = w->mu + nbd;
     w->sig = w->mu + 2 * nbd;
+    w->mu2 = w->mu + 3 * nbd;
+    w->s2 = w->mu + 4 * nbd;
     w->v2 = w->v1 + 2 * nbd;
     w->z = w->eps + rowsd;
     w->prior = w->lik + rows;
+    w->lq = w->lik + 2 * rows;
     return 0;
 }
 
@@ -104,6 +107,180 @@ void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double
     }
 }
 
+/* ---- hot loops ---------------------------------------------------------------------
+ * Element-wise loops the compiler vectorises (also built for AVX2: BSVI__CLONES); every
+ * element goes through the operations of the reference expressions in the same order, so
+ * the results are bitwise those of the straightforward loops. Sums whose order matters
+ * (log q, norms) stay sequential per data point. */
+
+/* z = mu + sigma * eps for n rows sharing one mu and sigma. */
+BSVI__CLONES static void z_rows(size_t n, size_t d, const double *mu, const double *sg,
+                                const double *e, double *z) {
+    for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < d; ++j) z[r * d + j] = mu[j] + sg[j] * e[r * d + j];
+}
+
+/* log q of rows: -d/2 log 2 pi - sum_j (s_j + e_j^2 / 2), summed in order j = 0..d-1 for
+ * each row. Row r uses e + r * estride and s + r * sstride; four rows at a time, so that
+ * their sequential sums overlap. */
+BSVI__CLONES static void log_q_rows(size_t n, size_t d, double half_log2pi_d, const double *s,
+                                    size_t sstride, const double *e, size_t estride,
+                                    double *lq) {
+    size_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const double *s0 = s + r * sstride, *s1 = s0 + sstride, *s2 = s1 + sstride,
+                     *s3 = s2 + sstride;
+        const double *e0 = e + r * estride, *e1 = e0 + estride, *e2 = e1 + estride,
+                     *e3 = e2 + estride;
+        double l0 = -half_log2pi_d, l1 = l0, l2 = l0, l3 = l0;
+        for (size_t j = 0; j < d; ++j) {
+            l0 -= s0[j] + 0.5 * e0[j] * e0[j];
+            l1 -= s1[j] + 0.5 * e1[j] * e1[j];
+            l2 -= s2[j] + 0.5 * e2[j] * e2[j];
+            l3 -= s3[j] + 0.5 * e3[j] * e3[j];
+        }
+        lq[r] = l0, lq[r + 1] = l1, lq[r + 2] = l2, lq[r + 3] = l3;
+    }
+    for (; r < n; ++r) {
+        const double *sr = s + r * sstride, *er = e + r * estride;
+        double l0 = -half_log2pi_d;
+        for (size_t j = 0; j < d; ++j) l0 -= sr[j] + 0.5 * er[j] * er[j];
+        lq[r] = l0;
+    }
+}
+
+/* The first contributing row's share of the direction (the direction starts at +0.0, as
+ * if zeroed and accumulated: 0.0 + x keeps the sign of zero of the accumulated form). */
+BSVI__CLONES static void grad_first(bsvi_grad_form form, size_t d, const double *g,
+                                    const double *eps, const double *mu, const double *sig,
+                                    double weight, double *dmu, double *ds) {
+    switch (form) {
+    case BSVI_GRAD_PATHWISE:
+        for (size_t j = 0; j < d; ++j) {
+            dmu[j] = 0.0 + weight * g[j];
+            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + 1.0);
+        }
+        break;
+    case BSVI_GRAD_STL:
+    case BSVI_GRAD_DREG:
+        for (size_t j = 0; j < d; ++j) {
+            dmu[j] = 0.0 + weight * (g[j] + eps[j] / sig[j]);
+            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
+        }
+        break;
+    case BSVI_GRAD_ANALYTIC_KL:
+        for (size_t j = 0; j < d; ++j) {
+            dmu[j] = 0.0 + weight * (g[j] - mu[j]);
+            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
+        }
+        break;
+    }
+}
+
+BSVI__CLONES static void grad_more(bsvi_grad_form form, size_t d, const double *g,
+                                   const double *eps, const double *mu, const double *sig,
+                                   double weight, double *dmu, double *ds) {
+    bsvi__grad_row(form, d, g, eps, mu, sig, weight, dmu, ds);
+}
+
+/* Bit 63 set when x is not finite (exponent all ones), as integer operations that
+ * vectorise (no floating-point compare). */
+static inline uint64_t nonfinite_bit(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x7FF0000000000000ull) + 0x0010000000000000ull;
+}
+/* Bit 63 set unless |x| <= lim (lim >= 0 finite; NaN fails). */
+static inline uint64_t outside_bit(double x, uint64_t lim_bits) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return lim_bits - (u & 0x7FFFFFFFFFFFFFFFull);
+}
+
+
+/* Candidate lambda' = lambda + delta (mean and log-std halves of delta): written to
+ * (nm, ns); returns nonzero when a mean is not finite or a log-std leaves its range. With
+ * eta > 0, delta = eta * dir (the gradient rule, fused). */
+BSVI__CLONES static uint64_t candidate(size_t d, const double *mb, const double *sb,
+                                       const double *delta, double eta, int scaled, double *nm,
+                                       double *ns) {
+    double lim = BSVI_MAX_LOG_STD;
+    uint64_t lb, bad = 0;
+    memcpy(&lb, &lim, sizeof lb);
+    if (scaled) {
+        for (size_t j = 0; j < d; ++j) {
+            const double a = mb[j] + eta * delta[j], c = sb[j] + eta * delta[d + j];
+            nm[j] = a;
+            ns[j] = c;
+            bad |= nonfinite_bit(a) | outside_bit(c, lb);
+        }
+    } else {
+        for (size_t j = 0; j < d; ++j) {
+            const double a = mb[j] + delta[j], c = sb[j] + delta[d + j];
+            nm[j] = a;
+            ns[j] = c;
+            bad |= nonfinite_bit(a) | outside_bit(c, lb);
+        }
+    }
+    /* "ns in [MIN, MAX]" is |ns| <= MAX for the symmetric bounds of proposal.h; were they
+     * not, every step would be rescanned by the exact test. */
+    return (bad >> 63) | (BSVI_MIN_LOG_STD != -BSVI_MAX_LOG_STD);
+}
+
+/* The step of one data point, delta written over dir (2d): momentum and Adam. Returns the
+ * first coordinate whose Adam moment estimate overflows, or 2d. */
+BSVI__CLONES static size_t step_delta(const bsvi__svi_cfg *cfg, size_t n2, double b1t,
+                                      double b2t, double *dir, double *v1, double *v2) {
+    if (cfg->rule == BSVI_STEP_MOMENTUM) {
+        const double beta = cfg->beta, eta = cfg->eta;
+        for (size_t j = 0; j < n2; ++j) {
+            v1[j] = beta * v1[j] + dir[j];
+            dir[j] = eta * v1[j];
+        }
+        return n2;
+    }
+    /* Adam */
+    const double be1 = cfg->beta1, be2 = cfg->beta2, eta = cfg->eta, eps = cfg->adam_eps;
+    const double c1 = 1.0 - be1, c2 = 1.0 - be2, d1 = 1.0 - b1t, d2 = 1.0 - b2t;
+    uint64_t of = 0;
+    for (size_t j = 0; j < n2; ++j) {
+        v1[j] = be1 * v1[j] + c1 * dir[j];
+        v2[j] = be2 * v2[j] + c2 * dir[j] * dir[j];
+        const double mhat = v1[j] / d1, vhat = v2[j] / d2;
+        of |= nonfinite_bit(mhat) | nonfinite_bit(vhat);
+        dir[j] = eta * mhat / (sqrt(vhat) + eps);
+    }
+    if (!(of >> 63)) return n2;
+    for (size_t j = 0; j < n2; ++j)
+        if (!isfinite(v1[j] / d1) || !isfinite(v2[j] / d2)) return j;
+    return n2;
+}
+
+/* Scales one data point's direction (2d) to norm at most clip (see the reliability fixes). */
+static void clip_dir(double clip, size_t n2, double *dir) {
+    double nrm = 0.0;
+    for (size_t j = 0; j < n2; ++j) nrm += dir[j] * dir[j];
+    nrm = sqrt(nrm);
+    if (nrm > clip && isfinite(nrm)) {
+        const double sc = clip / nrm;
+        for (size_t j = 0; j < n2; ++j) dir[j] *= sc;
+    } else if (nrm == INFINITY) {
+        /* Reliability fix (issue 12): a finite direction of about 1e155 or more
+         * overflowed the squared norm, and clip / inf = 0 gave a step of exactly
+         * 0. Scale by the largest entry first: |dir| = a * r, r in [1, sqrt(2d)].
+         * (A non-finite entry stays non-finite and is divergence below.) */
+        double a = 0.0;
+        for (size_t j = 0; j < n2; ++j)
+            if (fabs(dir[j]) > a) a = fabs(dir[j]);
+        if (isfinite(a)) {
+            double r = 0.0;
+            for (size_t j = 0; j < n2; ++j) r += (dir[j] / a) * (dir[j] / a);
+            const double sc = clip / sqrt(r);
+            for (size_t j = 0; j < n2; ++j) dir[j] = (dir[j] / a) * sc;
+        }
+    }
+}
+
 bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const bsvi_model *model,
                              const double *mu0, const double *s0, size_t nb, size_t b_first,
                              size_t d, const bsvi__rng *rng, bsvi__trajdata *rec,
@@ -122,10 +299,24 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
     if (ws_reserve(ws, nb, rows_max, d, model->prior != NULL))
         return bsvi__fail(err, BSVI_ERR_NO_MEMORY, "out of memory sizing the SVI workspace");
 
-    double *mu = ws->mu, *s = ws->s;
-    memcpy(mu, mu0, nb * d * sizeof *mu);
-    memcpy(s, s0, nb * d * sizeof *s);
-    memset(ws->v1, 0, 4 * nb * d * sizeof *ws->v1);
+    /* lambda of the current step. With a buffer, lambda_i lives in its slot i (the buffer
+     * is slot-major: row (i, b) at (i nb + b) d) and each step writes slot i+1: nothing is
+     * copied into the buffer afterwards. Without one, two workspace copies alternate. With
+     * one sample per step and no double sampling, z is also formed in its slot and the
+     * model reads it there. */
+    const size_t nbd = nb * d;
+    double *mu, *s, *mu_nx, *s_nx;
+    if (rec) {
+        mu = rec->mu;
+        s = rec->s;
+    } else {
+        mu = ws->mu;
+        s = ws->s;
+    }
+    memcpy(mu, mu0, nbd * sizeof *mu);
+    memcpy(s, s0, nbd * sizeof *s);
+    const int direct = rec && m == 1 && !ds;
+    if (cfg->rule != BSVI_STEP_GRADIENT) memset(ws->v1, 0, 4 * nbd * sizeof *ws->v1);
     for (size_t b = 0; b < nb; ++b) ws->taken[b] = SIZE_MAX; /* active */
     const double half_log2pi_d = 0.5 * (double)d * BSVI__LOG_2PI;
     const int grad_mode_on =
@@ -137,28 +328,35 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
         const size_t n_u = need_grad ? m : (ds ? 0 : 1);
         const size_t rows = nb * (n_u + (size_t)ds);
         const uint32_t step = (uint32_t)i;
+        double *zs = direct ? rec->z + i * nbd : ws->z; /* the rows the model reads */
 
         /* Draw eps for every row and form z = mu + sigma * eps. */
-        bsvi__exp_array(ws->sig, s, nb * d);
+        bsvi__exp_array(ws->sig, s, nbd);
+        /* every data point's normals in one pass when the counts are even */
+        const int upd_all = ((n_u * d) % 2 == 0), rec_all = ds && (d % 2 == 0);
+        if (upd_all)
+            bsvi__normals_streams(rng, b_first, nb, step, BSVI__PURPOSE_UPDATE, n_u * d,
+                                  ws->eps);
+        if (rec_all)
+            bsvi__normals_streams(rng, b_first, nb, step, BSVI__PURPOSE_RECORD, d,
+                                  ws->eps + nb * n_u * d);
         for (size_t b = 0; b < nb; ++b) {
             const uint64_t id = (uint64_t)(b_first + b);
-            double *e = ws->eps + b * n_u * d;
-            bsvi__normals(rng, id, step, BSVI__PURPOSE_UPDATE, 0, n_u * d, e);
-            if (ds) bsvi__normals(rng, id, step, BSVI__PURPOSE_RECORD, 0, d,
-                                  ws->eps + (nb * n_u + b) * d);
-        }
-        for (size_t b = 0; b < nb; ++b) {
             const double *mb = mu + b * d, *sg = ws->sig + b * d;
-            for (size_t r = 0; r < n_u + (size_t)ds; ++r) {
-                size_t row = (r < n_u) ? b * n_u + r : nb * n_u + b;
-                const double *e = ws->eps + row * d;
-                double *zr = ws->z + row * d;
-                for (size_t j = 0; j < d; ++j) zr[j] = mb[j] + sg[j] * e[j];
+            double *e = ws->eps + b * n_u * d;
+            if (!upd_all) bsvi__normals(rng, id, step, BSVI__PURPOSE_UPDATE, 0, n_u * d, e);
+            z_rows(n_u, d, mb, sg, e, zs + b * n_u * d);
+            for (size_t r = 0; r < n_u; ++r) ws->idx[b * n_u + r] = b_first + b;
+            if (ds) {
+                const size_t row = nb * n_u + b;
+                if (!rec_all)
+                    bsvi__normals(rng, id, step, BSVI__PURPOSE_RECORD, 0, d, ws->eps + row * d);
+                z_rows(1, d, mb, sg, ws->eps + row * d, zs + row * d);
                 ws->idx[row] = b_first + b;
             }
         }
 
-        bsvi_status st = bsvi__model_eval(model, rows, ws->z, ws->idx, ws->lik, ws->prior,
+        bsvi_status st = bsvi__model_eval(model, rows, zs, ws->idx, ws->lik, ws->prior,
                                           need_grad ? grad_mode_on : BSVI__GRAD_NONE, ws->g,
                                           ws->gscratch, err);
         if (st != BSVI_OK) {
@@ -168,12 +366,12 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             return st;
         }
 
-        /* Record slot i. */
+        /* Record slot i (lambda_i is already in it when there is a buffer). */
+        log_q_rows(nb, d, half_log2pi_d, s, d, ws->eps + (ds ? nb * n_u * d : 0),
+                   ds ? d : n_u * d, ws->lq);
         for (size_t b = 0; b < nb; ++b) {
             const size_t row = ds ? nb * n_u + b : b * n_u;
-            const double *e = ws->eps + row * d, *sb = s + b * d;
-            double lq = -half_log2pi_d;
-            for (size_t j = 0; j < d; ++j) lq -= sb[j] + 0.5 * e[j] * e[j];
+            const double lq = ws->lq[b];
             const double lp = ws->lik[row] + ws->prior[row];
             const double lw = lp - lq;
             if (rec) {
@@ -181,9 +379,8 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                 rec->logw[at] = lw;
                 rec->logp[at] = lp;
                 rec->logq[at] = lq;
-                memcpy(rec->z + at * d, ws->z + row * d, d * sizeof(double));
-                memcpy(rec->mu + at * d, mu + b * d, d * sizeof(double));
-                memcpy(rec->s + at * d, sb, d * sizeof(double));
+                if (!direct)
+                    memcpy(rec->z + (i * nb + b) * d, ws->z + row * d, d * sizeof(double));
             } else {
                 bsvi__lse_push(&lse_max[b], &lse_sum[b], lw);
             }
@@ -199,16 +396,19 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
 
         /* Gradient direction per data point, averaged over the n_u update samples. */
         const double wgt = 1.0 / (double)n_u;
-        memset(ws->dir, 0, 2 * nb * d * sizeof *ws->dir);
         for (size_t b = 0; b < nb; ++b) {
             double *dmu = ws->dir + 2 * b * d, *dsg = dmu + d;
+            int first = 1;
             for (size_t r = 0; r < n_u; ++r) {
                 const size_t row = b * n_u + r;
                 if (ws->lik[row] == -INFINITY || ws->prior[row] == -INFINITY)
                     continue; /* log w undefined: the sample contributes nothing */
-                bsvi__grad_row(cfg->form, d, ws->g + row * d, ws->eps + row * d, mu + b * d,
-                               ws->sig + b * d, wgt, dmu, dsg);
+                (first ? grad_first : grad_more)(cfg->form, d, ws->g + row * d,
+                                                 ws->eps + row * d, mu + b * d,
+                                                 ws->sig + b * d, wgt, dmu, dsg);
+                first = 0;
             }
+            if (first) memset(dmu, 0, 2 * d * sizeof *dmu);
             if (i == 0 && rec) {
                 /* Reliability fix (tests/test_robustness.c): huge host gradients times
                  * sigma can overflow the step-0 direction (inf, or NaN from opposite
@@ -232,77 +432,54 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                               "after SVI step %zu", i);
         if (i == k) break;
 
-        /* Step. */
+        /* Step: lambda_{i+1} into the next slot (or the other workspace copy). */
+        if (rec) {
+            mu_nx = rec->mu + (i + 1) * nbd;
+            s_nx = rec->s + (i + 1) * nbd;
+        } else {
+            mu_nx = (mu == ws->mu) ? ws->mu2 : ws->mu;
+            s_nx = (s == ws->s) ? ws->s2 : ws->s;
+        }
         if (cfg->rule == BSVI_STEP_ADAM) {
             b1t *= cfg->beta1;
             b2t *= cfg->beta2;
         }
         for (size_t b = 0; b < nb; ++b) {
-            if (ws->taken[b] != SIZE_MAX) continue; /* frozen after divergence */
-            double *dir = ws->dir + 2 * b * d;
-            if (cfg->clip > 0.0) {
-                double nrm = 0.0;
-                for (size_t j = 0; j < 2 * d; ++j) nrm += dir[j] * dir[j];
-                nrm = sqrt(nrm);
-                if (nrm > cfg->clip && isfinite(nrm)) {
-                    const double sc = cfg->clip / nrm;
-                    for (size_t j = 0; j < 2 * d; ++j) dir[j] *= sc;
-                } else if (nrm == INFINITY) {
-                    /* Reliability fix (issue 12): a finite direction of about 1e155 or more
-                     * overflowed the squared norm, and clip / inf = 0 gave a step of exactly
-                     * 0. Scale by the largest entry first: |dir| = a * r, r in [1, sqrt(2d)].
-                     * (A non-finite entry stays non-finite and is divergence below.) */
-                    double a = 0.0;
-                    for (size_t j = 0; j < 2 * d; ++j)
-                        if (fabs(dir[j]) > a) a = fabs(dir[j]);
-                    if (isfinite(a)) {
-                        double r = 0.0;
-                        for (size_t j = 0; j < 2 * d; ++j) r += (dir[j] / a) * (dir[j] / a);
-                        const double sc = cfg->clip / sqrt(r);
-                        for (size_t j = 0; j < 2 * d; ++j) dir[j] = (dir[j] / a) * sc;
-                    }
-                }
+            double *mb = mu + b * d, *sb = s + b * d, *nm = mu_nx + b * d, *ns = s_nx + b * d;
+            if (ws->taken[b] != SIZE_MAX) { /* frozen after divergence */
+                memcpy(nm, mb, d * sizeof *nm);
+                memcpy(ns, sb, d * sizeof *ns);
+                continue;
             }
-            double *v1 = ws->v1 + 2 * b * d, *v2 = ws->v2 + 2 * b * d;
-            double *mb = mu + b * d, *sb = s + b * d;
+            double *dir = ws->dir + 2 * b * d;
+            if (cfg->clip > 0.0) clip_dir(cfg->clip, 2 * d, dir);
             /* Reliability fix (issue 12): an optimiser state that overflows (Adam's second
              * moment of a 1e200 direction is +inf) gave a step of exactly 0 for ever, and
              * the point was not counted as diverged. Such a step is divergence. */
             size_t overflow = 2 * d;
-            for (size_t j = 0; j < 2 * d; ++j) {
-                double delta;
-                switch (cfg->rule) {
-                case BSVI_STEP_MOMENTUM:
-                    v1[j] = cfg->beta * v1[j] + dir[j];
-                    delta = cfg->eta * v1[j];
-                    break;
-                case BSVI_STEP_ADAM: {
-                    v1[j] = cfg->beta1 * v1[j] + (1.0 - cfg->beta1) * dir[j];
-                    v2[j] = cfg->beta2 * v2[j] + (1.0 - cfg->beta2) * dir[j] * dir[j];
-                    const double mhat = v1[j] / (1.0 - b1t), vhat = v2[j] / (1.0 - b2t);
-                    if (!isfinite(mhat) || !isfinite(vhat)) {
-                        if (overflow == 2 * d) overflow = j;
-                    }
-                    delta = cfg->eta * mhat / (sqrt(vhat) + cfg->adam_eps);
-                    break;
-                }
-                case BSVI_STEP_GRADIENT:
-                default:
-                    delta = cfg->eta * dir[j];
-                    break;
-                }
-                dir[j] = delta; /* the direction is not needed past this point */
+            uint64_t any_bad;
+            if (cfg->rule == BSVI_STEP_GRADIENT) {
+                any_bad = candidate(d, mb, sb, dir, cfg->eta, 1, nm, ns);
+                if (any_bad) /* the message reports the step: delta = eta * dir */
+                    for (size_t j = 0; j < 2 * d; ++j) dir[j] = cfg->eta * dir[j];
+            } else {
+                overflow = step_delta(cfg, 2 * d, b1t, b2t, dir, ws->v1 + 2 * b * d,
+                                      ws->v2 + 2 * b * d);
+                any_bad = candidate(d, mb, sb, dir, 0.0, 0, nm, ns);
             }
-            /* Check the whole candidate before committing it, so that a frozen
-             * data point keeps its last finite lambda. */
+            if (!any_bad && overflow == 2 * d) continue;
+            /* The whole candidate is checked before it counts, so that a frozen data point
+             * keeps its last finite lambda. */
             size_t bad = overflow < 2 * d ? overflow % d : d;
             for (size_t j = 0; j < d && bad == d; ++j) {
-                const double nm = mb[j] + dir[j], ns = sb[j] + dir[d + j];
-                if (!isfinite(nm) || !(ns >= BSVI_MIN_LOG_STD && ns <= BSVI_MAX_LOG_STD)) bad = j;
+                const double cm = mb[j] + dir[j], cs = sb[j] + dir[d + j];
+                if (!isfinite(cm) || !(cs >= BSVI_MIN_LOG_STD && cs <= BSVI_MAX_LOG_STD)) bad = j;
             }
             if (bad < d) {
                 if (cfg->divergence == BSVI_DIVERGENCE_FREEZE) {
                     ws->taken[b] = i;
+                    memcpy(nm, mb, d * sizeof *nm);
+                    memcpy(ns, sb, d * sizeof *ns);
                     continue;
                 }
                 if (overflow < 2 * d)
@@ -319,16 +496,14 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
                                   "use BSVI_DIVERGENCE_FREEZE",
                                   i, b_first + b, bad, mb[bad] + dir[bad], sb[bad] + dir[d + bad]);
             }
-            for (size_t j = 0; j < d; ++j) {
-                mb[j] += dir[j];
-                sb[j] += dir[d + j];
-            }
         }
+        mu = mu_nx;
+        s = s_nx;
     }
     if (rec)
         for (size_t b = 0; b < nb; ++b) rec->taken[b] = (ws->taken[b] == SIZE_MAX) ? k : ws->taken[b];
-    if (final_mu) memcpy(final_mu, mu, nb * d * sizeof *mu);
-    if (final_s) memcpy(final_s, s, nb * d * sizeof *s);
+    if (final_mu) memcpy(final_mu, mu, nbd * sizeof *mu);
+    if (final_s) memcpy(final_s, s, nbd * sizeof *s);
     return BSVI_OK;
 }
 

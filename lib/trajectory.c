@@ -123,6 +123,14 @@ bsvi_status bsvi_trajectory_get_log_proposal(const bsvi_trajectory *t, double *o
     return copy_scalar(t, t ? t->data.logq : NULL, out, "bsvi_trajectory_get_log_proposal");
 }
 
+/* A slot-major buffer array (internal.h) in the API's order: data point b, slot i. */
+static void data_point_major(const bsvi__trajdata *t, const double *a, double *out) {
+    const size_t K = t->k + 1, d = t->d;
+    for (size_t b = 0; b < t->B; ++b)
+        for (size_t i = 0; i < K; ++i)
+            memcpy(out + (b * K + i) * d, bsvi__traj_row(t, a, b, i), d * sizeof *out);
+}
+
 bsvi_status bsvi_trajectory_get_latents(const bsvi_trajectory *t, double *z) {
     if (!t) return BSVI_ERR_NULL_ARGUMENT;
     if (!z)
@@ -130,7 +138,7 @@ bsvi_status bsvi_trajectory_get_latents(const bsvi_trajectory *t, double *z) {
                           "bsvi_trajectory_get_latents: z is NULL");
     bsvi_status st = check_valid(t, "bsvi_trajectory_get_latents");
     if (st != BSVI_OK) return st;
-    memcpy(z, t->data.z, t->data.B * (t->data.k + 1) * t->data.d * sizeof *z);
+    data_point_major(&t->data, t->data.z, z);
     return BSVI_OK;
 }
 
@@ -138,9 +146,8 @@ bsvi_status bsvi_trajectory_get_params(const bsvi_trajectory *t, double *mean, d
     if (!t) return BSVI_ERR_NULL_ARGUMENT;
     bsvi_status st = check_valid(t, "bsvi_trajectory_get_params");
     if (st != BSVI_OK) return st;
-    const size_t n = t->data.B * (t->data.k + 1) * t->data.d;
-    if (mean) memcpy(mean, t->data.mu, n * sizeof *mean);
-    if (log_std) memcpy(log_std, t->data.s, n * sizeof *log_std);
+    if (mean) data_point_major(&t->data, t->data.mu, mean);
+    if (log_std) data_point_major(&t->data, t->data.s, log_std);
     return BSVI_OK;
 }
 

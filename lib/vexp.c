@@ -18,8 +18,12 @@
 BSVI__CLONES static void exp_array(double *out, const double *in, size_t n) {
     const double LOG2E = 0x1.71547652b82fep0, SHIFT = 0x1.8p52;
     const double LN2_HI = 0x1.62e42fee00000p-1, LN2_LO = 0x1.a39ef35793c76p-33;
+    uint64_t far = 0; /* bit 63 set when some |in[i]| > 700 (or NaN): integer ops only */
     for (size_t i = 0; i < n; ++i) {
         double x = in[i];
+        uint64_t xb;
+        memcpy(&xb, &x, sizeof xb);
+        far |= 0x4085E00000000000ull - (xb & 0x7FFFFFFFFFFFFFFFull); /* 700.0 - |x| */
         /* clamp without branches: out-of-range lanes are redone below */
         x = x > 700.0 ? 700.0 : x;
         x = x < -700.0 ? -700.0 : x;
@@ -46,8 +50,9 @@ BSVI__CLONES static void exp_array(double *out, const double *in, size_t n) {
         const double q = r + (r * r) * p; /* expm1(r) */
         out[i] = scale + scale * q;
     }
-    for (size_t i = 0; i < n; ++i)
-        if (!(fabs(in[i]) <= 700.0)) out[i] = exp(in[i]);
+    if (far >> 63)
+        for (size_t i = 0; i < n; ++i)
+            if (!(fabs(in[i]) <= 700.0)) out[i] = exp(in[i]);
 }
 
 void bsvi__exp_array(double *out, const double *in, size_t n) { exp_array(out, in, n); }
