@@ -90,6 +90,9 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
             --out "$dir" --test-curve "$CURVE_N" --test-curve-samples "$CURVE_SAMPLES" \
             >> "$dir/train.out" 2>&1
     else
+        # no last.ckpt: nothing to continue; what an attempt cut short in its first epoch left
+        # (a log header, a best.ckpt) would make `vae train` refuse the directory
+        rm -f "$dir/log.csv" "$dir/best.ckpt"
         # shellcheck disable=SC2086
         nice -n 5 "$VAE" train --data "$data" --method "$m" --seed "$s" --epochs "$epochs" \
             --patience "$patience" $TRAIN_OPTS "${extra[@]}" --test-curve "$CURVE_N" \
