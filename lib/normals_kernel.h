@@ -10,6 +10,20 @@
  * exactly the operations of the scalar reference (u53_open, AS 241 in rng.c) in the same
  * order, without contraction, so the bits are those of the scalar code. */
 
+#if VW == 4
+/* lane permutations that move the lanes of a 4-bit mask to the front (64-bit lanes as
+ * pairs of 32-bit indices) */
+static const int32_t KN(compact_lut)[16][8] KALIGN = {
+    {0, 1, 0, 1, 0, 1, 0, 1}, {0, 1, 0, 1, 0, 1, 0, 1},
+    {2, 3, 0, 1, 0, 1, 0, 1}, {0, 1, 2, 3, 0, 1, 0, 1},
+    {4, 5, 0, 1, 0, 1, 0, 1}, {0, 1, 4, 5, 0, 1, 0, 1},
+    {2, 3, 4, 5, 0, 1, 0, 1}, {0, 1, 2, 3, 4, 5, 0, 1},
+    {6, 7, 0, 1, 0, 1, 0, 1}, {0, 1, 6, 7, 0, 1, 0, 1},
+    {2, 3, 6, 7, 0, 1, 0, 1}, {0, 1, 2, 3, 6, 7, 0, 1},
+    {4, 5, 6, 7, 0, 1, 0, 1}, {0, 1, 4, 5, 6, 7, 0, 1},
+    {2, 3, 4, 5, 6, 7, 0, 1}, {0, 1, 2, 3, 4, 5, 6, 7}};
+#endif
+
 /* 2*nb normals into out: blocks block0, block0+1, ... of stream (key, C1, C2, C3), then,
  * every `per` blocks, the same blocks of the next stream (C2 + 1, ...). */
 KATTR static void KN(normals_blocks)(uint32_t k0, uint32_t k1, uint32_t C1, uint32_t C2,
@@ -114,11 +128,30 @@ KATTR static void KN(normals_blocks)(uint32_t k0, uint32_t k1, uint32_t C1, uint
             if (dst == part) memcpy(out + 2 * c0b + i, part, (nn - i) * sizeof *out);
         }
         size_t nt = 0;
+#if VW == 4
+        /* AVX2: each vector's tail lanes moved to the front by a permutation from a table,
+         * stored at the end of the list (u and position), the count advanced */
+        {
+            const __m256i step4 = _mm256_set1_epi64x(4);
+            __m256i pos = _mm256_add_epi64(_mm256_set1_epi64x((long long)(2 * c0b)),
+                                           _mm256_set_epi64x(3, 2, 1, 0));
+            for (size_t v = 0; v < nn / VW + (nn % VW != 0); ++v) {
+                const unsigned mk = tm[v] & (v * VW + VW <= nn ? 15u : (1u << (nn % VW)) - 1u);
+                const __m256i pm = _mm256_load_si256((const __m256i *)(const void *)KN(compact_lut)[mk]);
+                const __m256i uv = _mm256_castpd_si256(_mm256_load_pd(uu + v * VW));
+                _mm256_storeu_si256((__m256i *)(void *)(tu + nt), _mm256_permutevar8x32_epi32(uv, pm));
+                _mm256_storeu_si256((__m256i *)(void *)(tpos + nt), _mm256_permutevar8x32_epi32(pos, pm));
+                nt += (size_t)__builtin_popcount(mk);
+                pos = _mm256_add_epi64(pos, step4);
+            }
+        }
+#else
         for (size_t t = 0; t < nn; ++t) {
             tpos[nt] = 2 * c0b + t;
             tu[nt] = uu[t];
             nt += tm[t / VW] >> (t % VW) & 1u;
         }
+#endif
         if (nt == 0) continue;
         /* The tails: r = min(p, 1 - p), sqrt(-log r) (libm's log, the only scalar step:
          * it is what the scalar reference calls), AS 241's middle rational function. */
