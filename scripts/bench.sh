@@ -91,6 +91,9 @@ PEER="$ROOT/bench/peer/vae_step.py"
     echo "blas=$(grep -m1 'CBLAS =' "$RES/cmake.log" | sed 's/.*CBLAS = //')"
     echo "openblas_pkg=$(dpkg-query -W -f='${Package} ${Version}' libopenblas0-pthread 2>/dev/null || echo unknown)"
     echo "libblas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)"
+    # the kernel set OpenBLAS ends up with (bench_train_step restarts itself with
+    # OPENBLAS_CORETYPE when OpenBLAS falls back to Prescott kernels on a CPU it does not know)
+    echo "openblas_core=$(OPENBLAS_VERBOSE=2 "$B/bench_train_step" peak --n 8 --reps 1 2>&1 >/dev/null | sed -n 's/^Core: //p' | tr '\n' ' ' | sed 's/ $//; s/ / -> /g')"
     if [[ $HAVE_TORCH == 1 ]]; then
         echo "torch=$($PY -c 'import torch; print(torch.__version__)')"
         echo "python=$($PY -c 'import sys; print(sys.version.split()[0])')"
@@ -111,7 +114,7 @@ echo "== library overhead" >&2
 run "$RES/overhead.md" "$B/bench_overhead" "${OVERHEAD_ARGS[@]}" --csv "$RES/overhead.csv"
 
 # ---- BLAS peak -----------------------------------------------------------------------------
-echo "== BLAS peak (square dgemm)" >&2
+echo "== BLAS peak (square dgemm and sgemm)" >&2
 run "$RES/peak.jsonl" "$B/bench_train_step" peak --n "$PEAK_N" --reps 5
 OPENBLAS_NUM_THREADS=1 run "$RES/peak1.jsonl" "$B/bench_train_step" peak --n "$PEAK_N" --reps 3
 
@@ -139,39 +142,35 @@ if [[ $HAVE_TORCH == 1 ]]; then
 fi
 
 # ---- 2. training step, alternating ---------------------------------------------------------
-echo "== training step: C and PyTorch, $ROUNDS alternating rounds" >&2
-# The peer runs as specified (torch.set_num_threads(THREADS), OpenBLAS THREADS threads) and,
-# to compare against its best setting, with torch.set_num_threads(1) (OpenBLAS still THREADS).
+# Each round: the float32 C example with OpenBLAS at 1 and at THREADS threads, then the peer at
+# its best float32 setting (the sweep's winner). Best vs best per method is the headline.
+# Once, after the rounds: the float64 C build (1 thread) and the peer in float64 at its best
+# setting otherwise, as extra columns.
+echo "== training step: C (float32, 1 and $THREADS OpenBLAS threads) and PyTorch, $ROUNDS alternating rounds" >&2
 for r in $(seq 1 "$ROUNDS"); do
+    OPENBLAS_NUM_THREADS=1 run "$RES/train_c_1t.jsonl" "$B/bench_train_step" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
     run "$RES/train_c.jsonl" "$B/bench_train_step" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
-    if [[ $HAVE_TORCH == 1 ]]; then
-        run "$RES/train_torch.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" $T --dtype float64
-        run "$RES/train_torch_omp1.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1 --dtype float64
-        if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
-            run "$RES/train_torch_best.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" "${PEER_BEST[@]}"
-        fi
+    if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
+        run "$RES/train_torch_best.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" "${PEER_BEST[@]}"
+    elif [[ $HAVE_TORCH == 1 ]]; then
+        run "$RES/train_torch_best.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1
     fi
 done
-# float32 peer (one round), and both sides single-threaded (one round)
-if [[ $HAVE_TORCH == 1 ]]; then
-    run "$RES/train_torch_f32.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1 --dtype float32
-fi
-OPENBLAS_NUM_THREADS=1 run "$RES/train_c_1t.jsonl" "$B/bench_train_step" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
-if [[ $HAVE_TORCH == 1 ]]; then
-    OPENBLAS_NUM_THREADS=1 run "$RES/train_torch_1t.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" --threads 1 --dtype float64
+[[ -x "$B/bench_train_step64" ]] && OPENBLAS_NUM_THREADS=1 run "$RES/train_c64.jsonl" "$B/bench_train_step64" train "$DIR" --steps "$STEPS" --warmup "$WARMUP"
+if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
+    run "$RES/train_torch_f64.jsonl" $PY "$PEER" train "$DIR" --steps "$STEPS" --warmup "$WARMUP" "${PEER_BEST[@]}" --dtype float64
 fi
 
 # ---- 3. evaluation, alternating -------------------------------------------------------------
 echo "== evaluation: IWAE-5000 and BSVI-500" >&2
 EV=(--images "$EVAL_IMAGES" --iwae-images "$IWAE_IMAGES" --reps "$EVAL_REPS")
 for r in $(seq 1 "$EVAL_ROUNDS"); do
+    OPENBLAS_NUM_THREADS=1 run "$RES/eval_c_1t.jsonl" "$B/bench_train_step" eval "$DIR" "${EV[@]}"
     run "$RES/eval_c.jsonl" "$B/bench_train_step" eval "$DIR" "${EV[@]}"
-    if [[ $HAVE_TORCH == 1 ]]; then
-        run "$RES/eval_torch.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" $T --dtype float64
-        run "$RES/eval_torch_omp1.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" --threads 1 --dtype float64
-        if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
-            run "$RES/eval_torch_best.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" "${PEER_BEST[@]}"
-        fi
+    if [[ ${#PEER_BEST[@]} -gt 0 ]]; then
+        run "$RES/eval_torch_best.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" "${PEER_BEST[@]}"
+    elif [[ $HAVE_TORCH == 1 ]]; then
+        run "$RES/eval_torch_best.jsonl" $PY "$PEER" eval "$DIR" "${EV[@]}" --threads 1
     fi
 done
 
