@@ -51,7 +51,7 @@ void linear_backward(vae_real *dinp, vae_real *dweight, vae_real *dbias, const v
 void tanh_forward(vae_real *out, const vae_real *inp, size_t n) { vm_tanh(out, inp, n); }
 
 void tanh_backward(vae_real *dinp, const vae_real *out, const vae_real *dout, size_t n) {
-    for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (ONE - out[i] * out[i]);
+    vm_tanh_backward(dinp, out, dout, n);
 }
 
 /* ---- parameters ----------------------------------------------------------- */
@@ -240,6 +240,14 @@ static void to_double(double *dst, const vae_real *src, size_t n) {
 static void to_real(vae_real *dst, const double *src, size_t n) {
     for (size_t i = 0; i < n; ++i) dst[i] = (vae_real)src[i];
 }
+/* to_real for gradients: in float flushed below VM_TINY_F32 like the kernels' (vmath.h) */
+static void grad_to_real(vae_real *dst, const double *src, size_t n) {
+#if VAE_REAL_BITS == 32
+    for (size_t i = 0; i < n; ++i) dst[i] = fabs(src[i]) < (double)VM_TINY_F32 ? 0.0f : (float)src[i];
+#else
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+#endif
+}
 
 void vae_encoder_forward(const vae_net *net, vae_ws *ws, size_t N, const vae_real *x_in,
                          double *mean, double *log_std) {
@@ -260,8 +268,8 @@ void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const vae_real *x_
     const vae_params *p = &net->p;
     vae_params *g = &net->g;
     for (size_t n = 0; n < N; ++n) {
-        to_real(ws->enc_gout + n * 2 * Z, d_mean + n * Z, Z);
-        to_real(ws->enc_gout + n * 2 * Z + Z, d_log_std + n * Z, Z);
+        grad_to_real(ws->enc_gout + n * 2 * Z, d_mean + n * Z, Z);
+        grad_to_real(ws->enc_gout + n * 2 * Z + Z, d_log_std + n * Z, Z);
     }
     linear_backward(ws->enc_gh2, g->enc_w3, g->enc_b3, ws->enc_gout, ws->enc_h2, p->enc_w3, N,
                     H, 2 * Z);

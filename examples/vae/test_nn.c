@@ -608,6 +608,34 @@ static void test_vmath_logistic_f32(void **state) {
     assert_true(worst_s <= 64.0 * FLT_EPSILON);
 }
 
+/* float gradients are flushed to zero below VM_TINY_F32, never left subnormal (which
+ * would slow every later GEMM by 100x); double gradients are not flushed. */
+static void test_vmath_flush(void **state) {
+    (void)state;
+    enum { N = 300 };
+    float l[N], x[N], g[N];
+    for (size_t j = 0; j < N; ++j) l[j] = (float)(3.0 * sin(0.1 * (double)j)), x[j] = (float)(j % 2);
+    vm_bernoulli_row_f32(l, x, N, 1e-35f, g); /* every |g| <= c < VM_TINY_F32 */
+    for (size_t j = 0; j < N; ++j) assert_true(g[j] == 0.0f);
+    vm_bernoulli_row_f32(l, x, N, 1e-20f, g); /* above the threshold: kept */
+    size_t kept = 0;
+    for (size_t j = 0; j < N; ++j) {
+        assert_true(g[j] == 0.0f || fabsf(g[j]) >= VM_TINY_F32);
+        kept += g[j] != 0.0f;
+    }
+    assert_true(kept > N / 2);
+    float out[4] = {0.5f, 0.5f, 0.999f, 0.0f}, dout[4] = {1e-31f, 1e-29f, 1e-27f, NAN}, din[4];
+    vm_tanh_backward_f32(din, out, dout, 4);
+    assert_true(din[0] == 0.0f);
+    assert_true(fabsf(din[1] - 0.75e-29f) <= 1e-6f * 0.75e-29f);
+    const float e2 = 1e-27f * (1.0f - 0.999f * 0.999f); /* about 2e-30: above the threshold */
+    assert_true(din[2] != 0.0f && fabsf(din[2] - e2) <= 1e-5f * e2);
+    assert_true(isnan(din[3]));
+    double od[1] = {0.5}, dd[1] = {1e-300}, gd[1];
+    vm_tanh_backward_f64(gd, od, dd, 1);
+    assert_true(gd[0] == 1e-300 * 0.75); /* double: no flush */
+}
+
 /* AMSGrad: a quadratic objective -(p - 3)^2 per parameter is driven to its maximum. */
 static void test_amsgrad(void **state) {
     (void)state;
@@ -670,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_vmath_bias_tanh),
         cmocka_unit_test(test_vmath_bernoulli_f32),
         cmocka_unit_test(test_vmath_logistic_f32),
+        cmocka_unit_test(test_vmath_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,16 +188,31 @@ VM_INLINE float vtanh_f32(float x) {
     return copysignf(-em / (2.0f + em), x);
 }
 
+/* |v| < VM_TINY_F32 -> 0 (NaN passes). */
+VM_INLINE float vm_flush_f32(float v) { return fabsf(v) < VM_TINY_F32 ? 0.0f : v; }
+
+VM_CLONES
+void vm_tanh_backward_f32(float *dinp, const float *out, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; ++i) dinp[i] = vm_flush_f32(dout[i] * (1.0f - out[i] * out[i]));
+}
+
+VM_CLONES
+void vm_tanh_backward_f64(double *dinp, const double *out, const double *dout, size_t n) {
+    for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0 - out[i] * out[i]);
+}
+
 /* ---- the row kernels, once per precision ---------------------------------------- */
 
 #define VM_R double
 #define VM_SFX(name) name##_f64
 #define VM_SQRT sqrt
 #define VM_FABS fabs
+#define VM_FLUSH(v) (v)
 #include "vmath_rows.h"
 
 #define VM_R float
 #define VM_SFX(name) name##_f32
 #define VM_SQRT sqrtf
 #define VM_FABS fabsf
+#define VM_FLUSH(v) vm_flush_f32(v)
 #include "vmath_rows.h"

@@ -32,6 +32,22 @@
 void vm_tanh_f64(double *out, const double *in, size_t n);
 void vm_tanh_f32(float *out, const float *in, size_t n);
 
+/* Gradients in float are flushed to zero below this magnitude (the _f32 kernels
+ * that write gradients: the likelihoods' g and vm_tanh_backward_f32). Why: an
+ * importance-weighted target's coefficient can be 1e-30 or less (IWAE, BSVI), and
+ * the products of such rows reach float's subnormal range (below 1.2e-38), where
+ * every floating-point operation takes a microcode assist: measured here, a
+ * 1000 x 784 x 200 sgemm with 90% subnormal rows took 413 ms instead of 2.1 ms.
+ * A row whose gradient is below 1e-30 contributes less than 1e-22 of a typical
+ * gradient (1e-8 and more), far below float's resolution. The _f64 kernels do
+ * not flush (double's subnormals start at 2.2e-308). */
+#define VM_TINY_F32 1e-30f
+
+/* dinp[i] = dout[i] * (1 - out[i]^2) (tanh's backward from its output); may be in
+ * place. The float version flushes below VM_TINY_F32. */
+void vm_tanh_backward_f64(double *dinp, const double *out, const double *dout, size_t n);
+void vm_tanh_backward_f32(float *dinp, const float *out, const float *dout, size_t n);
+
 /* out[r*oc + o] = tanh(out[r*oc + o] + bias[o]) for r < rows, o < oc (a layer's
  * bias and activation in one pass after its GEMM). */
 void vm_bias_tanh_f64(double *out, const double *bias, size_t rows, size_t oc);
@@ -39,7 +55,7 @@ void vm_bias_tanh_f32(float *out, const float *bias, size_t rows, size_t oc);
 
 /* Bernoulli log-likelihood of one row: returns sum_j x_j l_j - softplus(l_j)
  * over n logits l and pixels x in {0,1} (summed in double). If g is not NULL,
- * also writes g_j = c * (x_j - sigmoid(l_j)). */
+ * also writes g_j = c * (x_j - sigmoid(l_j)) (the float version flushed below VM_TINY_F32). */
 double vm_bernoulli_row_f64(const double *l, const double *x, size_t n, double c, double *g);
 double vm_bernoulli_row_f32(const float *l, const float *x, size_t n, float c, float *g);
 
@@ -74,5 +90,6 @@ void vm_amsgrad_f32(float *restrict p, const float *restrict g, float *restrict 
 #define vm_bernoulli_row(l, ...) VM_PICK(l, vm_bernoulli_row)(l, __VA_ARGS__)
 #define vm_logistic_row(mu, ...) VM_PICK(mu, vm_logistic_row)(mu, __VA_ARGS__)
 #define vm_amsgrad(p, ...) VM_PICK(p, vm_amsgrad)(p, __VA_ARGS__)
+#define vm_tanh_backward(d, ...) VM_PICK(d, vm_tanh_backward)(d, __VA_ARGS__)
 
 #endif /* VAE_VMATH_H */

@@ -6,10 +6,13 @@
  * VM_SFX(vtanh) must be defined before. Every constant is cast to VM_R so that
  * no float expression is promoted to double (which would halve the SIMD width).
  * Row sums go through four double accumulators in a fixed order: the same bits
- * for any vector width, and no float rounding in a 784-term sum.
+ * for any vector width, and no float rounding in a 784-term sum. VM_FLUSH(v) is
+ * applied to the gradients the kernels write (see vmath.h: float flushes values
+ * below VM_TINY_F32 to zero, double leaves them).
  * No include guard: the file is meant to be included more than once. */
-#if !defined(VM_R) || !defined(VM_SFX) || !defined(VM_SQRT) || !defined(VM_FABS)
-#error "vmath_rows.h is included by vmath.c with VM_R, VM_SFX, VM_SQRT and VM_FABS defined"
+#if !defined(VM_R) || !defined(VM_SFX) || !defined(VM_SQRT) || !defined(VM_FABS) || \
+    !defined(VM_FLUSH)
+#error "vmath_rows.h is included by vmath.c with VM_R, VM_SFX, VM_SQRT, VM_FABS, VM_FLUSH defined"
 #endif
 
 #define VM_K(c) ((VM_R)(c))
@@ -55,7 +58,7 @@ double VM_SFX(vm_bernoulli_row)(const VM_R *l, const VM_R *x, size_t n, VM_R c, 
                 const VM_R e = VM_SFX(vexp_neg)(-VM_FABS(li));
                 t[i] = xb[i] * li - (li > VM_K(0) ? li : VM_K(0)) - VM_SFX(vlog1p01)(e);
                 const VM_R inv = VM_K(1) / (VM_K(1) + e);
-                gb[i] = c * (xb[i] - (li >= VM_K(0) ? inv : e * inv));
+                gb[i] = VM_FLUSH(c * (xb[i] - (li >= VM_K(0) ? inv : e * inv)));
             }
         } else {
             for (size_t i = 0; i < m; ++i) {
@@ -104,7 +107,7 @@ double VM_SFX(vm_logistic_row)(const VM_R *mu, const VM_R *x, size_t n, VM_R inv
             for (size_t i = 0; i < m; ++i) {
                 VM_R gm, gs;
                 t[i] = VM_SFX(logistic_px)(xb[i], mb[i], inv, h, log1m, inv_em1, &gm, &gs);
-                gb[i] = c * gm;
+                gb[i] = VM_FLUSH(c * gm);
                 dt[i] = gs;
             }
             VM_SFX(sum4)(dacc, dt, m);
@@ -138,6 +141,7 @@ void VM_SFX(vm_amsgrad)(VM_R *restrict p, const VM_R *restrict g, VM_R *restrict
 }
 
 #undef VM_K
+#undef VM_FLUSH
 #undef VM_R
 #undef VM_SFX
 #undef VM_SQRT
