@@ -16,8 +16,8 @@
 # Environment: SWEEP_ROUNDS (5), SWEEP_STEPS (20), SWEEP_WARMUP (3), SWEEP_EVAL_IMAGES (100,
 # the BSVI-500 images, one batch), SWEEP_IWAE_IMAGES (10), SWEEP_SETTINGS (the labels, see
 # below), SWEEP_EVAL (1; 0 skips the evaluations).
-# Setting labels: t<torch threads>-ob<OpenBLAS threads>[-skx][-heap][-f64]
-# (-skx: OPENBLAS_CORETYPE=SkylakeX).
+# Setting labels: t<torch threads>-ob<OpenBLAS threads>[-skx][-heap][-ftz][-f64]
+# (-skx: OPENBLAS_CORETYPE=SkylakeX; -ftz: torch.set_flush_denormal(True)).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +42,9 @@ if grep -qw avx512f /proc/cpuinfo && env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2
 fi
 DEFAULT=""
 for h in "" -heap; do for t in 1 2; do for o in 1 2; do DEFAULT+="t$t-ob$o$CT$h "; done; done; done
+# flush-to-zero: importance-weighted rows with tiny coefficients reach float's subnormal
+# range, where every operation takes a microcode assist (the IWAE step 3x slower here)
+DEFAULT+="t1-ob1$CT-heap-ftz t1-ob2$CT-heap-ftz t2-ob2$CT-heap-ftz "
 DEFAULT+="$BASE t1-ob1$CT-heap-f64 t1-ob2$CT-heap-f64"
 read -r -a SETTINGS <<< "${SWEEP_SETTINGS:-$DEFAULT}"
 JS="$OUT/peer_sweep.jsonl"
@@ -56,6 +59,7 @@ args_of() {  # label -> vae_step.py options
             t*) a+=(--threads "${p#t}") ;;
             skx) a+=(--openblas-coretype SkylakeX) ;;
             heap) a+=(--malloc-heap) ;;
+            ftz) a+=(--flush-denormal) ;;
             f64) a+=(--dtype float64) ;;
             f32) a+=(--dtype float32) ;;
             *) echo "sweep: unknown part '$p' of setting '$1'" >&2; exit 2 ;;

@@ -49,6 +49,8 @@ def label_args(label):
             a += ["--openblas-coretype", "SkylakeX"]
         elif part == "heap":
             a += ["--malloc-heap"]
+        elif part == "ftz":
+            a += ["--flush-denormal"]
         elif part == "f64":
             a += ["--dtype", "float64"]
         elif part == "f32":
@@ -62,9 +64,9 @@ def describe(label):
     p = label.split("-")
     t = next(x[1:] for x in p if x.startswith("t") and not x.startswith("ob"))
     ob = next(x[2:] for x in p if x.startswith("ob"))
-    return "torch %s / OpenBLAS %s%s / %s / %s" % (
+    return "torch %s / OpenBLAS %s%s / %s / %s%s" % (
         t, ob, " SkylakeX" if "skx" in p else "", "heap tunables" if "heap" in p else "malloc",
-        "float64" if "f64" in p else "float32")
+        "float64" if "f64" in p else "float32", " / flush denormals" if "ftz" in p else "")
 
 
 def summarise(rows):

@@ -292,6 +292,8 @@ def eval_bsvi(trainer, x, K):
 
 def setup(args, dtype):
     torch.set_num_threads(args.threads)
+    if args.flush_denormal:  # subnormal floats cost a microcode assist per operation
+        torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
     m = VAE().to(dtype)
     load_params(m, os.path.join(args.dir, "params.bin"), dtype)
@@ -445,6 +447,8 @@ def main():
     p.add_argument("--malloc-heap", action="store_true",
                    help="GLIBC_TUNABLES=" + MALLOC_HEAP_TUNABLES + " (applied by a re-exec)")
     p.add_argument("--glibc-tunables", help="GLIBC_TUNABLES (applied by a re-exec)")
+    p.add_argument("--flush-denormal", action="store_true",
+                   help="torch.set_flush_denormal(True): subnormals read and written as zero")
     p.add_argument("--setting", default="", help="a label copied into the output")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
