@@ -51,6 +51,16 @@ def queue(path):
     return out
 
 
+def run_name(data, m, s, extra):
+    """As scripts/queue.sh: DATA-METHOD-sSEED, -etaX when the row sets --svi-step-size X."""
+    opts = extra.split()
+    name = f"{data}-{m}-s{s}"
+    for a, b in zip(opts, opts[1:]):
+        if a == "--svi-step-size":
+            name += f"-eta{b}"
+    return name
+
+
 def fmt(v, d=2):
     return "" if v is None else f"{v:.{d}f}"
 
@@ -61,7 +71,7 @@ def status(root):
              "|---|---|---:|---:|---|---|---:|---:|---:|---:|"]
     counts = {}
     for data, m, s, epochs, patience, extra in queue(os.path.join(root, "results/paper/queue.txt")):
-        name = f"{data}-{m}-s{s}"
+        name = run_name(data, m, s, extra)
         done = os.path.join(root, "results/paper/runs", name)
         live = os.path.join(root, "runs", name)
         saved = os.path.join(root, "results/paper/ckpt", name)

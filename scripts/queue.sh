@@ -9,7 +9,8 @@
 # results/paper/queue.txt holds one run per line, in priority order:
 #   DATA METHOD SEED EPOCHS PATIENCE [TRAIN OPTIONS...]
 # (comments start with #); the options, if any, follow TRAIN_OPTS on the command line, so
-# they override it (e.g. the grayscale data set's own SVI rule and step size). A run's name is DATA-METHOD-sSEED; its working directory is
+# they override it (e.g. the grayscale data set's own SVI rule and step size). A row that sets
+# --svi-step-size X is named DATA-METHOD-sSEED-etaX. A run's name is DATA-METHOD-sSEED; its working directory is
 # runs/NAME (ignored by git). A worker takes the first line that is neither done nor claimed by
 # another worker (mkdir runs/NAME.claim is the lock), then:
 #   1. trains: `vae train` to EPOCHS epochs with early stopping after PATIENCE epochs without a
@@ -73,11 +74,26 @@ commit_paths() {
 
 queue_lines() { grep -v '^[[:space:]]*\(#\|$\)' "$QUEUE" || true; }
 
+# run_name DATA METHOD SEED [OPTIONS...]: DATA-METHOD-sSEED, with -etaX appended when the row's
+# options set --svi-step-size X (a row that overrides the step is another run)
+run_name() {
+    local n="$1-$2-s$3" eta="" prev=""
+    shift 3
+    for a in "$@"; do
+        [ "$prev" = "--svi-step-size" ] && eta=$a
+        prev=$a
+    done
+    [ -n "$eta" ] && n="$n-eta$eta"
+    echo "$n"
+}
+
 job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
     local data=$1 m=$2 s=$3 epochs=$4 patience=$5
     shift 5
     local extra=("$@")
-    local name="$data-$m-s$s" dir="runs/$data-$m-s$s" res="results/paper/runs/$data-$m-s$s"
+    local name
+    name=$(run_name "$data" "$m" "$s" "${extra[@]}")
+    local dir="runs/$name" res="results/paper/runs/$name"
     local t0=$SECONDS
     mkdir -p "$dir"
     if [ ! -f "$dir/last.ckpt" ] && [ -f "results/paper/ckpt/$name/last.ckpt" ]; then
@@ -118,7 +134,9 @@ worker() {
     while :; do
         local picked=""
         while read -r data m s epochs patience extra; do
-            local name="$data-$m-s$s"
+            # shellcheck disable=SC2086
+            local name
+            name=$(run_name "$data" "$m" "$s" $extra)
             [ -f "results/paper/runs/$name/DONE" ] && continue
             mkdir "runs/$name.claim" 2>/dev/null || continue
             picked="$data $m $s $epochs $patience $extra"
@@ -128,8 +146,10 @@ worker() {
         # shellcheck disable=SC2086
         job $picked || log "job failed: $picked"
         set -- $picked
-        rmdir "runs/$1-$2-s$3.claim" 2>/dev/null || true
-        [ -f "results/paper/runs/$1-$2-s$3/DONE" ] || return 1 # a failing run stops this worker
+        local pname
+        pname=$(run_name "$1" "$2" "$3" "${@:6}")
+        rmdir "runs/$pname.claim" 2>/dev/null || true
+        [ -f "results/paper/runs/$pname/DONE" ] || return 1 # a failing run stops this worker
     done
 }
 
@@ -150,8 +170,9 @@ worker)
     ;;
 save)
     saved=()
-    while read -r data m s _ _; do
-        name="$data-$m-s$s"
+    while read -r data m s _ _ extra; do
+        # shellcheck disable=SC2086
+        name=$(run_name "$data" "$m" "$s" $extra)
         [ -f "results/paper/runs/$name/DONE" ] && continue
         [ -f "runs/$name/last.ckpt" ] || continue
         mkdir -p "results/paper/ckpt/$name"
@@ -169,8 +190,9 @@ save)
     fi
     ;;
 status)
-    while read -r data m s epochs _; do
-        name="$data-$m-s$s"
+    while read -r data m s epochs _ extra; do
+        # shellcheck disable=SC2086
+        name=$(run_name "$data" "$m" "$s" $extra)
         if [ -f "results/paper/runs/$name/DONE" ]; then st=done
         elif [ -d "runs/$name.claim" ]; then st=running
         elif [ -f "runs/$name/last.ckpt" ] || [ -f "results/paper/ckpt/$name/last.ckpt" ]; then st=resumable
