@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "rows.h"
 
 struct bsvi_evaluator {
     size_t dim, chunk;
@@ -184,39 +185,6 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const c
     return BSVI_OK;
 }
 
-/* z = mu + sigma * eps for n rows of one data point. */
-BSVI__CLONES static void z_rows(size_t n, size_t d, const double *restrict mu,
-                                const double *restrict sg, const double *restrict e,
-                                double *restrict z) {
-    for (size_t r = 0; r < n; ++r)
-        for (size_t j = 0; j < d; ++j) z[r * d + j] = mu[j] + sg[j] * e[r * d + j];
-}
-
-/* log q of n rows of one data point (log-std ls): -d/2 log 2 pi - sum_j (ls_j + e_j^2/2),
- * summed in order j = 0..d-1 for each row; four rows at a time, so that their sequential
- * sums overlap. */
-BSVI__CLONES static void log_q_rows(size_t n, size_t d, double half, const double *restrict ls,
-                                    const double *restrict e, double *restrict lq) {
-    size_t r = 0;
-    for (; r + 4 <= n; r += 4) {
-        const double *e0 = e + r * d, *e1 = e0 + d, *e2 = e1 + d, *e3 = e2 + d;
-        double l0 = -half, l1 = l0, l2 = l0, l3 = l0;
-        for (size_t j = 0; j < d; ++j) {
-            l0 -= ls[j] + 0.5 * e0[j] * e0[j];
-            l1 -= ls[j] + 0.5 * e1[j] * e1[j];
-            l2 -= ls[j] + 0.5 * e2[j] * e2[j];
-            l3 -= ls[j] + 0.5 * e3[j] * e3[j];
-        }
-        lq[r] = l0, lq[r + 1] = l1, lq[r + 2] = l2, lq[r + 3] = l3;
-    }
-    for (; r < n; ++r) {
-        const double *er = e + r * d;
-        double l0 = -half;
-        for (size_t j = 0; j < d; ++j) l0 -= ls[j] + 0.5 * er[j] * er[j];
-        lq[r] = l0;
-    }
-}
-
 /* Streams S samples per data point of q through the model, in chunks, in (b, s) order.
  * mode 0: IWAE (acc[2b..] = lse max, sum); mode 1: ELBO* (acc[4b..] = sum lw, scaled sum
  * lw, sum (log q - log prior), scaled sum of that; scaled = times 2^-scale_exp). */
@@ -263,7 +231,7 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
         /* log q of the chunk's rows, one data point's run at a time */
         for (size_t r = 0, rb = b0, rs = s0; r < n;) {
             const size_t run = (S - rs < n - r) ? S - rs : n - r;
-            log_q_rows(run, d, half, q->log_std + rb * d, ev->eps + r * d, ev->lq + r);
+            log_q_rows(run, d, half, q->log_std + rb * d, 0, ev->eps + r * d, d, ev->lq + r);
             r += run;
             rs = 0;
             ++rb;
