@@ -189,38 +189,26 @@ NETWRAP(adam, vae_amsgrad_step, (vae_net * a, double b, double c, double d, doub
         (a, b, c, d, e))
 NETWRAP(zero, vae_net_zero_grads, (vae_net * a), (a))
 
-void __real_cblas_dgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, double alpha, const double *a, blasint lda,
-                        const double *b, blasint ldb, double beta, double *c, blasint ldc);
-void __wrap_cblas_dgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, double alpha, const double *a, blasint lda,
-                        const double *b, blasint ldb, double beta, double *c, blasint ldc);
-void __wrap_cblas_dgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, double alpha, const double *a, blasint lda,
-                        const double *b, blasint ldb, double beta, double *c, blasint ldc) {
-    const double t0 = now();
-    __real_cblas_dgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    S.gemm += now() - t0;
-    S.gemm_flops += 2.0 * (double)m * (double)n * (double)k;
-    S.ncalls_gemm += 1.0;
-    record_gemm(ta, tb, m, n, k, 0);
-}
-void __real_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, float alpha, const float *a, blasint lda,
-                        const float *b, blasint ldb, float beta, float *c, blasint ldc);
-void __wrap_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, float alpha, const float *a, blasint lda,
-                        const float *b, blasint ldb, float beta, float *c, blasint ldc);
-void __wrap_cblas_sgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,
-                        blasint n, blasint k, float alpha, const float *a, blasint lda,
-                        const float *b, blasint ldb, float beta, float *c, blasint ldc) {
-    const double t0 = now();
-    __real_cblas_sgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    S.gemm += now() - t0;
-    S.gemm_flops += 2.0 * (double)m * (double)n * (double)k;
-    S.ncalls_gemm += 1.0;
-    record_gemm(ta, tb, m, n, k, 1);
-}
+/* The GEMM wraps: time, flops and (while recording) the call's shape. */
+#define GEMMWRAP(name, T, single)                                                            \
+    void __real_##name(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,      \
+                       blasint n, blasint k, T alpha, const T *a, blasint lda, const T *b,    \
+                       blasint ldb, T beta, T *c, blasint ldc);                               \
+    void __wrap_##name(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,      \
+                       blasint n, blasint k, T alpha, const T *a, blasint lda, const T *b,    \
+                       blasint ldb, T beta, T *c, blasint ldc);                               \
+    void __wrap_##name(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m,      \
+                       blasint n, blasint k, T alpha, const T *a, blasint lda, const T *b,    \
+                       blasint ldb, T beta, T *c, blasint ldc) {                              \
+        const double t0 = now();                                                             \
+        __real_##name(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);              \
+        S.gemm += now() - t0;                                                                \
+        S.gemm_flops += 2.0 * (double)m * (double)n * (double)k;                             \
+        S.ncalls_gemm += 1.0;                                                                \
+        record_gemm(ta, tb, m, n, k, single);                                                \
+    }
+GEMMWRAP(cblas_dgemm, double, 0)
+GEMMWRAP(cblas_sgemm, float, 1)
 #define CALL_SGEMM __real_cblas_sgemm
 #define CALL_DGEMM __real_cblas_dgemm
 #define HAVE_SPLIT 1
