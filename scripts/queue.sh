@@ -69,6 +69,7 @@ commit_paths() {
             sleep 3
         done
         log "commit failed: $msg"
+        exit 1
     ) 9> "$GIT_LOCK"
 }
 
@@ -101,10 +102,12 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
         log "restored $name from results/paper/ckpt (epoch $(($(wc -l < "$dir/log.csv") - 1)))"
     fi
     log "start $name"
+    # every step is checked explicitly: job runs on the left of || in worker, where bash
+    # ignores set -e, and a run must never be marked DONE after a failed step
     if [ -f "$dir/last.ckpt" ]; then
         nice -n 5 "$VAE" train --resume "$dir/last.ckpt" --epochs "$epochs" --patience "$patience" \
             --out "$dir" --test-curve "$CURVE_N" --test-curve-samples "$CURVE_SAMPLES" \
-            >> "$dir/train.out" 2>&1
+            >> "$dir/train.out" 2>&1 || { log "training failed: $name (see $dir/train.out)"; return 1; }
     else
         # no last.ckpt: nothing to continue; what an attempt cut short in its first epoch left
         # (a log header, a best.ckpt) would make `vae train` refuse the directory
@@ -112,14 +115,18 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
         # shellcheck disable=SC2086
         nice -n 5 "$VAE" train --data "$data" --method "$m" --seed "$s" --epochs "$epochs" \
             --patience "$patience" $TRAIN_OPTS "${extra[@]}" --test-curve "$CURVE_N" \
-            --test-curve-samples "$CURVE_SAMPLES" --out "$dir" > "$dir/train.out" 2>&1
+            --test-curve-samples "$CURVE_SAMPLES" --out "$dir" > "$dir/train.out" 2>&1 ||
+            { log "training failed: $name (see $dir/train.out)"; return 1; }
     fi
+    [ -f "$dir/best.ckpt" ] || { log "no best.ckpt after training: $name"; return 1; }
     log "trained $name ($((SECONDS - t0)) s)"
     local t1=$SECONDS
     nice -n 5 "$VAE" eval --checkpoint "$dir/best.ckpt" --test-subset "$TEST_SUBSET" \
         --iwae-samples "$IWAE_SAMPLES" --bsvi-weights "$BSVI_WEIGHTS" \
-        --elbo-samples "$ELBO_SAMPLES" > "$dir/eval.out" 2> "$dir/eval.err"
+        --elbo-samples "$ELBO_SAMPLES" > "$dir/eval.out" 2> "$dir/eval.err" ||
+        { log "evaluation failed: $name (see $dir/eval.err)"; return 1; }
     head -n 2 "$dir/eval.out" > "$dir/eval.csv"
+    [ "$(wc -l < "$dir/eval.csv")" -eq 2 ] || { log "evaluation wrote no result: $name"; return 1; }
     log "evaluated $name on $TEST_SUBSET test images ($((SECONDS - t1)) s)"
     mkdir -p "$res"
     cp "$dir/log.csv" "$dir/train.out" "$dir/eval.csv" "$dir/eval.out" "$res"/
@@ -127,7 +134,7 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
     cp runs/queue.log results/paper/runs/queue.log
     local paths=("$res" results/paper/runs/queue.log)
     [ -d "results/paper/ckpt/$name" ] && { git rm -rq --cached "results/paper/ckpt/$name" 2>/dev/null || true; rm -rf "results/paper/ckpt/$name"; paths+=("results/paper/ckpt/$name"); }
-    commit_paths "results: $name finished (raw files of the run)" "${paths[@]}"
+    commit_paths "results: $name finished (raw files of the run)" "${paths[@]}" || return 1
 }
 
 worker() {
@@ -155,6 +162,9 @@ worker() {
 
 case "${1:-run}" in
 run)
+    # one pool per machine: run clears the claims, which a second pool would share
+    exec 8> runs/.pool.lock
+    flock -n 8 || { echo "queue: a pool is already running here (runs/.pool.lock); add workers with 'worker'" >&2; exit 1; }
     build
     jobs=${2:-2}
     rm -rf runs/*.claim

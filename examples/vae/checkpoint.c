@@ -391,8 +391,8 @@ int vae_checkpoint_parse(const unsigned char *buf, size_t len, const char *path,
     const uint32_t method = get_u32(&r), lik = get_u32(&r);
     c.method = (vae_method)(method < VAE_NUM_METHODS ? method : VAE_NUM_METHODS);
     c.lik = lik <= 1u ? (vae_likelihood)lik : (vae_likelihood)2;
-    const uint64_t dims[6] = {get_u64(&r), get_u64(&r), get_u64(&r),
-                              get_u64(&r), get_u64(&r), get_u64(&r)};
+    uint64_t dims[6]; /* read in order: an initializer list's evaluation order is unspecified */
+    for (int i = 0; i < 6; ++i) dims[i] = get_u64(&r);
     const char *const dim_names[6] = {"x_dim", "h_dim", "z_dim", "batch", "k", "sir_m (M)"};
     const uint64_t dim_max[6] = {VAE_MAX_DIM, VAE_MAX_DIM, VAE_MAX_DIM,
                                  VAE_MAX_BATCH, VAE_MAX_K, VAE_MAX_K};

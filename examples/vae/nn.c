@@ -282,6 +282,16 @@ void vae_encoder_backward(vae_net *net, vae_ws *ws, size_t N, const vae_real *x_
 
 /* ---- likelihoods -------------------------------------------------------------- */
 
+/* A row's coefficient in vae_real; in float, below VM_TINY_F32 it is 0 (vmath.h): a
+ * subnormal coefficient would make every pixel's gradient product take an assist. */
+static vae_real row_coef(double c) {
+#if VAE_REAL_BITS == 32
+    return fabs(c) < (double)VM_TINY_F32 ? 0.0f : (float)c;
+#else
+    return c;
+#endif
+}
+
 /* For N rows of decoder outputs `out` (N, X): log_lik[r] and, if gout is not
  * NULL, gout = coef[r] * d log_lik[r] / d out (coef NULL means 1) and
  * dls[r] = coef[r] * d log_lik[r] / d log_scale (logistic only). The per-pixel
@@ -293,8 +303,7 @@ static void likelihood(const vae_net *net, size_t N, const vae_real *out, const 
     if (net->lik == VAE_LIK_BERNOULLI) {
         for (size_t r = 0; r < N; ++r) {
             const vae_real *xr = x + (data_index ? data_index[r] : r) * X;
-            const double v = vm_bernoulli_row(out + r * X, xr, X,
-                                              coef ? (vae_real)coef[r] : ONE,
+            const double v = vm_bernoulli_row(out + r * X, xr, X, coef ? row_coef(coef[r]) : ONE,
                                               gout ? gout + r * X : NULL);
             if (log_lik) log_lik[r] = v;
         }
@@ -311,7 +320,7 @@ static void likelihood(const vae_net *net, size_t N, const vae_real *out, const 
         const vae_real *xr = x + (data_index ? data_index[r] : r) * X;
         const double v = vm_logistic_row(out + r * X, xr, X, (vae_real)inv, (vae_real)h,
                                          (vae_real)log1m_exp_delta, (vae_real)inv_expm1_delta,
-                                         coef ? (vae_real)coef[r] : ONE,
+                                         coef ? row_coef(coef[r]) : ONE,
                                          gout ? gout + r * X : NULL, dls ? dls + r : NULL);
         if (log_lik) log_lik[r] = v;
     }

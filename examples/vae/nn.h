@@ -191,9 +191,11 @@ void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
  * or r) is row b of a kept forward whose rows were data points 0, 1, ... and whose
  * z row is bitwise the same: the rows are gathered (ws->gathered counts these).
  * Otherwise the same as vae_decoder_accumulate. The result is bitwise that of
- * vae_decoder_accumulate in every case. The caller promises that the decoder's
- * parameters have not changed since those forwards (true inside one training
- * step, which calls vae_ws_forget first). Saves one third of the decoder's GEMM
+ * vae_decoder_accumulate when the BLAS computes each output row of a GEMM
+ * independently of the number of rows (true of OpenBLAS 0.3.21 here, tested in
+ * test_vae; a BLAS whose kernels depend on M would differ in the last bits).
+ * The caller promises that the decoder's parameters have not changed since those
+ * forwards (true inside one training step, which calls vae_ws_forget first). Saves one third of the decoder's GEMM
  * work: the ELBO, IWAE and SVI-k targets are the last callback's rows, BSVI's
  * and BSVI-SIR's are rows of the k+1 SVI steps' callbacks. */
 void vae_decoder_accumulate_reuse(vae_net *net, vae_ws *ws, size_t N, const double *z,

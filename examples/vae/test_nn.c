@@ -631,6 +631,18 @@ static void test_vmath_flush(void **state) {
     const float e2 = 1e-27f * (1.0f - 0.999f * 0.999f); /* about 2e-30: above the threshold */
     assert_true(din[2] != 0.0f && fabsf(din[2] - e2) <= 1e-5f * e2);
     assert_true(isnan(din[3]));
+    /* AMSGrad's moments of a parameter whose gradient stays 0 decay to 0, never to a
+     * subnormal (where they would stick: 0.9 * 5.6e-45 rounds back to 5.6e-45) */
+    float p[2] = {1.0f, 1.0f}, gz[2] = {0.0f, 0.0f}, m[2] = {1e-3f, 1e-3f},
+          v[2] = {1e-28f, 1e-28f}, vx[2] = {1e-6f, 1e-6f};
+    for (int it = 0; it < 6000; ++it) { /* m falls below 1e-30 after ~620 steps, v after ~4600 */
+        vm_amsgrad_f32(p, gz, m, v, vx, 2, 0.9f, 0.999f, 1e-3f, 1.0f, 1e-8f);
+        for (int i = 0; i < 2; ++i) {
+            assert_true(m[i] == 0.0f || fabsf(m[i]) >= FLT_MIN);
+            assert_true(v[i] == 0.0f || v[i] >= FLT_MIN);
+        }
+    }
+    assert_true(m[0] == 0.0f && v[0] == 0.0f);
     double od[1] = {0.5}, dd[1] = {1e-300}, gd[1];
     vm_tanh_backward_f64(gd, od, dd, 1);
     assert_true(gd[0] == 1e-300 * 0.75); /* double: no flush */

@@ -9,9 +9,10 @@
  *  - per method, the batch-mean bound agrees within BOUND_TOL nats, and the
  *    relative L2 difference of the gradient, ||g32 - g64|| / ||g64||, separately
  *    over the encoder's and the decoder's parameters, is below GRAD_TOL
- *    (GRAD_TOL_SIR for the methods that resample: a resampling draw that falls on
- *    the other side of a cumulative weight between the two builds picks another
- *    target row for that data point, a discrete change that rounding can cause);
+ *    (measured here: at most 4.9e-7, so the tolerance is 10x that; for the methods
+ *    that resample, GRAD_TOL_SIR is the same: on another BLAS, a resampling draw
+ *    falling on the other side of a cumulative weight between the two builds would
+ *    pick another target row for that data point, and this test would say so);
  *  - after one epoch, training and validation bounds agree within EPOCH_TOL nats.
  * The measured figures are printed, so the log says how much margin there is. */
 #include <math.h>
@@ -28,8 +29,8 @@
 #include "train.h"
 
 #define BOUND_TOL 0.01
-#define GRAD_TOL 1e-5
-#define GRAD_TOL_SIR 5e-2
+#define GRAD_TOL 5e-6
+#define GRAD_TOL_SIR 5e-6
 #define EPOCH_TOL 0.1
 #define MAX_CASES 16
 
@@ -81,7 +82,7 @@ static void test_gradients(void **state) {
     static grad_case c32[MAX_CASES], c64[MAX_CASES];
     const size_t n32 = read_cases(VAE_TEST_TMPDIR "/grads32.bin", c32);
     const size_t n64 = read_cases(VAE_TEST_TMPDIR "/grads64.bin", c64);
-    assert_true(n32 >= VAE_NUM_METHODS);
+    assert_true(n32 == VAE_NUM_METHODS + 1); /* every method, then bsvi-sir with the logistic */
     assert_int_equal(n32, n64);
     fprintf(stderr, "%-12s %-9s %12s %12s %10s %12s %12s\n", "method", "lik", "bound f32",
             "bound f64", "|diff|", "rel enc", "rel dec");

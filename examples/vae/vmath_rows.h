@@ -130,8 +130,8 @@ void VM_SFX(vm_amsgrad)(VM_R *restrict p, const VM_R *restrict g, VM_R *restrict
     const VM_R c1 = VM_K(1) - b1, c2 = VM_K(1) - b2;
     for (size_t i = 0; i < n; ++i) {
         const VM_R gi = g[i];
-        const VM_R mi = b1 * m[i] + c1 * gi;
-        const VM_R vi = b2 * v[i] + c2 * gi * gi;
+        const VM_R mi = VM_FLUSH(b1 * m[i] + c1 * gi);
+        const VM_R vi = VM_FLUSH(b2 * v[i] + c2 * gi * gi);
         const VM_R vm = vi > vmax[i] ? vi : vmax[i];
         m[i] = mi;
         v[i] = vi;
