@@ -7,7 +7,9 @@ Reads the queue (results/paper/queue.txt) and, per run, the newest of its logs: 
 runs/NAME/log.csv of a run in progress on this machine, the state committed by
 `scripts/queue.sh save` (results/paper/ckpt/NAME/log.csv) or the finished run's raw files
 (results/paper/runs/NAME/, with DONE and eval.csv). Writes the table between
-`<!-- paper:status -->` and `<!-- /paper:status -->` in the document (or prints it).
+`<!-- paper:status -->` and `<!-- /paper:status -->` in the document (or prints it), followed by
+the results of the final rows in the paper's form per data set and SVI step (mean ± sd over
+seeds, and the paired difference against SVI of the same seed).
 A row is **final** only when the run finished (early stopping fired or its epoch budget was
 reached) and its best-validation checkpoint was evaluated on the full test set.
 Python 3 standard library only.
@@ -114,6 +116,65 @@ def status(root):
     return summary, "\n".join(lines) + "\n"
 
 
+METHOD_ORDER = ["vae", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "bsvi-sir-pi"]
+
+
+def finals(root):
+    """Final rows as {(data, step tag): {method: {seed: eval row}}} (step tag: '' or -etaX)."""
+    out = {}
+    for data, m, s, epochs, patience, extra in queue(os.path.join(root, "results/paper/queue.txt")):
+        name = run_name(data, m, s, extra)
+        d = os.path.join(root, "results/paper/runs", name)
+        if not (os.path.isfile(os.path.join(d, "DONE")) and os.path.isfile(os.path.join(d, "eval.csv"))):
+            continue
+        with open(os.path.join(d, "eval.csv")) as f:
+            ev = next(csv.DictReader(f), None)
+        if ev is None or int(ev["n_test"]) < 10000:
+            continue
+        tag = name[len(f"{data}-{m}-s{s}"):]
+        out.setdefault((data, tag), {}).setdefault(m, {})[s] = ev
+    return out
+
+
+def mean_sd(xs):
+    if not xs:
+        return ""
+    mu = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return f"{mu:.2f}"
+    sd = math.sqrt(sum((x - mu) ** 2 for x in xs) / (len(xs) - 1))
+    return f"{mu:.2f} ± {sd:.2f}"
+
+
+def results_tables(root):
+    """Per data set and SVI step: the paper's table (mean ± sd over the final seeds) and the
+    paired difference against SVI of the same seed. Reconstruction* = -(ELBO* + KL*)."""
+    blocks = []
+    for (data, tag), by_m in sorted(finals(root).items()):
+        step = tag[4:] if tag.startswith("-eta") else "of the rows' options (5e-3 unless set)"
+        blocks.append(f"**{data}, SVI step {step}** (final rows only; full test set)\n")
+        blocks.append("| method | seeds | IWAE-5000 | BSVI-500 | ELBO* | KL* | Reconstruction* "
+                      "| IWAE-5000 − SVI (paired) | BSVI-500 − SVI (paired) |")
+        blocks.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        svi = by_m.get("svi", {})
+        for m in METHOD_ORDER:
+            if m not in by_m:
+                continue
+            rows = by_m[m]
+            seeds = sorted(rows)
+            col = lambda k: [float(rows[s][k]) for s in seeds]
+            rec = [-(float(rows[s]["elbo_star"]) + float(rows[s]["kl_star"])) for s in seeds]
+            paired = [s for s in seeds if s in svi]
+            d_iw = [float(rows[s]["iwae_ll"]) - float(svi[s]["iwae_ll"]) for s in paired]
+            d_bs = [float(rows[s]["bsvi_ll"]) - float(svi[s]["bsvi_ll"]) for s in paired]
+            blocks.append(f"| {m} | {','.join(map(str, seeds))} | {mean_sd(col('iwae_ll'))} | "
+                          f"{mean_sd(col('bsvi_ll'))} | {mean_sd(col('elbo_star'))} | "
+                          f"{mean_sd(col('kl_star'))} | {mean_sd(rec)} | "
+                          f"{mean_sd(d_iw) if m != 'svi' else ''} | {mean_sd(d_bs) if m != 'svi' else ''} |")
+        blocks.append("")
+    return "\n".join(blocks) + "\n" if blocks else "No final rows yet.\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--doc", default="docs/results.md")
@@ -121,7 +182,7 @@ def main():
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     summary, table = status(root)
-    body = f"Runs: {summary}.\n\n{table}"
+    body = f"Runs: {summary}.\n\n{table}\n{results_tables(root)}"
     if a.print:
         sys.stdout.write(body)
         return
