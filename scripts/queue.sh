@@ -48,6 +48,8 @@ mkdir -p runs
 log() { echo "$(date -u +%FT%TZ) $*" >> runs/queue.log; }
 
 build() {
+    # the data sets (scripts/fetch-data.sh verifies and caches them in data-cache/)
+    [ -d data-cache/mnist ] && [ -d data-cache/fashion-mnist ] || scripts/fetch-data.sh
     [ -x "$VAE" ] && return 0
     cmake -S . -B build-exp -DCMAKE_BUILD_TYPE=Release -DBSVI_BUILD_TESTS=OFF \
         -DBSVI_BUILD_BENCH=OFF > /dev/null
