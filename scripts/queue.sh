@@ -51,6 +51,7 @@ build() {
     # the data sets (scripts/fetch-data.sh verifies and caches them in data-cache/)
     [ -d data-cache/mnist ] && [ -d data-cache/fashion-mnist ] || scripts/fetch-data.sh
     [ -x "$VAE" ] && return 0
+    bash scripts/deps.sh >&2 # build dependencies (apt-get; skipped when present)
     cmake -S . -B build-exp -DCMAKE_BUILD_TYPE=Release -DBSVI_BUILD_TESTS=OFF \
         -DBSVI_BUILD_BENCH=OFF > /dev/null
     cmake --build build-exp -j2 --target vae > /dev/null
