@@ -819,6 +819,23 @@ static void test_cli_refusals(void **state) {
     expect_cli_refused(ev[1], "--bsvi-weights");
     expect_cli_refused(ev[2], "--elbo-samples");
 
+    /* eval's BSVI-K refinement: the checkpoint's unless asked for, and named in the CSV */
+    const char *const evs0[] = {"eval", "--checkpoint", ck, "--svi-step-size", "0", NULL};
+    expect_cli_refused(evs0, "--svi-step-size");
+    const char *const evs[2][14] = {
+        {"eval", "--checkpoint", ck, "--test-subset", "3", "--iwae-samples", "4",
+         "--bsvi-weights", "3", "--elbo-samples", "2", NULL},
+        {"eval", "--checkpoint", ck, "--test-subset", "3", "--iwae-samples", "4",
+         "--bsvi-weights", "3", "--elbo-samples", "2", "--svi-step-size", "2e-3", NULL}};
+    const char *const want[2] = {",gradient,0.005\n", ",gradient,0.002\n"};
+    for (int i = 0; i < 2; ++i) {
+        assert_int_equal(run_vae(evs[i]), 0);
+        char *o = cli_text("cli.out");
+        if (!strstr(o, want[i])) print_error("eval output lacks '%s': %s\n", want[i], o);
+        assert_non_null(strstr(o, want[i]));
+        free(o);
+    }
+
     /* a checkpoint whose x_dim does not fit its data (eval overflowed its batch buffer) */
     vae_config c;
     config(&c, VAE_METHOD_VAE);

@@ -62,7 +62,8 @@ static void die(const char *fmt, ...) {
     "            [--pi-lr LR] [--data-dir DIR] [--test-curve N] [--test-curve-samples 100]\n"
 #define USAGE_EVAL                                                                           \
     "  vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500]\n"              \
-    "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--data-dir DIR]\n"
+    "           [--elbo-samples 1000] [--test-subset N] [--seed S] [--svi-rule R]\n"       \
+    "           [--svi-step-size ETA] [--data-dir DIR]\n"
 #define USAGE_SWEEP                                                                          \
     "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"             \
     "           [--etas LIST] [--k 10] [--n 500] [--data-dir DIR]\n"
@@ -119,7 +120,10 @@ static void help(const char *cmd) {
                "  --elbo-samples S    samples of ELBO*, KL*, Reconstruction* (1000; >= 1)\n"
                "  --test-subset N     the first N test images (0: all)\n"
                "  --seed S            the evaluator's seed (1)\n"
-               "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n");
+               "  --svi-rule R        BSVI-K's refinement step rule (the checkpoint's)\n"
+               "  --svi-step-size ETA BSVI-K's refinement step size (the checkpoint's; > 0)\n"
+               "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n"
+               "The CSV's last two columns name the refinement BSVI-K used.\n");
     } else {
         printf("usage:\n" USAGE_SWEEP
                "SVI-0, SVI-k and BSVI-k on validation images per step rule and step size.\n"
@@ -687,9 +691,20 @@ static int cmd_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data_dir = NULL;
     size_t S = 5000, K = 500, elbo_S = 1000, subset = 0;
     uint64_t seed = 1;
+    double eta = 0.0; /* 0: the checkpoint's */
+    int have_rule = 0;
+    bsvi_step_rule rule = BSVI_STEP_GRADIENT;
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
         if (is_help(a)) help("eval");
+        else if (!strcmp(a, "--svi-step-size")) {
+            eta = parse_double(a, need_value(argc, argv, &i));
+            if (!(eta > 0.0) || !isfinite(eta)) die("--svi-step-size must be positive and finite");
+        } else if (!strcmp(a, "--svi-rule")) {
+            if (vae_step_rule_parse(need_value(argc, argv, &i), &rule))
+                die("unknown --svi-rule %s (gradient, momentum, adam)", argv[i]);
+            have_rule = 1;
+        }
         else if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
         else if (!strcmp(a, "--iwae-samples")) S = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--bsvi-weights")) K = parse_size(a, need_value(argc, argv, &i));
@@ -707,6 +722,18 @@ static int cmd_eval(int argc, char **argv) {
     vae_progress prog;
     char err[512];
     if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
+    /* BSVI-K's refinement: the checkpoint's, or the one asked for (e.g. a data set's
+     * step re-measured on a trained model, for a method whose training has no SVI) */
+    if (eta > 0.0) {
+        t.cfg.svi_eta = eta;
+        if (bsvi_svi_set_step_size(t.svi_eval, eta) != BSVI_OK)
+            die("--svi-step-size %g: %s", eta, bsvi_svi_last_error(t.svi_eval));
+    }
+    if (have_rule) {
+        t.cfg.svi_rule = rule;
+        if (bsvi_svi_set_step_rule(t.svi_eval, rule) != BSVI_OK)
+            die("--svi-rule: %s", bsvi_svi_last_error(t.svi_eval));
+    }
     data_sets ds;
     load_data(t.cfg.data, data_dir, 0, 1, &ds);
     if (t.cfg.x_dim != ds.test.dim || t.cfg.lik != ds.lik)
@@ -727,11 +754,12 @@ static int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "\n");
     const double secs = now_seconds() - t0;
     printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
-           "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint\n");
-    printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s\n", t.cfg.data,
-           vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
+           "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint,svi_rule,"
+           "svi_eta\n");
+    printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g\n",
+           t.cfg.data, vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
            (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
-           sum[4], secs, ckpt);
+           sum[4], secs, ckpt, vae_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
     printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
            vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
            (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
