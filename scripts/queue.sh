@@ -136,7 +136,10 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
     echo "trained and evaluated $(date -u +%FT%TZ); $TEST_SUBSET test images" > "$res/DONE"
     cp runs/queue.log results/paper/runs/queue.log
     local paths=("$res" results/paper/runs/queue.log)
-    [ -d "results/paper/ckpt/$name" ] && { git rm -rq --cached "results/paper/ckpt/$name" 2>/dev/null || true; rm -rf "results/paper/ckpt/$name"; paths+=("results/paper/ckpt/$name"); }
+    # a restored run's saved state goes: deleting the directory and `git add -A` on its path
+    # stages the deletion (an earlier `git rm --cached` made that path unknown to git, and the
+    # commit of the run's files failed on it)
+    [ -d "results/paper/ckpt/$name" ] && { rm -rf "results/paper/ckpt/$name"; paths+=("results/paper/ckpt/$name"); }
     commit_paths "results: $name finished (raw files of the run)" "${paths[@]}" || return 1
 }
 
