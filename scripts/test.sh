@@ -187,52 +187,43 @@ cmake -S "$ROOT" -B "$ROOT/build-fuzz" \
     -DBSVI_BUILD_EXAMPLES=ON \
     -DBSVI_BUILD_BENCH=OFF >/dev/null
 cmake --build "$ROOT/build-fuzz" --target fuzz_api fuzz_readers --parallel "$JOBS"
-FUZZ_SECONDS="${BSVI_FUZZ_SECONDS:-60}"
-step "fuzz_api for ${FUZZ_SECONDS}s from fuzz/corpus ($(find "$ROOT/fuzz/corpus" -type f | wc -l) inputs)"
-FUZZ_WORK="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
-mkdir -p "$FUZZ_WORK/new" "$FUZZ_WORK/artifacts"
-if ! (cd "$FUZZ_WORK" && FUZZ_STATS=1 "$ROOT/build-fuzz/fuzz_api" \
-        -max_total_time="$FUZZ_SECONDS" -max_len=512 -timeout=20 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$FUZZ_WORK/artifacts/" \
-        "$FUZZ_WORK/new" "$ROOT/fuzz/corpus" >"$FUZZ_WORK/log" 2>&1); then
-    tail -n 60 "$FUZZ_WORK/log"
-    echo "fuzz_api found a failing input; reproduce with build-fuzz/fuzz_api FILE:" >&2
-    ls -l "$FUZZ_WORK/artifacts" >&2
-    cp "$FUZZ_WORK"/artifacts/* "$ROOT/build-fuzz/" 2>/dev/null || true
-    echo "(copied to build-fuzz/; fix lib/, then add the input to fuzz/corpus/)" >&2
-    false
-fi
-FUZZ_EXECS="$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_WORK/log")"
-FUZZ_RATE="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$FUZZ_WORK/log")"
-FUZZ_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$FUZZ_WORK/log" | tail -n 1 |
-            sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
-grep '^fuzz_stats:' "$FUZZ_WORK/log" || true
-echo "fuzz: ${FUZZ_EXECS:-?} executions (${FUZZ_RATE:-?}/s), $FUZZ_COV, no invariant violated"
-rm -rf "$FUZZ_WORK"
+# run_fuzz NAME BINARY CORPUS SECONDS FIXWHERE [libFuzzer options...]: runs the harness from
+# its committed corpus for SECONDS; on a finding, prints the log, copies the input to
+# build-fuzz/ and fails. Sets FZ_EXECS, FZ_RATE, FZ_COV from the run's final statistics.
+run_fuzz() {
+    local name=$1 bin=$2 corpus=$3 seconds=$4 fixwhere=$5
+    shift 5
+    step "$name for ${seconds}s from ${corpus#$ROOT/} ($(find "$corpus" -type f | wc -l) inputs)"
+    local work
+    work="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
+    mkdir -p "$work/new" "$work/artifacts"
+    if ! (cd "$work" && FUZZ_STATS=1 OPENBLAS_NUM_THREADS=1 "$bin" -max_total_time="$seconds" \
+            -timeout=20 -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
+            "$work/new" "$corpus" >"$work/log" 2>&1); then
+        tail -n 60 "$work/log"
+        echo "$name found a failing input; reproduce with ${bin#$ROOT/} FILE:" >&2
+        ls -l "$work/artifacts" >&2
+        cp "$work"/artifacts/* "$ROOT/build-fuzz/" 2>/dev/null || true
+        echo "(copied to build-fuzz/; fix $fixwhere, then add the input to ${corpus#$ROOT/}/)" >&2
+        false
+    fi
+    FZ_EXECS="$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")"
+    FZ_RATE="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")"
+    FZ_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$work/log" | tail -n 1 |
+              sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
+    grep '^fuzz_stats:' "$work/log" || true
+    echo "$name: ${FZ_EXECS:-?} executions (${FZ_RATE:-?}/s), $FZ_COV, no invariant violated"
+    rm -rf "$work"
+}
 
+run_fuzz fuzz_api "$ROOT/build-fuzz/fuzz_api" "$ROOT/fuzz/corpus" "${BSVI_FUZZ_SECONDS:-60}" lib/ \
+    -max_len=512 -rss_limit_mb=2048
+FUZZ_EXECS=$FZ_EXECS
 # The VAE example's readers of untrusted files: checkpoints (the loader is given a 64 MiB
 # limit, so an allocation of 128 MB or more from a hostile header is a finding) and IDX.
-FUZZ_R_SECONDS="${BSVI_FUZZ_READERS_SECONDS:-60}"
-step "fuzz_readers for ${FUZZ_R_SECONDS}s from fuzz/corpus-readers ($(find "$ROOT/fuzz/corpus-readers" -type f | wc -l) inputs)"
-FUZZ_WORK="$(mktemp -d "${TMPDIR:-/tmp}/bsvi-fuzz.XXXXXX")"
-mkdir -p "$FUZZ_WORK/new" "$FUZZ_WORK/artifacts"
-if ! (cd "$FUZZ_WORK" && OPENBLAS_NUM_THREADS=1 "$ROOT/build-fuzz/examples/vae/fuzz_readers" \
-        -max_total_time="$FUZZ_R_SECONDS" -max_len=4096 -timeout=20 -rss_limit_mb=1024 \
-        -malloc_limit_mb=128 -print_final_stats=1 -artifact_prefix="$FUZZ_WORK/artifacts/" \
-        "$FUZZ_WORK/new" "$ROOT/fuzz/corpus-readers" >"$FUZZ_WORK/log" 2>&1); then
-    tail -n 60 "$FUZZ_WORK/log"
-    echo "fuzz_readers found a failing input; reproduce with build-fuzz/examples/vae/fuzz_readers FILE:" >&2
-    ls -l "$FUZZ_WORK/artifacts" >&2
-    cp "$FUZZ_WORK"/artifacts/* "$ROOT/build-fuzz/" 2>/dev/null || true
-    echo "(copied to build-fuzz/; fix examples/vae/, then add the input to fuzz/corpus-readers/)" >&2
-    false
-fi
-FUZZ_R_EXECS="$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_WORK/log")"
-FUZZ_R_RATE="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$FUZZ_WORK/log")"
-FUZZ_R_COV="$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$FUZZ_WORK/log" | tail -n 1 |
-              sed -n 's/.*cov: \([0-9]*\) ft: \([0-9]*\) corp: \([0-9]*\).*/cov \1, ft \2, corpus \3/p')"
-echo "fuzz_readers: ${FUZZ_R_EXECS:-?} executions (${FUZZ_R_RATE:-?}/s), $FUZZ_R_COV, no invariant violated"
-rm -rf "$FUZZ_WORK"
+run_fuzz fuzz_readers "$ROOT/build-fuzz/examples/vae/fuzz_readers" "$ROOT/fuzz/corpus-readers" \
+    "${BSVI_FUZZ_READERS_SECONDS:-60}" examples/vae/ -max_len=4096 -rss_limit_mb=1024 -malloc_limit_mb=128
+FUZZ_R_EXECS=$FZ_EXECS
 
 step "ABI check against abi/ (abidiff)"
 BSVI_ABI_BUILD="$ROOT/build-abi" bash "$ROOT/scripts/abi-check.sh"

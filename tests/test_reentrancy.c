@@ -223,17 +223,7 @@ static int lik(size_t n, size_t dim, const double *z, const size_t *data_index,
 {
     (void)data_index;
     act((ctx *)user_data);
-    for (size_t r = 0; r < n; ++r) {
-        double ss = 0.0;
-        for (size_t j = 0; j < dim; ++j) {
-            const double e = 0.5 - z[r * dim + j];
-            ss += e * e;
-            if (grad != NULL) {
-                grad[r * dim + j] = e;
-            }
-        }
-        log_density[r] = -0.5 * ss;
-    }
+    tu_half_gauss(n, dim, z, log_density, grad, 1.0);
     return 0;
 }
 

@@ -53,16 +53,11 @@ static void test_lists_well_formed(void **state)
 static int lik(size_t n, size_t dim, const double *z, const size_t *data_index,
                double *log_density, double *grad, void *user_data)
 {
+    tu_half_gauss(n, dim, z, log_density, grad, 1e3);
     for (size_t r = 0; r < n; ++r) {
-        double ss = 0.0;
-        for (size_t j = 0; j < dim; ++j) {
-            const double e = 0.5 - z[r * dim + j];
-            ss += e * e;
-            if (grad != NULL) {
-                grad[r * dim + j] = 1e3 * e;
-            }
+        if (user_data != NULL && data_index[r] == 1) {
+            log_density[r] = -INFINITY;
         }
-        log_density[r] = (user_data != NULL && data_index[r] == 1) ? -INFINITY : -0.5 * ss;
     }
     return 0;
 }

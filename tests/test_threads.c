@@ -54,17 +54,7 @@ static int pure_likelihood(size_t n, size_t dim, const double *z, const size_t *
 {
     (void)data_index;
     (void)user_data;
-    for (size_t r = 0; r < n; ++r) {
-        double ss = 0.0;
-        for (size_t k = 0; k < dim; ++k) {
-            const double e = 0.5 - z[r * dim + k];
-            ss += e * e;
-            if (grad != NULL) {
-                grad[r * dim + k] = e;
-            }
-        }
-        log_density[r] = -0.5 * ss;
-    }
+    tu_half_gauss(n, dim, z, log_density, grad, 1.0);
     return 0;
 }
 

@@ -225,6 +225,11 @@ static bsvi_proposal *proposal_for(vae_trainer *t, size_t B, bsvi_proposal **aux
     return *aux;
 }
 
+/* The encoder's input: x itself for binary pixels, x/255 (t->enc_in) for gray levels. */
+static const vae_real *encoder_input(const vae_trainer *t) {
+    return t->cfg.lik == VAE_LIK_LOGISTIC ? t->enc_in : t->x_real;
+}
+
 /* Converts B rows of x into t->x_real (the likelihood's data: t->cur_x), runs the
  * encoder on them, writes t->mean, t->log_std (clamped) and sets q. */
 static int encode(vae_trainer *t, const double *x, size_t B, bsvi_proposal *q) {
@@ -233,9 +238,7 @@ static int encode(vae_trainer *t, const double *x, size_t B, bsvi_proposal *q) {
     t->cur_x = t->x_real;
     if (t->cfg.lik == VAE_LIK_LOGISTIC)
         for (size_t i = 0; i < B * X; ++i) t->enc_in[i] = (vae_real)(x[i] / 255.0);
-    else
-        memcpy(t->enc_in, t->x_real, B * X * sizeof(vae_real));
-    vae_encoder_forward(&t->net, &t->ws, B, t->enc_in, t->mean, t->log_std);
+    vae_encoder_forward(&t->net, &t->ws, B, encoder_input(t), t->mean, t->log_std);
     for (size_t i = 0; i < B * Z; ++i) {
         if (!isfinite(t->mean[i]) || !isfinite(t->log_std[i]))
             return fail(t, "the encoder produced a non-finite output (training diverged)");
@@ -334,7 +337,7 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
         t->d_mean[i] = dm / (double)B;
         t->d_log_std[i] = ds / (double)B;
     }
-    vae_encoder_backward(&t->net, &t->ws, B, t->enc_in, t->d_mean, t->d_log_std, NULL);
+    vae_encoder_backward(&t->net, &t->ws, B, encoder_input(t), t->d_mean, t->d_log_std, NULL);
 
     /* 5. optimiser */
     for (size_t i = 0; i < t->net.nparams; ++i)

@@ -93,7 +93,7 @@ typedef struct vae_trainer {
     double *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef, *pi;
     vae_real *rbuf;            /* one allocation: the network-precision batch buffers below */
     vae_real *x_real;          /* the batch's data converted to vae_real (B*x_dim) */
-    vae_real *enc_in;          /* the encoder's input (x, or x/255 for gray levels) */
+    vae_real *enc_in;          /* x/255, the encoder's input for gray levels (binary: x_real) */
     size_t *tidx;
     const vae_real *cur_x;     /* the current batch's data, read by the likelihood callback */
     uint64_t step;             /* optimiser steps taken */

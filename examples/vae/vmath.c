@@ -191,16 +191,6 @@ VM_INLINE float vtanh_f32(float x) {
 /* |v| < VM_TINY_F32 -> 0 (NaN passes). */
 VM_INLINE float vm_flush_f32(float v) { return fabsf(v) < VM_TINY_F32 ? 0.0f : v; }
 
-VM_CLONES
-void vm_tanh_backward_f32(float *dinp, const float *out, const float *dout, size_t n) {
-    for (size_t i = 0; i < n; ++i) dinp[i] = vm_flush_f32(dout[i] * (1.0f - out[i] * out[i]));
-}
-
-VM_CLONES
-void vm_tanh_backward_f64(double *dinp, const double *out, const double *dout, size_t n) {
-    for (size_t i = 0; i < n; ++i) dinp[i] = dout[i] * (1.0 - out[i] * out[i]);
-}
-
 /* ---- the row kernels, once per precision ---------------------------------------- */
 
 #define VM_R double

@@ -35,6 +35,11 @@ void VM_SFX(vm_tanh)(VM_R *out, const VM_R *in, size_t n) {
 }
 
 VM_CLONES
+void VM_SFX(vm_tanh_backward)(VM_R *dinp, const VM_R *out, const VM_R *dout, size_t n) {
+    for (size_t i = 0; i < n; ++i) dinp[i] = VM_FLUSH(dout[i] * (VM_K(1) - out[i] * out[i]));
+}
+
+VM_CLONES
 void VM_SFX(vm_bias_tanh)(VM_R *out, const VM_R *bias, size_t rows, size_t oc) {
     for (size_t r = 0; r < rows; ++r) {
         VM_R *o = out + r * oc;

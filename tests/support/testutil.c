@@ -4,6 +4,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+void tu_half_gauss(size_t n, size_t dim, const double *z, double *log_density, double *grad,
+                   double grad_scale)
+{
+    for (size_t r = 0; r < n; ++r) {
+        double ss = 0.0;
+        for (size_t j = 0; j < dim; ++j) {
+            const double e = 0.5 - z[r * dim + j];
+            ss += e * e;
+            if (grad != NULL) {
+                grad[r * dim + j] = grad_scale * e;
+            }
+        }
+        log_density[r] = -0.5 * ss;
+    }
+}
+
 void tu_fill(double *a, size_t n, double value)
 {
     for (size_t i = 0; i < n; ++i) {

@@ -103,6 +103,10 @@
     } while (0)
 
 void tu_fill(double *a, size_t n, double value);
+/* The tests' smooth likelihood: log_density[r] = -|0.5 - z_r|^2 / 2 for n rows of dim, and,
+ * if grad is not NULL, grad = grad_scale * (0.5 - z_r) (1 for its true gradient). */
+void tu_half_gauss(size_t n, size_t dim, const double *z, double *log_density, double *grad,
+                   double grad_scale);
 size_t tu_first_not_sentinel(const double *a, size_t n);
 size_t tu_first_bit_difference(const double *a, const double *b, size_t n);
 int tu_mentions(const char *msg, const char *words);
