@@ -11,6 +11,11 @@ struct bsvi_evaluator {
     bsvi_progress_fn progress;
     void *progress_data;
     bsvi__rng rng;
+    bsvi__svi_cfg cfg;          /* BSVI-K's refinement (k unused: each call gives K) */
+    bsvi_point_policy policy;
+    bsvi_stats stats;
+    size_t *taken, cap_taken;   /* steps taken per data point by the last BSVI-K */
+    size_t taken_n, nfrozen, nzero;
     bsvi__svi_ws ws;
     double *eps, *z, *g, *lik, *prior; /* chunk*d (eps|z), chunk*d (g: host-prior scratch), chunk (lik|prior) */
     double *lq;                        /* chunk: log q */
@@ -34,6 +39,9 @@ bsvi_status bsvi_evaluator_create(size_t dim, bsvi_evaluator **out) {
     if (!ev) return BSVI_ERR_NO_MEMORY;
     ev->dim = dim;
     ev->chunk = 10000;
+    const bsvi_svi_options o = bsvi_svi_options_default();
+    bsvi__svi_cfg_set(&ev->cfg, &o);
+    ev->policy = BSVI_POINTS_REPORT;
     *out = ev;
     return BSVI_OK;
 }
@@ -57,21 +65,19 @@ static bsvi_status refuse_in_use(bsvi_evaluator *ev, const char *fn) {
 }
 
 /* The evaluations run host callbacks, which may re-enter the library: the evaluator and
- * every handle it reads or writes are held until the call returns (issue 12). */
+ * every handle it reads or writes are held until the call returns. */
 static void hold_all(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
-                     const bsvi_svi *svi, const bsvi_proposal *final_q) {
+                     const bsvi_proposal *final_q) {
     bsvi__hold(&ev->use);
     bsvi__hold(&model->use);
     bsvi__hold(&q->use);
-    if (svi) bsvi__svi_hold(svi);
     if (final_q) bsvi__hold(&final_q->use);
 }
 
 static bsvi_status release_all(bsvi_evaluator *ev, const bsvi_model *model,
-                               const bsvi_proposal *q, const bsvi_svi *svi,
-                               const bsvi_proposal *final_q, bsvi_status st) {
+                               const bsvi_proposal *q, const bsvi_proposal *final_q,
+                               bsvi_status st) {
     if (final_q) bsvi__proposal_release(final_q);
-    if (svi) bsvi__svi_release(svi);
     bsvi__proposal_release(q);
     bsvi__model_release(model);
     if (bsvi__drop(&ev->use) && ev->doomed) evaluator_free(ev);
@@ -86,6 +92,7 @@ static void evaluator_free(bsvi_evaluator *ev) {
     free(ev->idx);
     free(ev->acc);
     free(ev->fmu);
+    free(ev->taken);
     free(ev);
 }
 
@@ -123,6 +130,107 @@ bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t rows) {
                           "bsvi_evaluator_set_chunk_rows: rows = %zu exceeds %zu", rows,
                           (size_t)BSVI_MAX_BATCH);
     ev->chunk = rows;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_set_svi_options(bsvi_evaluator *ev, const bsvi_svi_options *options) {
+    static const char fn[] = "bsvi_evaluator_set_svi_options";
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, fn);
+    if (!options) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: options is NULL", fn);
+    bsvi_status st = bsvi__svi_options_check(options, 0, ev->err, fn);
+    if (st != BSVI_OK) return st;
+    bsvi__svi_cfg_set(&ev->cfg, options);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_get_svi_options(const bsvi_evaluator *ev, bsvi_svi_options *out) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_evaluator_get_svi_options: out is NULL");
+    bsvi__svi_cfg_get(&ev->cfg, out);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_set_point_policy(bsvi_evaluator *ev, bsvi_point_policy policy) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_set_point_policy");
+    if (policy != BSVI_POINTS_REPORT && policy != BSVI_POINTS_FAIL)
+        return bsvi__fail(ev->err, BSVI_ERR_BAD_VALUE,
+                          "bsvi_evaluator_set_point_policy: unknown policy %d", (int)policy);
+    ev->policy = policy;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_get_steps_taken(const bsvi_evaluator *ev, size_t *out, size_t n) {
+    static const char fn[] = "bsvi_evaluator_get_steps_taken";
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out) return bsvi__fail((char *)ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
+    if (ev->taken_n == 0)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_BAD_STATE, "%s: no BSVI-K estimate yet", fn);
+    if (n != ev->taken_n)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_SIZE_MISMATCH,
+                          "%s: n = %zu but the last BSVI-K estimate had %zu data points", fn, n,
+                          ev->taken_n);
+    memcpy(out, ev->taken, n * sizeof *out);
+    return BSVI_OK;
+}
+
+size_t bsvi_evaluator_num_frozen(const bsvi_evaluator *ev) { return ev ? ev->nfrozen : 0; }
+
+size_t bsvi_evaluator_num_zero_points(const bsvi_evaluator *ev) { return ev ? ev->nzero : 0; }
+
+bsvi_status bsvi_evaluator_get_stream(const bsvi_evaluator *ev, uint64_t *seed,
+                                      uint64_t *counter, uint64_t *id_offset) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (seed) *seed = ev->rng.seed;
+    if (counter) *counter = ev->rng.counter;
+    if (id_offset) *id_offset = ev->rng.id_offset;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_get_stats(const bsvi_evaluator *ev, bsvi_stats *out) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_evaluator_get_stats: out is NULL");
+    *out = ev->stats;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_reset_stats(bsvi_evaluator *ev) {
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_reset_stats");
+    memset(&ev->stats, 0, sizeof ev->stats);
+    return BSVI_OK;
+}
+
+/* Counts one successful evaluation of B data points. */
+static void count_call(bsvi_evaluator *ev, bsvi_stats *calls, size_t B, size_t steps,
+                       size_t nzero) {
+    calls->calls = 1;
+    calls->data_points = B;
+    calls->svi_steps = steps;
+    calls->zero_points = nzero;
+    bsvi__stats_add(&ev->stats, calls);
+}
+
+/* Points of a batch whose running log-sum-exp (maxima mx) is -INFINITY: counted, or the
+ * call fails under the FAIL policy. Returns the count through *nzero. */
+static bsvi_status zero_points(bsvi_evaluator *ev, const double *mx, size_t stride, size_t B,
+                               size_t S, const char *fn, size_t *nzero) {
+    size_t n = 0;
+    for (size_t b = 0; b < B; ++b)
+        if (mx[b * stride] == -INFINITY) {
+            if (ev->policy == BSVI_POINTS_FAIL)
+                return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
+                                  "%s: every one of the %zu weights of data point %zu is zero "
+                                  "(the point policy is FAIL)",
+                                  fn, S, b);
+            ++n;
+        }
+    *nzero = n;
     return BSVI_OK;
 }
 
@@ -189,7 +297,7 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const c
  * mode 0: IWAE (acc[2b..] = lse max, sum); mode 1: ELBO* (acc[4b..] = sum lw, scaled sum
  * lw, sum (log q - log prior), scaled sum of that; scaled = times 2^-scale_exp). */
 static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
-                          size_t S, int mode, int scale_exp) {
+                          size_t S, int mode, int scale_exp, bsvi_stats *calls) {
     const size_t d = ev->dim, B = q->batch, C = ev->chunk;
     const double half = 0.5 * (double)d * BSVI__LOG_2PI;
     for (size_t b = 0; b < B; ++b) {
@@ -224,7 +332,7 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             }
         }
         bsvi_status st = bsvi__model_eval(model, n, ev->z, ev->idx, ev->lik, ev->prior,
-                                          BSVI__GRAD_NONE, NULL, NULL, ev->err);
+                                          BSVI__GRAD_NONE, NULL, NULL, calls, ev->err);
         if (st != BSVI_OK) return st;
         size_t bb = b0, ss = s0;
         done += n;
@@ -288,21 +396,19 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
     if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     if ((st = reserve(ev, q->batch, model->prior != NULL, fn)) != BSVI_OK) return st;
-    hold_all(ev, model, q, NULL, NULL);
-    st = stream(ev, model, q, S, 0, 0);
-    if (st != BSVI_OK) return release_all(ev, model, q, NULL, NULL, st);
-    for (size_t b = 0; b < q->batch; ++b)
-        if (ev->acc[2 * b] == -INFINITY)
-            return release_all(ev, model, q, NULL, NULL,
-                               bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
-                                          "%s: every one of the %zu weights of data point %zu "
-                                          "is zero",
-                                          fn, S, b));
+    hold_all(ev, model, q, NULL);
+    bsvi_stats calls = {0};
+    st = stream(ev, model, q, S, 0, 0, &calls);
+    size_t nzero = 0;
+    if (st == BSVI_OK) st = zero_points(ev, ev->acc, 2, q->batch, S, fn, &nzero);
+    if (st != BSVI_OK) return release_all(ev, model, q, NULL, st);
     const double lS = log((double)S);
     for (size_t b = 0; b < q->batch; ++b)
         out[b] = bsvi__lse_value(ev->acc[2 * b], ev->acc[2 * b + 1]) - lS;
+    ev->nzero = nzero;
+    count_call(ev, &calls, q->batch, 0, nzero);
     ev->rng.counter++;
-    return release_all(ev, model, q, NULL, NULL, BSVI_OK);
+    return release_all(ev, model, q, NULL, BSVI_OK);
 }
 
 static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
@@ -317,12 +423,11 @@ static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
     /* 2^scale_exp >= 2S: a sum of S terms scaled by 2^-scale_exp stays below DBL_MAX / 2. */
     int scale_exp = 1;
     while (scale_exp < 40 && ldexp(1.0, scale_exp) < 2.0 * (double)S) ++scale_exp;
-    if ((st = stream(ev, model, q_final, S, 1, scale_exp)) != BSVI_OK) return st;
-    /* Reliability fix (issue 12): the plain sums overflowed for huge finite terms (a host
-     * prior or a likelihood near 1e308): KL* = -inf and Reconstruction* = +inf under
-     * BSVI_OK, or "zero density" for S = 2 where S = 1 succeeded. A plain sum is used
-     * while it is finite (so ordinary results are unchanged); past that the mean comes
-     * from the scaled sum, which is -inf only when a term is (a zero-density sample). */
+    bsvi_stats calls = {0};
+    if ((st = stream(ev, model, q_final, S, 1, scale_exp, &calls)) != BSVI_OK) return st;
+    /* A plain sum is used while it is finite (huge finite terms, a host prior or a
+     * likelihood near 1e308, would overflow it); past that the mean comes from the sum
+     * scaled by 2^-scale_exp, which is -inf only when a term is (a zero-density sample). */
     for (size_t b = 0; b < B; ++b)
         if (!isfinite(ev->acc[4 * b]) && !isfinite(ev->acc[4 * b + 1]))
             return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
@@ -358,6 +463,7 @@ static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
         if (kl) kl[b] = ev->acc[4 * b + 1];
         if (reconstruction) reconstruction[b] = ev->acc[4 * b + 2];
     }
+    count_call(ev, &calls, B, 0, 0);
     ev->rng.counter++;
     return BSVI_OK;
 }
@@ -368,32 +474,26 @@ bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
     if (bsvi__busy(&ev->use)) return refuse_in_use(ev, "bsvi_evaluator_elbo_star");
     if (!model || !q_final) return elbo_star(ev, model, q_final, S, elbo, kl, reconstruction);
-    hold_all(ev, model, q_final, NULL, NULL);
+    hold_all(ev, model, q_final, NULL);
     bsvi_status st = elbo_star(ev, model, q_final, S, elbo, kl, reconstruction);
-    return release_all(ev, model, q_final, NULL, NULL, st);
+    return release_all(ev, model, q_final, NULL, st);
 }
 
 static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
-                          const bsvi_svi *svi, size_t K, double *out, bsvi_proposal *final_q) {
+                          size_t K, double *out, bsvi_proposal *final_q) {
     static const char fn[] = "bsvi_evaluator_bsvi";
     bsvi_status st = common_checks(ev, model, q, fn);
     if (st != BSVI_OK) return st;
-    if (!svi || !out)
-        return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: svi and out must not be NULL", fn);
+    if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
     if (K == 0) return bsvi__fail(ev->err, BSVI_ERR_ZERO_SIZE, "%s: K is 0", fn);
     if (K > BSVI_MAX_STEPS + 1)
         return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: K = %zu exceeds %zu", fn, K,
                           (size_t)BSVI_MAX_STEPS + 1);
-    if (bsvi__svi_dim(svi) != ev->dim)
-        return bsvi__fail(ev->err, BSVI_ERR_SIZE_MISMATCH,
-                          "%s: the SVI handle's dimension %zu differs from the evaluator's %zu", fn,
-                          bsvi__svi_dim(svi), ev->dim);
     if (final_q && (final_q->batch != q->batch || final_q->dim != q->dim))
         return bsvi__fail(ev->err, BSVI_ERR_SIZE_MISMATCH,
                           "%s: final_q is %zu x %zu but q is %zu x %zu", fn, final_q->batch,
                           final_q->dim, q->batch, q->dim);
-    bsvi__svi_cfg cfg;
-    bsvi__svi_config(svi, &cfg);
+    bsvi__svi_cfg cfg = ev->cfg;
     if (cfg.form == BSVI_GRAD_ANALYTIC_KL && model->prior != NULL)
         return bsvi__fail(ev->err, BSVI_ERR_BAD_STATE,
                           "%s: the analytic-KL gradient needs the standard normal prior", fn);
@@ -403,6 +503,8 @@ static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsv
     cfg.progress_total = q->batch * K;
     const size_t B = q->batch, d = ev->dim;
     if ((st = reserve(ev, B, 0, fn)) != BSVI_OK) return st;
+    if (bsvi__grow_size(&ev->taken, &ev->cap_taken, B))
+        return bsvi__fail(ev->err, BSVI_ERR_NO_MEMORY, "%s: out of memory", fn);
     const size_t per = cfg.m + (cfg.ds ? 1u : 0u);
     size_t group = ev->chunk / per;
     if (group == 0) group = 1;
@@ -412,19 +514,33 @@ static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsv
         mx[b] = -INFINITY;
         sm[b] = 0.0;
     }
+    /* Steps taken are gathered in acc[2B..3B) (as doubles: exact, K <= 2^20 + 1) and copied
+     * to taken only once the estimate succeeds, so a failed call keeps the last report. */
+    bsvi_stats calls = {0};
+    ev->ws.stats = &calls;
+    size_t nfrozen = 0;
     for (size_t b0 = 0; b0 < B; b0 += group) {
         const size_t nb = (B - b0 < group) ? B - b0 : group;
         cfg.progress_base = b0 * K;
         st = bsvi__svi_refine(&cfg, &ev->ws, model, q->mean + b0 * d, q->log_std + b0 * d, nb, b0,
                               d, &ev->rng, NULL, mx + b0, sm + b0, ev->fmu + b0 * d,
                               ev->fs + b0 * d, ev->err);
-        if (st != BSVI_OK) return st;
+        if (st != BSVI_OK) break;
+        for (size_t b = 0; b < nb; ++b) {
+            const size_t tk = ev->ws.taken[b];
+            ev->acc[2 * B + b0 + b] = (tk == SIZE_MAX) ? (double)(K - 1) : (double)tk;
+            nfrozen += (tk != SIZE_MAX);
+        }
     }
-    for (size_t b = 0; b < B; ++b)
-        if (mx[b] == -INFINITY)
-            return bsvi__fail(ev->err, BSVI_ERR_NUMERIC,
-                              "%s: every one of the %zu weights of data point %zu is zero", fn, K,
-                              b);
+    ev->ws.stats = NULL;
+    if (st != BSVI_OK) return st;
+    size_t nzero = 0;
+    if ((st = zero_points(ev, mx, 1, B, K, fn, &nzero)) != BSVI_OK) return st;
+    for (size_t b = 0; b < B; ++b) ev->taken[b] = (size_t)ev->acc[2 * B + b];
+    ev->taken_n = B;
+    ev->nfrozen = nfrozen;
+    ev->nzero = nzero;
+    count_call(ev, &calls, B, K - 1, nzero);
     const double lK = log((double)K);
     for (size_t b = 0; b < B; ++b) out[b] = bsvi__lse_value(mx[b], sm[b]) - lK;
     if (final_q) {
@@ -436,18 +552,18 @@ static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsv
 }
 
 bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
-                                const bsvi_proposal *q, const bsvi_svi *svi, size_t K,
-                                double *out, bsvi_proposal *final_q) {
+                                const bsvi_proposal *q, size_t K, double *out,
+                                bsvi_proposal *final_q) {
     static const char fn[] = "bsvi_evaluator_bsvi";
     if (!ev) return BSVI_ERR_NULL_ARGUMENT;
     if (bsvi__busy(&ev->use)) return refuse_in_use(ev, fn);
-    if (!model || !q || !svi) return bsvi_k(ev, model, q, svi, K, out, final_q);
+    if (!model || !q) return bsvi_k(ev, model, q, K, out, final_q);
     if (final_q && bsvi__busy(&final_q->use))
         return bsvi__fail(ev->err, BSVI_ERR_REENTRANT,
                           "%s: final_q is in use by a running call (re-entered from a "
                           "callback?) and cannot be written",
                           fn);
-    hold_all(ev, model, q, svi, final_q);
-    bsvi_status st = bsvi_k(ev, model, q, svi, K, out, final_q);
-    return release_all(ev, model, q, svi, final_q, st);
+    hold_all(ev, model, q, final_q);
+    bsvi_status st = bsvi_k(ev, model, q, K, out, final_q);
+    return release_all(ev, model, q, final_q, st);
 }

@@ -2,6 +2,7 @@
 #ifndef BSVI_INTERNAL_H
 #define BSVI_INTERNAL_H
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,13 +47,10 @@ static inline int bsvi__drop(const bsvi__use *u) {
 }
 
 /* Release one hold; frees the handle when it was destroyed while held (model.c,
- * proposal.c, trajectory.c, svi.c). */
+ * proposal.c, trajectory.c). */
 void bsvi__model_release(const bsvi_model *m);
 void bsvi__proposal_release(const bsvi_proposal *q);
 void bsvi__traj_release(const bsvi_trajectory *t);
-void bsvi__svi_hold(const bsvi_svi *svi);
-void bsvi__svi_release(const bsvi_svi *svi);
-int bsvi__svi_busy(const bsvi_svi *svi);
 
 /* Returns 0 and sets *out = a*b, or returns 1 on overflow. */
 int bsvi__mul_overflow(size_t a, size_t b, size_t *out);
@@ -130,14 +128,17 @@ struct bsvi_model {
 
 enum { BSVI__GRAD_NONE = 0, BSVI__GRAD_JOINT = 1, BSVI__GRAD_LIK = 2 };
 
-/* Evaluates the model at n rows z (n*dim). Always writes lik[n] = log p(x|z)
+/* Evaluates the model at n rows z (n*dim). Counts the callback calls and rows into
+ * *stats when stats is not NULL. Always writes lik[n] = log p(x|z)
  * and prior[n] = log p(z). grad_mode selects what goes to g (n*dim): nothing,
  * the joint gradient or the likelihood gradient. gscratch (n*dim) is needed
  * when grad_mode is JOINT and the prior is a host callback. Rows whose log
  * density is -inf get a zero gradient. */
 bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, const size_t *idx,
                              double *lik, double *prior, int grad_mode, double *g,
-                             double *gscratch, char *err);
+                             double *gscratch, bsvi_stats *stats, char *err);
+/* Adds the counters of one successful call (a) to a handle's (into). */
+void bsvi__stats_add(bsvi_stats *into, const bsvi_stats *a);
 
 /* Checks that a model is usable by a run of dimension dim. */
 bsvi_status bsvi__model_check(const bsvi_model *m, size_t dim, char *err);
@@ -185,6 +186,53 @@ static inline const double *bsvi__traj_row(const bsvi__trajdata *t, const double
 }
 void bsvi__trajdata_free(bsvi__trajdata *t);
 
+/* ---- Adam (the SVI step rule and the buffer weights' optimiser) ----------- */
+/* One Adam update of n coordinates with gradient g (ascent: the caller adds delta):
+ * m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, delta = lr (m/d1) / (sqrt(v/d2) + eps) with
+ * d1 = 1 - b1^t, d2 = 1 - b2^t for the t-th step. delta may be g (in place). Returns 1 when
+ * a bias-corrected moment is not finite (the caller treats that as divergence), else 0. */
+static inline int bsvi__adam_update(size_t n, double b1, double b2, double d1, double d2,
+                                    double lr, double eps, const double *g, double *m,
+                                    double *v, double *delta) {
+    const double c1 = 1.0 - b1, c2 = 1.0 - b2;
+    int bad = 0;
+    for (size_t j = 0; j < n; ++j) {
+        const double gj = g[j];
+        m[j] = b1 * m[j] + c1 * gj;
+        v[j] = b2 * v[j] + c2 * gj * gj;
+        const double mhat = m[j] / d1, vhat = v[j] / d2;
+        bad |= !isfinite(mhat) | !isfinite(vhat);
+        delta[j] = lr * mhat / (sqrt(vhat) + eps);
+    }
+    return bad;
+}
+
+/* ---- buffer weights ------------------------------------------------------ */
+struct bsvi_buffer_weights {
+    size_t n;
+    double *a, *m, *v, *acc; /* logits, Adam moments, accumulated gradient sum (n each) */
+    uint64_t count, t;       /* data points accumulated, Adam steps taken */
+    double lr, b1, b2;
+    /* one allocation of 9n doubles: a, m, v, acc, then scratch (log pi, r, the next m and
+     * v of a step, one row of log weights) */
+    double *logpi, *r;
+    char err[BSVI__ERRLEN];
+};
+/* log pi (n entries) of a weights handle, or of uniform weights when w is NULL. */
+void bsvi__log_pi(const bsvi_buffer_weights *w, size_t n, double *out);
+/* r = softmax(logpi + lw) over n slots; returns the bound LSE_i(logpi_i + lw_i), or
+ * -INFINITY (r then holds no distribution) when every term is -INFINITY. */
+double bsvi__buffer_softmax(const double *logpi, const double *lw, size_t n, double *r);
+/* The "is a distribution" check: returns 0 when pi's n entries are non-negative, finite
+ * and sum to 1 within 1e-9; otherwise 1 with *bad = the first bad entry's index, or n when
+ * only the sum is off (*sum receives the sum). */
+int bsvi__check_distribution(const double *pi, size_t n, size_t *bad, double *sum);
+/* The value checks of host terms (GIWAE): BSVI_ERR_BAD_VALUE for NaN, log_joint +infinity
+ * or log_proposal -infinity, then BSVI_ERR_NUMERIC for a difference that overflows to
+ * +infinity; *at receives the first offending index. */
+bsvi_status bsvi__check_terms(size_t n, const double *log_joint, const double *log_proposal,
+                              size_t *at);
+
 /* ---- SVI engine --------------------------------------------------------- */
 
 typedef struct bsvi__svi_cfg {
@@ -213,7 +261,8 @@ typedef struct bsvi__svi_ws {
     size_t *idx;             /* rows */
     size_t *taken;           /* B: steps taken per data point (SIZE_MAX while active) */
     size_t cap_taken;
-    size_t cap_bd, cap_b2d, cap_rows, cap_rowsd, cap_idx;
+    size_t cap_bd, cap_rows, cap_rowsd, cap_idx;
+    bsvi_stats *stats;       /* the running call's counters of model calls, or NULL */
 } bsvi__svi_ws;
 
 void bsvi__svi_ws_free(bsvi__svi_ws *w);
@@ -236,9 +285,12 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
                     const double *mu, const double *sig, double weight, double *dmu, double *ds);
 
-/* Config and dimension of a public handle (svi.c). */
-void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg);
-size_t bsvi__svi_dim(const bsvi_svi *svi);
+/* Options <-> engine configuration (svi.c); the check is that of bsvi_svi_set_options
+ * (check_steps 0: the evaluator ignores the steps field). */
+bsvi_status bsvi__svi_options_check(const bsvi_svi_options *o, int check_steps, char *err,
+                                    const char *fn);
+void bsvi__svi_cfg_set(bsvi__svi_cfg *cfg, const bsvi_svi_options *o);
+void bsvi__svi_cfg_get(const bsvi__svi_cfg *cfg, bsvi_svi_options *o);
 
 #include <math.h>
 

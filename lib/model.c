@@ -166,7 +166,7 @@ BSVI__CLONES static void sub_rows(size_t d, double *restrict g, const double *re
 
 bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, const size_t *idx,
                              double *lik, double *prior, int grad_mode, double *g,
-                             double *gscratch, char *err) {
+                             double *gscratch, bsvi_stats *stats, char *err) {
     const size_t d = m->dim;
     double *gl = (grad_mode == BSVI__GRAD_NONE) ? NULL : g;
     /* Reliability fix (found by fuzz/fuzz_api.c under valgrind): a callback that writes
@@ -177,6 +177,10 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
     if (gl)
         for (size_t i = 0; i < n * d; ++i) gl[i] = NAN;
     int rc = m->lik(n, d, z, idx, lik, gl, m->lik_data);
+    if (stats) {
+        stats->likelihood_calls++;
+        stats->likelihood_rows += n;
+    }
     if (rc != 0)
         return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED,
                           "the likelihood callback failed with code %d", rc);
@@ -201,6 +205,10 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
     if (gp)
         for (size_t i = 0; i < n * d; ++i) gp[i] = NAN;
     rc = m->prior(n, d, z, idx, prior, gp, m->prior_data);
+    if (stats) {
+        stats->prior_calls++;
+        stats->prior_rows += n;
+    }
     if (rc != 0)
         return bsvi__fail(err, BSVI_ERR_CALLBACK_FAILED, "the prior callback failed with code %d",
                           rc);
@@ -263,7 +271,8 @@ bsvi_status bsvi_model_log_joint(bsvi_model *model, size_t n, const double *z,
     char msg[BSVI__ERRLEN];
     bsvi__hold(&model->use);
     bsvi_status st = bsvi__model_eval(model, n, z, data_index, lik, prior,
-                                      grad ? BSVI__GRAD_JOINT : BSVI__GRAD_NONE, g, gs, msg);
+                                      grad ? BSVI__GRAD_JOINT : BSVI__GRAD_NONE, g, gs, NULL,
+                                      msg);
     if (st == BSVI_OK) {
         for (size_t r = 0; r < n; ++r) log_joint[r] = lik[r] + prior[r];
         if (grad) memcpy(grad, g, nd * sizeof *g);

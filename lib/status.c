@@ -88,3 +88,14 @@ int bsvi__grow_size(size_t **p, size_t *cap, size_t n) {
     *cap = n;
     return 0;
 }
+
+void bsvi__stats_add(bsvi_stats *into, const bsvi_stats *a) {
+    into->calls += a->calls;
+    into->data_points += a->data_points;
+    into->likelihood_calls += a->likelihood_calls;
+    into->likelihood_rows += a->likelihood_rows;
+    into->prior_calls += a->prior_calls;
+    into->prior_rows += a->prior_rows;
+    into->svi_steps += a->svi_steps;
+    into->zero_points += a->zero_points;
+}

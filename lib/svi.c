@@ -15,7 +15,8 @@ struct bsvi_svi {
     bsvi__rng rng;
     bsvi__svi_ws ws;
     bsvi__trajdata stage;
-    bsvi__use use; /* running calls holding the handle (its run, BSVI-K evaluations) */
+    bsvi_stats stats;
+    bsvi__use use; /* running calls holding the handle (its run) */
     int doomed;    /* destroyed while held: freed at the last release */
     char err[BSVI__ERRLEN];
 };
@@ -323,7 +324,7 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
 
         bsvi_status st = bsvi__model_eval(model, rows, zs, ws->idx, ws->lik, ws->prior,
                                           need_grad ? grad_mode_on : BSVI__GRAD_NONE, ws->g,
-                                          ws->gscratch, err);
+                                          ws->gscratch, ws->stats, err);
         if (st != BSVI_OK) {
             size_t len = strlen(err);
             if (len + 32 < BSVI__ERRLEN)
@@ -472,6 +473,148 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
     return BSVI_OK;
 }
 
+/* ---- options and names -------------------------------------------------- */
+
+static int unit_interval(double x) { return x >= 0.0 && x < 1.0; }
+
+bsvi_svi_options bsvi_svi_options_default(void) {
+    bsvi_svi_options o;
+    memset(&o, 0, sizeof o);
+    o.steps = 10;
+    o.step_size = 1e-3;
+    o.samples_per_step = 1;
+    o.rule = BSVI_STEP_GRADIENT;
+    o.momentum = 0.5;
+    o.adam_beta1 = 0.9;
+    o.adam_beta2 = 0.999;
+    o.adam_epsilon = 1e-8;
+    o.clip_norm = 0.0;
+    o.grad_form = BSVI_GRAD_PATHWISE;
+    o.double_sampling = 0;
+    o.divergence = BSVI_DIVERGENCE_FAIL;
+    return o;
+}
+
+bsvi_status bsvi__svi_options_check(const bsvi_svi_options *o, int check_steps, char *err,
+                                    const char *fn) {
+    if (check_steps && o->steps > BSVI_MAX_STEPS)
+        return bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE, "%s: steps = %zu exceeds %zu", fn,
+                          o->steps, (size_t)BSVI_MAX_STEPS);
+    if (!(o->step_size > 0.0) || !isfinite(o->step_size))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: step_size = %g must be finite and > 0",
+                          fn, o->step_size);
+    if (o->samples_per_step == 0)
+        return bsvi__fail(err, BSVI_ERR_ZERO_SIZE, "%s: samples_per_step is 0", fn);
+    if (o->samples_per_step > BSVI_MAX_SAMPLES)
+        return bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE, "%s: samples_per_step = %zu exceeds %zu",
+                          fn, o->samples_per_step, (size_t)BSVI_MAX_SAMPLES);
+    if (!bsvi_step_rule_name(o->rule))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: unknown step rule %d", fn, (int)o->rule);
+    if (!unit_interval(o->momentum))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: momentum = %g must be in [0, 1)", fn,
+                          o->momentum);
+    if (!unit_interval(o->adam_beta1) || !unit_interval(o->adam_beta2) ||
+        !(o->adam_epsilon > 0.0) || !isfinite(o->adam_epsilon))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
+                          "%s: need adam_beta1, adam_beta2 in [0, 1) and adam_epsilon > 0 (got "
+                          "%g, %g, %g)",
+                          fn, o->adam_beta1, o->adam_beta2, o->adam_epsilon);
+    if (!(o->clip_norm >= 0.0) || !isfinite(o->clip_norm))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: clip_norm = %g must be finite and >= 0",
+                          fn, o->clip_norm);
+    if (o->grad_form != BSVI_GRAD_PATHWISE && o->grad_form != BSVI_GRAD_STL &&
+        o->grad_form != BSVI_GRAD_ANALYTIC_KL)
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
+                          "%s: grad_form %d is not valid for SVI (pathwise, STL or analytic KL)",
+                          fn, (int)o->grad_form);
+    if (o->double_sampling != 0 && o->double_sampling != 1)
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: double_sampling must be 0 or 1, got %d",
+                          fn, o->double_sampling);
+    if (!bsvi_divergence_policy_name(o->divergence))
+        return bsvi__fail(err, BSVI_ERR_BAD_VALUE, "%s: unknown divergence policy %d", fn,
+                          (int)o->divergence);
+    return BSVI_OK;
+}
+
+void bsvi__svi_cfg_set(bsvi__svi_cfg *cfg, const bsvi_svi_options *o) {
+    cfg->k = o->steps;
+    cfg->m = o->samples_per_step;
+    cfg->eta = o->step_size;
+    cfg->rule = o->rule;
+    cfg->beta = o->momentum;
+    cfg->beta1 = o->adam_beta1;
+    cfg->beta2 = o->adam_beta2;
+    cfg->adam_eps = o->adam_epsilon;
+    cfg->clip = o->clip_norm;
+    cfg->form = o->grad_form;
+    cfg->ds = o->double_sampling;
+    cfg->divergence = o->divergence;
+}
+
+void bsvi__svi_cfg_get(const bsvi__svi_cfg *cfg, bsvi_svi_options *o) {
+    *o = bsvi_svi_options_default();
+    o->steps = cfg->k;
+    o->samples_per_step = cfg->m;
+    o->step_size = cfg->eta;
+    o->rule = cfg->rule;
+    o->momentum = cfg->beta;
+    o->adam_beta1 = cfg->beta1;
+    o->adam_beta2 = cfg->beta2;
+    o->adam_epsilon = cfg->adam_eps;
+    o->clip_norm = cfg->clip;
+    o->grad_form = cfg->form;
+    o->double_sampling = cfg->ds;
+    o->divergence = cfg->divergence;
+}
+
+static const char *const rule_names[] = {"gradient", "momentum", "adam"};
+static const char *const form_names[] = {"pathwise", "stl", "analytic-kl", "dreg"};
+static const char *const policy_names[] = {"fail", "freeze"};
+
+static const char *name_of(const char *const *names, size_t n, int v) {
+    return (v >= 0 && (size_t)v < n) ? names[v] : NULL;
+}
+
+static int index_of(const char *const *names, size_t n, const char *name) {
+    for (size_t i = 0; i < n; ++i)
+        if (strcmp(names[i], name) == 0) return (int)i;
+    return -1;
+}
+
+#define BSVI__NAMES(arr) arr, sizeof arr / sizeof *arr
+
+const char *bsvi_step_rule_name(bsvi_step_rule rule) {
+    return name_of(BSVI__NAMES(rule_names), (int)rule);
+}
+const char *bsvi_grad_form_name(bsvi_grad_form form) {
+    return name_of(BSVI__NAMES(form_names), (int)form);
+}
+const char *bsvi_divergence_policy_name(bsvi_divergence_policy policy) {
+    return name_of(BSVI__NAMES(policy_names), (int)policy);
+}
+
+bsvi_status bsvi_step_rule_from_name(const char *name, bsvi_step_rule *out) {
+    if (!name || !out) return BSVI_ERR_NULL_ARGUMENT;
+    const int i = index_of(BSVI__NAMES(rule_names), name);
+    if (i < 0) return BSVI_ERR_BAD_VALUE;
+    *out = (bsvi_step_rule)i;
+    return BSVI_OK;
+}
+bsvi_status bsvi_grad_form_from_name(const char *name, bsvi_grad_form *out) {
+    if (!name || !out) return BSVI_ERR_NULL_ARGUMENT;
+    const int i = index_of(BSVI__NAMES(form_names), name);
+    if (i < 0) return BSVI_ERR_BAD_VALUE;
+    *out = (bsvi_grad_form)i;
+    return BSVI_OK;
+}
+bsvi_status bsvi_divergence_policy_from_name(const char *name, bsvi_divergence_policy *out) {
+    if (!name || !out) return BSVI_ERR_NULL_ARGUMENT;
+    const int i = index_of(BSVI__NAMES(policy_names), name);
+    if (i < 0) return BSVI_ERR_BAD_VALUE;
+    *out = (bsvi_divergence_policy)i;
+    return BSVI_OK;
+}
+
 /* ---- public handle ------------------------------------------------------ */
 
 bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out) {
@@ -482,18 +625,8 @@ bsvi_status bsvi_svi_create(size_t dim, bsvi_svi **out) {
     bsvi_svi *v = (bsvi_svi *)calloc(1, sizeof *v);
     if (!v) return BSVI_ERR_NO_MEMORY;
     v->dim = dim;
-    v->cfg.k = 10;
-    v->cfg.m = 1;
-    v->cfg.eta = 1e-3;
-    v->cfg.rule = BSVI_STEP_GRADIENT;
-    v->cfg.beta = 0.5;
-    v->cfg.beta1 = 0.9;
-    v->cfg.beta2 = 0.999;
-    v->cfg.adam_eps = 1e-8;
-    v->cfg.clip = 0.0;
-    v->cfg.form = BSVI_GRAD_PATHWISE;
-    v->cfg.ds = 0;
-    v->cfg.divergence = BSVI_DIVERGENCE_FAIL;
+    const bsvi_svi_options o = bsvi_svi_options_default();
+    bsvi__svi_cfg_set(&v->cfg, &o);
     *out = v;
     return BSVI_OK;
 }
@@ -513,9 +646,7 @@ void bsvi_svi_destroy(bsvi_svi *svi) {
     svi_free(svi);
 }
 
-void bsvi__svi_hold(const bsvi_svi *svi) { bsvi__hold(&svi->use); }
-int bsvi__svi_busy(const bsvi_svi *svi) { return bsvi__busy(&svi->use); }
-void bsvi__svi_release(const bsvi_svi *svi) {
+static void svi_release(const bsvi_svi *svi) {
     if (bsvi__drop(&svi->use) && svi->doomed) svi_free((bsvi_svi *)svi);
 }
 
@@ -526,8 +657,50 @@ static bsvi_status refuse_in_use(bsvi_svi *svi, const char *fn) {
                       fn);
 }
 
-void bsvi__svi_config(const bsvi_svi *svi, bsvi__svi_cfg *cfg) { *cfg = svi->cfg; }
-size_t bsvi__svi_dim(const bsvi_svi *svi) { return svi->dim; }
+bsvi_status bsvi_svi_set_options(bsvi_svi *svi, const bsvi_svi_options *options) {
+    static const char fn[] = "bsvi_svi_set_options";
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, fn);
+    if (!options) return bsvi__fail(svi->err, BSVI_ERR_NULL_ARGUMENT, "%s: options is NULL", fn);
+    bsvi_status st = bsvi__svi_options_check(options, 1, svi->err, fn);
+    if (st != BSVI_OK) return st;
+    bsvi__svi_cfg_set(&svi->cfg, options);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_get_options(const bsvi_svi *svi, bsvi_svi_options *out) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out)
+        return bsvi__fail((char *)svi->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_svi_get_options: out is NULL");
+    bsvi__svi_cfg_get(&svi->cfg, out);
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_get_stream(const bsvi_svi *svi, uint64_t *seed, uint64_t *counter,
+                                uint64_t *id_offset) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (seed) *seed = svi->rng.seed;
+    if (counter) *counter = svi->rng.counter;
+    if (id_offset) *id_offset = svi->rng.id_offset;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_get_stats(const bsvi_svi *svi, bsvi_stats *out) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (!out)
+        return bsvi__fail((char *)svi->err, BSVI_ERR_NULL_ARGUMENT,
+                          "bsvi_svi_get_stats: out is NULL");
+    *out = svi->stats;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_svi_reset_stats(bsvi_svi *svi) {
+    if (!svi) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_reset_stats");
+    memset(&svi->stats, 0, sizeof svi->stats);
+    return BSVI_OK;
+}
 
 bsvi_status bsvi_svi_set_steps(bsvi_svi *svi, size_t k) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
@@ -573,8 +746,6 @@ bsvi_status bsvi_svi_set_step_rule(bsvi_svi *svi, bsvi_step_rule rule) {
     svi->cfg.rule = rule;
     return BSVI_OK;
 }
-
-static int unit_interval(double x) { return x >= 0.0 && x < 1.0; }
 
 bsvi_status bsvi_svi_set_momentum(bsvi_svi *svi, double beta) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
@@ -700,9 +871,16 @@ static bsvi_status run(bsvi_svi *svi, const bsvi_model *model, const bsvi_propos
     cfg.progress_data = svi->progress_data;
     cfg.progress_base = 0;
     cfg.progress_total = q->batch * (svi->cfg.k + 1);
+    bsvi_stats calls = {0};
+    svi->ws.stats = &calls;
     st = bsvi__svi_refine(&cfg, &svi->ws, model, q->mean, q->log_std, q->batch, 0, svi->dim,
                           &svi->rng, &svi->stage, NULL, NULL, NULL, NULL, svi->err);
+    svi->ws.stats = NULL;
     if (st != BSVI_OK) return st;
+    calls.calls = 1;
+    calls.data_points = q->batch;
+    calls.svi_steps = svi->cfg.k;
+    bsvi__stats_add(&svi->stats, &calls);
     svi->stage.valid = 1;
     svi->stage.ds = svi->cfg.ds;
     bsvi__trajdata tmp = out->data;
@@ -717,8 +895,8 @@ static bsvi_status run(bsvi_svi *svi, const bsvi_model *model, const bsvi_propos
 bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_proposal *q,
                          bsvi_trajectory *out) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
-    /* Reliability fix (issue 12): a callback running this handle again (or writing the
-     * trajectory being filled) regrew and freed the workspace the outer run was reading. */
+    /* A callback running this handle again (or writing the trajectory being filled) would
+     * regrow and free the workspace the outer run is reading. */
     if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_run");
     if (!model || !q || !out)
         return bsvi__fail(svi->err, BSVI_ERR_NULL_ARGUMENT,
@@ -735,6 +913,6 @@ bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_prop
     bsvi__traj_release(out);
     bsvi__proposal_release(q);
     bsvi__model_release(model);
-    bsvi__svi_release(svi);
+    svi_release(svi);
     return st;
 }

@@ -163,87 +163,74 @@ bsvi_status bsvi_trajectory_get_encoder_grad(const bsvi_trajectory *t, double *d
 }
 
 /* BSVI-k bound of data point b: LSE_i(log pi_i + log w_i), pi uniform when NULL. */
-static double health_bsvi(const bsvi_trajectory *t, const double *pi, size_t b) {
+static double health_bsvi(const bsvi_trajectory *t, const double *logpi, size_t b) {
     const size_t K = t->data.k + 1;
-    const double logu = -log((double)K);
     const double *lw = t->data.logw + b * K;
     double mx = -INFINITY, sm = 0.0;
-    for (size_t i = 0; i < K; ++i) {
-        double lp = pi ? (pi[i] > 0.0 ? log(pi[i]) : -INFINITY) : logu;
-        bsvi__lse_push(&mx, &sm, lp + lw[i]);
-    }
+    for (size_t i = 0; i < K; ++i) bsvi__lse_push(&mx, &sm, logpi[i] + lw[i]);
     return bsvi__lse_value(mx, sm);
 }
 
-/* Mean over data points of log w_0 (which 0), log w_k (1) or the BSVI-k bound (2),
- * without overflow: -inf if any term is -inf (log w is never +inf or NaN), otherwise
- * m * mean(x / m) with m = max |x|, whose magnitude is at most m. */
-static double robust_mean(const bsvi_trajectory *t, const double *pi, int which) {
-    const size_t B = t->data.B, K = t->data.k + 1;
-    double m = 0.0;
-    for (size_t b = 0; b < B; ++b) {
-        const double x = which == 0   ? t->data.logw[b * K]
-                         : which == 1 ? t->data.logw[b * K + K - 1]
-                                      : health_bsvi(t, pi, b);
-        if (x == -INFINITY) return -INFINITY;
-        if (fabs(x) > m) m = fabs(x);
-    }
-    if (m == 0.0) return 0.0;
-    double s = 0.0;
-    for (size_t b = 0; b < B; ++b) {
-        const double x = which == 0   ? t->data.logw[b * K]
-                         : which == 1 ? t->data.logw[b * K + K - 1]
-                                      : health_bsvi(t, pi, b);
-        s += x / m;
-    }
-    return m * (s / (double)B);
+/* Data point b's value of log w_0 (which 0), log w_k (1) or the BSVI-k bound (2). */
+static double health_value(const bsvi_trajectory *t, const double *logpi, int which, size_t b) {
+    const size_t K = t->data.k + 1;
+    return which == 0   ? t->data.logw[b * K]
+           : which == 1 ? t->data.logw[b * K + K - 1]
+                        : health_bsvi(t, logpi, b);
 }
 
-bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi, size_t npi,
-                                   double *svi0, double *svik, double *bsvik) {
+/* Mean over the data points where the value is finite (log w is never +inf or NaN), and
+ * their number left out. The plain sum is used whenever it stays finite; otherwise the
+ * mean is m * mean(x / m) with m = max |x|, whose magnitude is at most m (no overflow). */
+static double health_mean(const bsvi_trajectory *t, const double *logpi, int which,
+                          size_t *zero) {
+    const size_t B = t->data.B;
+    double s = 0.0;
+    size_t n = 0;
+    for (size_t b = 0; b < B; ++b) {
+        const double x = health_value(t, logpi, which, b);
+        if (x == -INFINITY) continue;
+        s += x;
+        ++n;
+    }
+    *zero = B - n;
+    if (n == 0) return -INFINITY;
+    if (isfinite(s)) return s / (double)n;
+    double m = 0.0;
+    for (size_t b = 0; b < B; ++b) {
+        const double x = health_value(t, logpi, which, b);
+        if (x != -INFINITY && fabs(x) > m) m = fabs(x);
+    }
+    s = 0.0;
+    for (size_t b = 0; b < B; ++b) {
+        const double x = health_value(t, logpi, which, b);
+        if (x != -INFINITY) s += x / m;
+    }
+    return m * (s / (double)n);
+}
+
+bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const bsvi_buffer_weights *pi,
+                                   bsvi_health *out) {
+    static const char fn[] = "bsvi_trajectory_health";
     if (!t) return BSVI_ERR_NULL_ARGUMENT;
     char *err = (char *)t->err;
-    if (!svi0 || !svik || !bsvik)
-        return bsvi__fail(err, BSVI_ERR_NULL_ARGUMENT,
-                          "bsvi_trajectory_health: svi0, svik and bsvik must not be NULL");
-    bsvi_status st = check_valid(t, "bsvi_trajectory_health");
+    if (!out) return bsvi__fail(err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
+    bsvi_status st = check_valid(t, fn);
     if (st != BSVI_OK) return st;
-    const size_t B = t->data.B, K = t->data.k + 1;
-    if (pi) {
-        if (npi != K)
-            return bsvi__fail(err, BSVI_ERR_SIZE_MISMATCH,
-                              "bsvi_trajectory_health: pi has %zu entries, the buffer %zu", npi,
-                              K);
-        double sum = 0.0;
-        for (size_t i = 0; i < K; ++i) {
-            if (!(pi[i] >= 0.0) || !isfinite(pi[i]))
-                return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
-                                  "bsvi_trajectory_health: pi[%zu] is not a probability", i);
-            sum += pi[i];
-        }
-        if (fabs(sum - 1.0) > 1e-9)
-            return bsvi__fail(err, BSVI_ERR_BAD_VALUE,
-                              "bsvi_trajectory_health: pi sums to %.17g, not 1", sum);
-    }
-    double a0 = 0.0, ak = 0.0, ab = 0.0;
-    for (size_t b = 0; b < B; ++b) {
-        a0 += t->data.logw[b * K];
-        ak += t->data.logw[b * K + K - 1];
-        ab += health_bsvi(t, pi, b);
-    }
-    a0 /= (double)B;
-    ak /= (double)B;
-    ab /= (double)B;
-    /* Reliability fix (issue 12): two log weights of 1e308 summed to +inf, and a third
-     * data point at -inf then gave NaN, both under BSVI_OK. A sum that left the finite
-     * range is redone without overflow (the plain sum is kept whenever it is finite, so
-     * ordinary results are unchanged). */
-    if (!isfinite(a0)) a0 = robust_mean(t, pi, 0);
-    if (!isfinite(ak)) ak = robust_mean(t, pi, 1);
-    if (!isfinite(ab)) ab = robust_mean(t, pi, 2);
-    *svi0 = a0;
-    *svik = ak;
-    *bsvik = ab;
+    const size_t K = t->data.k + 1;
+    if (pi && pi->n != K)
+        return bsvi__fail(err, BSVI_ERR_SIZE_MISMATCH, "%s: pi has %zu slots, the buffer %zu", fn,
+                          pi->n, K);
+    double stack[64];
+    double *logpi = K <= 64 ? stack : (double *)malloc(K * sizeof(double));
+    if (!logpi) return bsvi__fail(err, BSVI_ERR_NO_MEMORY, "%s: out of memory", fn);
+    bsvi__log_pi(pi, K, logpi);
+    bsvi_health h;
+    h.svi0 = health_mean(t, logpi, 0, &h.zero_svi0);
+    h.svik = health_mean(t, logpi, 1, &h.zero_svik);
+    h.bsvik = health_mean(t, logpi, 2, &h.zero_bsvik);
+    if (logpi != stack) free(logpi);
+    *out = h;
     return BSVI_OK;
 }
 

@@ -16,10 +16,12 @@
 #include "bsvi/version.h"
 #include "bsvi/status.h"
 #include "bsvi/rng.h"
+#include "bsvi/stats.h"
 #include "bsvi/model.h"
 #include "bsvi/proposal.h"
 #include "bsvi/trajectory.h"
 #include "bsvi/svi.h"
+#include "bsvi/weights.h"
 #include "bsvi/estimator.h"
 #include "bsvi/evaluate.h"
 

@@ -2,48 +2,56 @@
  * @file estimator.h
  * @brief Bound estimators: ELBO, IWAE-K, SVI-k, BSVI, BSVI-DS, BSVI-SIR and generalised IWAE.
  *
- * An estimator computes, for a batch of B data points:
+ * An estimator handle holds the results of its last computation and the workspace to
+ * compute them; which bound is computed is the function called, and each function takes
+ * exactly its inputs:
+ *
+ * | function                     | input                               | bound                        | T   | coefficient |
+ * |------------------------------|-------------------------------------|------------------------------|-----|-------------|
+ * | bsvi_estimator_elbo()        | model + proposal, gradient form     | log w(z_0; lambda_0)         | 1   | 1           |
+ * | bsvi_estimator_iwae()        | model + proposal, K, gradient form  | LSE_s log w_s - log K        | K   | softmax(log w) |
+ * | bsvi_estimator_svi()         | trajectory                          | log w_k                      | 1   | 1           |
+ * | bsvi_estimator_bsvi()        | trajectory, pi                      | LSE_i(log pi_i + log w_i)    | k+1 | r = softmax(log pi + log w) |
+ * | bsvi_estimator_bsvi_sir()    | trajectory, pi, M                   | as BSVI                      | M   | 1/M, slots drawn from r |
+ * | bsvi_estimator_giwae()       | host log p and log q terms, pi      | LSE_i(log pi_i + log p_i - log q_i) | n | r   |
+ *
+ * BSVI over a double-sampled trajectory (bsvi_svi_options::double_sampling) is BSVI-DS
+ * (bsvi_estimator_result_kind() says which). For a batch of B data points a result holds:
  * - the per-data-point bound value (a stochastic lower bound on log p(x_b));
- * - decoder gradient targets: T triples (data point b, latent z, coefficient c)
- *   per data point such that d/dtheta bound_b = sum c * d/dtheta log p(x_b, z) at fixed z.
- *   Coefficients of each data point sum to 1. Each target also names its
- *   slot (the sample or buffer index it came from);
- * - the encoder gradient d/dlambda_0 of the bound's encoder objective, per data point.
+ * - decoder gradient targets: T triples (data point b, latent z, coefficient c) per data
+ *   point such that d/dtheta bound_b = sum c * d/dtheta log p(x_b, z) at fixed z. Each
+ *   target also names its slot (the sample or buffer index it came from) and its log w;
+ * - the encoder gradient d/dlambda_0 of the bound's encoder objective, per data point
+ *   (not for GIWAE, whose proposal the host owns).
  *
- * | kind                 | input                        | bound                        | T   | coefficient |
- * |----------------------|------------------------------|------------------------------|-----|-------------|
- * | ::BSVI_BOUND_ELBO    | model + proposal             | log w(z_0; lambda_0)         | 1   | 1           |
- * | ::BSVI_BOUND_IWAE    | model + proposal             | LSE_s log w_s - log K        | K   | softmax(log w) |
- * | ::BSVI_BOUND_SVI     | trajectory                   | log w_k                      | 1   | 1           |
- * | ::BSVI_BOUND_BSVI    | trajectory                   | LSE_i(log pi_i + log w_i)    | k+1 | r = softmax(log pi + log w) |
- * | ::BSVI_BOUND_BSVI_DS | double-sampled trajectory    | as BSVI                      | k+1 | r           |
- * | ::BSVI_BOUND_BSVI_SIR| trajectory                   | as BSVI                      | M   | 1/M, slots drawn from r |
- * | ::BSVI_BOUND_GIWAE   | host log p and log q terms   | LSE_i(log pi_i + log p_i - log q_i) | n | r   |
+ * Encoder gradient: ELBO uses the given form at z_0 (pathwise, STL or analytic KL); IWAE
+ * uses sum_s wbar_s d/dlambda log w_s (::BSVI_GRAD_PATHWISE) or the doubly reparameterised
+ * sum_s wbar_s^2 (STL gradient of log w_s) (::BSVI_GRAD_DREG). STL is refused for IWAE:
+ * its IWAE gradient is biased (Tucker et al. 2018); DReG is the unbiased form. Trajectory
+ * bounds return the trajectory's encoder gradient (bsvi_trajectory_get_encoder_grad()).
+ * The bound values do not depend on the gradient form.
  *
- * The bound values do not depend on the gradient form, which selects only the
- * estimator of the encoder gradient. Encoder gradient: ELBO uses the configured gradient form at z_0; IWAE uses
- * sum_s wbar_s d/dlambda log w_s (pathwise or STL form) or the doubly
- * reparameterised sum_s wbar_s^2 (STL gradient of log w_s) (::BSVI_GRAD_DREG);
- * trajectory-based kinds return the trajectory's encoder gradient
- * (bsvi_trajectory_get_encoder_grad()). GIWAE has no encoder gradient.
+ * Buffer weights pi (BSVI, BSVI-SIR, GIWAE) are read from a ::bsvi_buffer_weights handle
+ * (NULL: uniform) and never changed: optimising pi is bsvi_buffer_weights_accumulate() and
+ * bsvi_buffer_weights_step(). Computing a bound changes nothing but this handle's results
+ * and its call counter.
  *
- * Buffer weights pi (BSVI, BSVI-DS, BSVI-SIR, GIWAE) are a global softmax of
- * logits a. Uniform by default. When optimisation is enabled each compute
- * accumulates d/da of the batch-mean bound, mean_b (r_bj - pi_j), and
- * bsvi_estimator_pi_step() takes one Adam ascent step on the accumulated mean
- * (Adam's epsilon is 1e-8; the logits are re-centred so the largest is 0).
+ * Data points with zero density: a data point whose weights are all zero (every sample's
+ * log p is -INFINITY) has the bound -INFINITY, coefficients 0 (its targets' latents are
+ * still given), a zero encoder gradient from ELBO and IWAE (trajectory bounds pass the
+ * trajectory's on), and is counted by bsvi_estimator_num_zero_points();
+ * the batch's other results are computed as usual. Under ::BSVI_POINTS_FAIL
+ * (bsvi_estimator_set_point_policy()) such a batch fails with ::BSVI_ERR_NUMERIC instead.
+ * SVI-k looks at the last slot only; ELBO at its one sample.
  *
  * Thread rules: one handle per thread.
  *
- * Callbacks: an ELBO or IWAE compute calls the model and holds the estimator, the model and
- * the proposal until it returns (see status.h). From the callback, the estimator's const
- * functions (its previous results, pi) work, its other functions return
- * ::BSVI_ERR_REENTRANT, and destroying it is deferred until the compute returns; other
- * estimators, SVI handles and evaluators may be used with the same model and proposal.
- *
- * pi steps: a step that would make a finite logit non-finite, either by overflow or when
- * the logits are re-centred, is ::BSVI_ERR_NUMERIC and changes nothing (a slot whose logit
- * reached -INFINITY could never come back).
+ * Callbacks: bsvi_estimator_elbo() and bsvi_estimator_iwae() call the model and hold the
+ * estimator, the model and the proposal until they return (see status.h). From the
+ * callback, the estimator's const functions (its previous results) work, its other
+ * functions return ::BSVI_ERR_REENTRANT, and destroying it is deferred until the compute
+ * returns; other estimators, SVI handles and evaluators may be used with the same model
+ * and proposal. The other computes call no host code.
  */
 #ifndef BSVI_ESTIMATOR_H
 #define BSVI_ESTIMATOR_H
@@ -54,13 +62,15 @@
 #include "bsvi/export.h"
 #include "bsvi/model.h"
 #include "bsvi/proposal.h"
+#include "bsvi/stats.h"
 #include "bsvi/status.h"
 #include "bsvi/svi.h"
 #include "bsvi/trajectory.h"
+#include "bsvi/weights.h"
 
 BSVI_BEGIN_DECLS
 
-/** @brief Which bound an estimator computes. Values are never renumbered. */
+/** @brief Which bound a result holds. Values are never renumbered. */
 typedef enum bsvi_bound {
     BSVI_BOUND_ELBO = 0,     /**< Single-sample ELBO (VAE). */
     BSVI_BOUND_IWAE = 1,     /**< Importance-weighted bound with K samples. */
@@ -71,22 +81,40 @@ typedef enum bsvi_bound {
     BSVI_BOUND_GIWAE = 6     /**< Generalised IWAE from host-supplied terms. */
 } bsvi_bound;
 
+/**
+ * @brief Name of a bound: "elbo", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "giwae".
+ * @param kind Any value. @return A static string; NULL for a value not in ::bsvi_bound.
+ *         Infallible.
+ * @since 0.2.0
+ */
+BSVI_API const char *bsvi_bound_name(bsvi_bound kind);
+
+/**
+ * @brief Parse a name written by bsvi_bound_name() (exact match).
+ * @param name NUL-terminated string. @param out Receives the value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown name; @p out unchanged).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_bound_from_name(const char *name, bsvi_bound *out);
+
+/** @brief What a batch computation does with a data point of zero density. Never renumbered. */
+typedef enum bsvi_point_policy {
+    BSVI_POINTS_REPORT = 0, /**< Bound -INFINITY for that point, the rest intact (default). */
+    BSVI_POINTS_FAIL = 1    /**< Fail the whole call with ::BSVI_ERR_NUMERIC. */
+} bsvi_point_policy;
+
 /** @brief Opaque estimator handle. */
 typedef struct bsvi_estimator bsvi_estimator;
 
 /**
- * @brief Create an estimator of the given kind for latent dimension @p dim.
- *
- * Defaults: K = 10 (IWAE), M = 1 (SIR), pathwise encoder gradient, uniform
- * pi, pi optimisation off (Adam learning rate 1e-2, betas 0.9/0.999), seed 0.
- * @param kind A ::bsvi_bound value.
+ * @brief Create an estimator for latent dimension @p dim (seed 0, ::BSVI_POINTS_REPORT).
  * @param dim Latent dimension, 1..::BSVI_MAX_DIM.
  * @param out Receives the handle (caller frees with bsvi_estimator_destroy()); NULL on failure.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown kind),
- *         ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE, ::BSVI_ERR_NO_MEMORY.
- * @since 0.1.0
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_NO_MEMORY.
+ * @since 0.2.0
  */
-BSVI_API bsvi_status bsvi_estimator_create(bsvi_bound kind, size_t dim, bsvi_estimator **out);
+BSVI_API bsvi_status bsvi_estimator_create(size_t dim, bsvi_estimator **out);
 
 /**
  * @brief Destroy an estimator; NULL is ignored. Infallible.
@@ -99,47 +127,15 @@ BSVI_API bsvi_status bsvi_estimator_create(bsvi_bound kind, size_t dim, bsvi_est
 BSVI_API void bsvi_estimator_destroy(bsvi_estimator *est);
 
 /**
- * @brief Kind of an estimator. @param est Handle, or NULL.
- * @return Its ::bsvi_bound; ::BSVI_BOUND_ELBO for NULL. Infallible.
- * @since 0.1.0
+ * @brief Latent dimension. @param est Handle or NULL. @return d (0 for NULL). Infallible.
+ * @since 0.2.0
  */
-BSVI_API bsvi_bound bsvi_estimator_kind(const bsvi_estimator *est);
-
-/**
- * @brief Set the number of importance samples K (IWAE only).
- * @param est Handle. @param K 1..::BSVI_MAX_SAMPLES.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_BAD_STATE (not an IWAE estimator).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_num_samples(bsvi_estimator *est, size_t K);
-
-/**
- * @brief Set the number of resampled targets M (BSVI-SIR only).
- * @param est Handle. @param M 1..::BSVI_MAX_SAMPLES.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_BAD_STATE (not a BSVI-SIR estimator).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_num_resamples(bsvi_estimator *est, size_t M);
-
-/**
- * @brief Set the encoder-gradient form (ELBO: pathwise, STL, analytic KL; IWAE: pathwise, STL, DREG).
- * @param est Handle. @param form A ::bsvi_grad_form value.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown form, or not
- *         valid for this kind), ::BSVI_ERR_BAD_STATE (trajectory-based or GIWAE kind: the
- *         form is set on the SVI handle).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_grad_form(bsvi_estimator *est, bsvi_grad_form form);
+BSVI_API size_t bsvi_estimator_dim(const bsvi_estimator *est);
 
 /**
  * @brief Set the seed and reset the call counter (see rng.h).
  * @param est Handle. @param seed Any value.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT,
  *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
@@ -148,7 +144,7 @@ BSVI_API bsvi_status bsvi_estimator_set_seed(bsvi_estimator *est, uint64_t seed)
 /**
  * @brief Set the call counter and the id of the batch's first data point (see rng.h).
  * @param est Handle. @param counter Call counter. @param id_offset Data-point id offset.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT,
  *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
  */
@@ -156,142 +152,127 @@ BSVI_API bsvi_status bsvi_estimator_set_stream(bsvi_estimator *est, uint64_t cou
                                                uint64_t id_offset);
 
 /**
- * @brief Set the buffer weights pi (BSVI, BSVI-DS, BSVI-SIR, GIWAE).
+ * @brief Read the seed, call counter and data-point id offset (see rng.h).
+ * @param est Handle. @param seed Output, or NULL. @param counter Output, or NULL.
+ * @param id_offset Output, or NULL.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (est NULL).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_get_stream(const bsvi_estimator *est, uint64_t *seed,
+                                               uint64_t *counter, uint64_t *id_offset);
+
+/**
+ * @brief Choose what a compute does with a data point of zero density (see the file comment).
+ * @param est Handle. @param policy A ::bsvi_point_policy value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE,
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_set_point_policy(bsvi_estimator *est,
+                                                     bsvi_point_policy policy);
+
+/**
+ * @brief Single-sample ELBO of the proposal's batch.
  *
- * The estimator stores logits a = log pi, resets the optimiser state and the
- * accumulated gradient. Zero entries are allowed (logit -INFINITY); such a
- * slot stays at zero under optimisation.
- * @param est Handle. @param pi @p n non-negative finite entries summing to 1 within 1e-9 (copied).
- * @param n Number of entries (k+1 for a k-step trajectory), 1..::BSVI_MAX_STEPS+1.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_BAD_VALUE (not a distribution), ::BSVI_ERR_BAD_STATE (kind without pi).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
+ * Draws one z per data point from @p q with the estimator's stream and calls the model
+ * once. Advances the call counter on success.
+ * @param est Handle. @param model Model of the estimator's dimension, with a likelihood.
+ * @param q Proposal of the estimator's dimension holding lambda_0 (read only).
+ * @param form ::BSVI_GRAD_PATHWISE, ::BSVI_GRAD_STL or ::BSVI_GRAD_ANALYTIC_KL.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (form),
+ *         ::BSVI_ERR_SIZE_MISMATCH (dimension), ::BSVI_ERR_BAD_STATE (no likelihood;
+ *         analytic KL without the standard normal prior), ::BSVI_ERR_CALLBACK_FAILED,
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (a zero-density point under
+ *         ::BSVI_POINTS_FAIL; a non-finite encoder gradient), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_REENTRANT (see status.h). On error the previous results are unchanged.
+ * @since 0.2.0
  */
-BSVI_API bsvi_status bsvi_estimator_set_buffer_weights(bsvi_estimator *est, const double *pi,
-                                                       size_t n);
+BSVI_API bsvi_status bsvi_estimator_elbo(bsvi_estimator *est, const bsvi_model *model,
+                                         const bsvi_proposal *q, bsvi_grad_form form);
 
 /**
- * @brief Reset pi to uniform over @p n slots (and the optimiser state).
- * @param est Handle. @param n Number of slots, 1..::BSVI_MAX_STEPS+1.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_BAD_STATE (kind without pi).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_uniform_buffer_weights(bsvi_estimator *est, size_t n);
-
-/**
- * @brief Number of buffer weights currently held.
- * @param est Handle or NULL.
- * @return n, or 0 when pi has not been sized yet (it is sized to uniform on the
- *         first compute) or for NULL. Infallible.
- * @since 0.1.0
- */
-BSVI_API size_t bsvi_estimator_num_buffer_weights(const bsvi_estimator *est);
-
-/**
- * @brief Copy out pi = softmax(a).
- * @param est Handle. @param pi Output, @p n entries. @param n Must equal bsvi_estimator_num_buffer_weights().
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE (not sized).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_get_buffer_weights(const bsvi_estimator *est, double *pi,
-                                                       size_t n);
-
-/**
- * @brief E_pi[i/k], the mean buffer position under pi (0 = encoder, 1 = last SVI step).
- * @param est Handle. @param out Output (not NULL); 0 when pi has a single slot.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (not sized or kind without pi).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_get_mean_position(const bsvi_estimator *est, double *out);
-
-/**
- * @brief Enable or disable accumulation of the pi gradient during compute.
- * @param est Handle. @param enabled 0 or 1.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_BAD_STATE (kind without pi).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_pi_optimisation(bsvi_estimator *est, int enabled);
-
-/**
- * @brief Set Adam's parameters for the pi logits.
- * @param est Handle. @param learning_rate Finite, > 0. @param beta1 In [0,1). @param beta2 In [0,1).
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_BAD_STATE (kind without pi).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_set_pi_adam(bsvi_estimator *est, double learning_rate,
-                                                double beta1, double beta2);
-
-/**
- * @brief Take one Adam ascent step on the logits with the gradient accumulated
- *        since the last step (averaged over computes), then clear it.
- * @param est Handle with pi optimisation enabled.
- * @return ::BSVI_OK (also when nothing was accumulated: no step is taken),
- *         ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (optimisation disabled or kind without pi),
- *         ::BSVI_ERR_NUMERIC (the step would make a finite logit non-finite, by overflow or
- *         by the re-centring; nothing changes).
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_pi_step(bsvi_estimator *est);
-
-/**
- * @brief Copy out the accumulated (averaged) gradient d/da of the batch-mean bound.
- * @param est Handle. @param grad Output, @p n entries. @param n Must equal the number of buffer weights.
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE.
- * @since 0.1.0
- */
-BSVI_API bsvi_status bsvi_estimator_get_pi_gradient(const bsvi_estimator *est, double *grad,
-                                                    size_t n);
-
-/**
- * @brief Compute the bound, targets and encoder gradient for a batch.
+ * @brief IWAE bound with @p K samples per data point.
  *
- * ELBO and IWAE draw samples from @p q and call @p model (traj may be NULL).
- * SVI, BSVI, BSVI-DS and BSVI-SIR read @p traj (model and q may be NULL).
- * GIWAE is refused here: use bsvi_estimator_compute_terms().
- * Advances the call counter on success (for kinds that draw random numbers).
- * @param est Handle.
- * @param model Model of the estimator's dimension (ELBO, IWAE).
- * @param q Proposal holding lambda_0 (ELBO, IWAE).
- * @param traj Trajectory of the estimator's dimension (trajectory-based kinds).
- * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_OUT_OF_RANGE (K*dim beyond the
- *         generator's 2^33 normals per stream, see rng.h), ::BSVI_ERR_SIZE_MISMATCH (dimension, or pi
- *         length versus k+1), ::BSVI_ERR_BAD_STATE (empty trajectory; BSVI-DS without double
- *         sampling; GIWAE; analytic KL without the standard normal prior),
- *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every
- *         weight of a data point is -INFINITY), ::BSVI_ERR_NO_MEMORY.
- *         On error the previous results, pi and its accumulated gradient are unchanged.
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
+ * Draws K samples per data point from @p q and calls the model once for all of them.
+ * Advances the call counter on success.
+ * @param est Handle. @param model Model. @param q Proposal holding lambda_0 (read only).
+ * @param K Samples, 1..::BSVI_MAX_SAMPLES.
+ * @param form ::BSVI_GRAD_PATHWISE or ::BSVI_GRAD_DREG (STL is refused: biased for IWAE).
+ * @return As bsvi_estimator_elbo(), plus ::BSVI_ERR_ZERO_SIZE and ::BSVI_ERR_OUT_OF_RANGE
+ *         (K, or K*dim beyond the generator's 2^33 normals per stream, see rng.h).
+ * @since 0.2.0
  */
-BSVI_API bsvi_status bsvi_estimator_compute(bsvi_estimator *est, const bsvi_model *model,
-                                            const bsvi_proposal *q, const bsvi_trajectory *traj);
+BSVI_API bsvi_status bsvi_estimator_iwae(bsvi_estimator *est, const bsvi_model *model,
+                                         const bsvi_proposal *q, size_t K, bsvi_grad_form form);
 
 /**
- * @brief Generalised IWAE (GIWAE kind): bound from host-supplied terms of any joint proposal.
+ * @brief SVI-k: the bound log w_k of the trajectory's last slot.
+ * @param est Handle. @param traj Non-empty trajectory of the estimator's dimension.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH,
+ *         ::BSVI_ERR_BAD_STATE (empty trajectory), ::BSVI_ERR_NUMERIC (a zero last weight
+ *         under ::BSVI_POINTS_FAIL), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT.
+ *         On error the previous results are unchanged.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_svi(bsvi_estimator *est, const bsvi_trajectory *traj);
+
+/**
+ * @brief BSVI (BSVI-DS over a double-sampled trajectory): k+1 targets with coefficients r.
+ * @param est Handle. @param traj Non-empty trajectory of the estimator's dimension.
+ * @param pi Buffer weights with k+1 slots (read only), or NULL for uniform.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH (dimension, or pi's
+ *         size versus k+1), ::BSVI_ERR_BAD_STATE (empty trajectory), ::BSVI_ERR_NUMERIC
+ *         (a zero-density point under ::BSVI_POINTS_FAIL), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_REENTRANT. On error the previous results are unchanged.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_bsvi(bsvi_estimator *est, const bsvi_trajectory *traj,
+                                         const bsvi_buffer_weights *pi);
+
+/**
+ * @brief BSVI-SIR: the BSVI bound with M targets resampled from r (coefficient 1/M each).
+ *
+ * Draws M uniforms per data point with the estimator's stream; advances the call counter
+ * on success. A zero-density point under ::BSVI_POINTS_REPORT gets M targets of slot 0
+ * with coefficient 0.
+ * @param est Handle. @param traj Non-empty trajectory. @param pi Buffer weights, or NULL
+ *        for uniform. @param M Targets per data point, 1..::BSVI_MAX_SAMPLES.
+ * @return As bsvi_estimator_bsvi(), plus ::BSVI_ERR_ZERO_SIZE and ::BSVI_ERR_OUT_OF_RANGE (M).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_bsvi_sir(bsvi_estimator *est, const bsvi_trajectory *traj,
+                                             const bsvi_buffer_weights *pi, size_t M);
+
+/**
+ * @brief Generalised IWAE: bound from host-supplied terms of any joint proposal.
  *
  * bound_b = LSE_i(log pi_i + log_joint[b*n+i] - log_proposal[b*n+i]), where
- * log_proposal[b*n+i] is log q(z_i | z_v(i)) of the host's proposal. Targets
- * carry slot i and coefficient r_bi; they have no latent (see bsvi_estimator_get_targets()).
- * @param est GIWAE handle. @param batch Data points B (>= 1). @param n Terms per data point (>= 1).
- * @param log_joint B*n values of log p(x_b, z_i) (not NULL). -INFINITY legal; NaN refused.
+ * log_proposal[b*n+i] is log q(z_i | z_v(i)) of the host's proposal. Targets carry slot i
+ * and coefficient r_bi; they have no latent and the result has no encoder gradient.
+ * @param est Handle. @param batch Data points B (>= 1). @param n Terms per data point (>= 1).
+ * @param log_joint B*n values of log p(x_b, z_i) (not NULL). -INFINITY legal; NaN and
+ *        +INFINITY refused.
  * @param log_proposal B*n values of log q (not NULL); NaN and -INFINITY are refused
  *        (a sample cannot have zero proposal density).
+ * @param pi Buffer weights with @p n slots (read only), or NULL for uniform.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_SIZE_MISMATCH (pi length != n), ::BSVI_ERR_BAD_VALUE (NaN or
- *         log_proposal = -INFINITY), ::BSVI_ERR_BAD_STATE (not GIWAE), ::BSVI_ERR_NUMERIC,
- *         ::BSVI_ERR_NO_MEMORY.
- *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
- * @since 0.1.0
+ *         ::BSVI_ERR_SIZE_MISMATCH (pi's size != n), ::BSVI_ERR_BAD_VALUE (NaN or an infinite
+ *         term as above), ::BSVI_ERR_NUMERIC (a difference overflows to +INFINITY; a
+ *         zero-density point under ::BSVI_POINTS_FAIL), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_REENTRANT. On error the previous results are unchanged.
+ * @since 0.2.0
  */
-BSVI_API bsvi_status bsvi_estimator_compute_terms(bsvi_estimator *est, size_t batch, size_t n,
-                                                  const double *log_joint,
-                                                  const double *log_proposal);
+BSVI_API bsvi_status bsvi_estimator_giwae(bsvi_estimator *est, size_t batch, size_t n,
+                                          const double *log_joint, const double *log_proposal,
+                                          const bsvi_buffer_weights *pi);
+
+/**
+ * @brief Which bound the last successful compute produced.
+ * @param est Handle. @param out Receives the kind.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (no result yet).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_result_kind(const bsvi_estimator *est, bsvi_bound *out);
 
 /**
  * @brief Number of data points in the last successful compute (0 before any). Infallible.
@@ -299,6 +280,13 @@ BSVI_API bsvi_status bsvi_estimator_compute_terms(bsvi_estimator *est, size_t ba
  * @since 0.1.0
  */
 BSVI_API size_t bsvi_estimator_batch(const bsvi_estimator *est);
+
+/**
+ * @brief Data points of the last result whose bound is -INFINITY (zero density). Infallible.
+ * @param est Handle or NULL. @return The count (0 before any compute or for NULL).
+ * @since 0.2.0
+ */
+BSVI_API size_t bsvi_estimator_num_zero_points(const bsvi_estimator *est);
 
 /**
  * @brief Copy out the per-data-point bounds of the last compute.
@@ -322,7 +310,8 @@ BSVI_API size_t bsvi_estimator_num_targets(const bsvi_estimator *est);
  * @param data_index Output n data-point indices, or NULL.
  * @param slot Output n sample/buffer indices, or NULL.
  * @param z Output n*dim latents, or NULL (must be NULL for GIWAE, whose latents the host holds).
- * @param coef Output n coefficients (each data point's sum to 1), or NULL.
+ * @param coef Output n coefficients (each data point's sum to 1, or are all 0 for a
+ *        zero-density point), or NULL.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE
  *         (no result; z requested from GIWAE).
  * @since 0.1.0
@@ -330,6 +319,26 @@ BSVI_API size_t bsvi_estimator_num_targets(const bsvi_estimator *est);
 BSVI_API bsvi_status bsvi_estimator_get_targets(const bsvi_estimator *est, size_t n,
                                                 size_t *data_index, size_t *slot, double *z,
                                                 double *coef);
+
+/**
+ * @brief Copy out each target's log w (ELBO, IWAE: per sample; trajectory bounds: of the
+ *        target's slot; GIWAE: log_joint - log_proposal), in the order of the targets.
+ * @param est Handle. @param n Must equal bsvi_estimator_num_targets(). @param log_w Output n.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE (no result).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_get_target_log_weights(const bsvi_estimator *est, size_t n,
+                                                           double *log_w);
+
+/**
+ * @brief Copy out the standard-normal noise eps of each target's sample z = mean + sigma*eps
+ *        (ELBO and IWAE results only).
+ * @param est Handle. @param n Must equal bsvi_estimator_num_targets(). @param eps Output n*dim.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH,
+ *         ::BSVI_ERR_BAD_STATE (no result, or a trajectory or GIWAE result).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_get_noise(const bsvi_estimator *est, size_t n, double *eps);
 
 /**
  * @brief Copy out the encoder gradient d/dlambda_0 of each data point's bound objective.
@@ -341,6 +350,21 @@ BSVI_API bsvi_status bsvi_estimator_get_targets(const bsvi_estimator *est, size_
  */
 BSVI_API bsvi_status bsvi_estimator_get_encoder_grad(const bsvi_estimator *est, size_t batch,
                                                      double *d_mean, double *d_log_std);
+
+/**
+ * @brief Copy out the handle's counters (see stats.h).
+ * @param est Handle. @param out Output (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_get_stats(const bsvi_estimator *est, bsvi_stats *out);
+
+/**
+ * @brief Set the handle's counters to 0.
+ * @param est Handle. @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_REENTRANT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_estimator_reset_stats(bsvi_estimator *est);
 
 /**
  * @brief Message describing the last error on this handle ("" if none). Infallible.

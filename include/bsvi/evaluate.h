@@ -17,16 +17,16 @@
  * latent rows per callback (default 10000), with running log-sum-exps; nothing
  * of size K*B or S*B*dim is allocated. One SVI step of one data point is never
  * split, so BSVI-K passes at least m (+1 with double sampling) rows per call,
- * m being the SVI handle's samples per step, even when the chunk is smaller. The evaluator's workspace grows on
+ * m being the samples per step of its SVI options, even when the chunk is smaller. The evaluator's workspace grows on
  * demand and is reused.
  *
  * Thread rules: one handle per thread.
  *
  * Callbacks (the model's, the progress callback): while an evaluation runs it holds the
- * evaluator, the model, the proposal, the SVI handle and final_q (see status.h). From a
+ * evaluator, the model, the proposal and final_q (see status.h). From a
  * callback these may be read, and other evaluators, SVI handles and estimators may be used
  * with them, but calls that would change a held handle (any call on the evaluator itself,
- * setters of the SVI handle and the proposals) return ::BSVI_ERR_REENTRANT; destroying one
+ * setters of the proposals) return ::BSVI_ERR_REENTRANT; destroying one
  * is deferred until the evaluation returns.
  */
 #ifndef BSVI_EVALUATE_H
@@ -39,6 +39,8 @@
 #include "bsvi/model.h"
 #include "bsvi/proposal.h"
 #include "bsvi/status.h"
+#include "bsvi/estimator.h"
+#include "bsvi/stats.h"
 #include "bsvi/svi.h"
 
 BSVI_BEGIN_DECLS
@@ -114,7 +116,7 @@ BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t ro
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_STATE, ::BSVI_ERR_CALLBACK_FAILED,
  *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every one of the S weights of a data
- *         point is zero), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED. @p out is
+ *         point is zero, under ::BSVI_POINTS_FAIL), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED. @p out is
  *         unchanged on error.
  *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
  * @since 0.1.0
@@ -123,30 +125,88 @@ BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *m
                                          const bsvi_proposal *q, size_t S, double *out);
 
 /**
+ * @brief Set the refinement BSVI-K uses (every field of @p options but steps, which is K-1).
+ *
+ * Default: bsvi_svi_options_default(). The evaluator's own seed and stream drive it.
+ * @param ev Handle. @param options Options (not NULL; copied), checked as bsvi_svi_set_options().
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
+ *         ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_REENTRANT. Nothing changes on error.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_svi_options(bsvi_evaluator *ev,
+                                                    const bsvi_svi_options *options);
+
+/**
+ * @brief Copy out the refinement options BSVI-K uses.
+ * @param ev Handle. @param out Output (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_get_svi_options(const bsvi_evaluator *ev,
+                                                    bsvi_svi_options *out);
+
+/**
+ * @brief Choose what an estimate does with a data point whose weights are all zero.
+ *
+ * Under ::BSVI_POINTS_REPORT (the default) that point's estimate is -INFINITY, the others
+ * are computed as usual, and bsvi_evaluator_num_zero_points() counts it; under
+ * ::BSVI_POINTS_FAIL the estimate fails with ::BSVI_ERR_NUMERIC.
+ * @param ev Handle. @param policy A ::bsvi_point_policy value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_REENTRANT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_point_policy(bsvi_evaluator *ev,
+                                                     bsvi_point_policy policy);
+
+/**
  * @brief BSVI-K log-likelihood estimate per data point (K-1 SVI steps, uniform pi).
  *
- * Uses the step size, step rule, samples per step, clipping, gradient form
- * and double-sampling setting of @p svi (its k and its seed are ignored; the
- * evaluator's generator is used).
+ * Refines with the evaluator's SVI options (bsvi_evaluator_set_svi_options()) and its
+ * generator. Afterwards bsvi_evaluator_get_steps_taken() and bsvi_evaluator_num_frozen()
+ * say what the refinement did.
  * @param ev Handle. @param model Model. @param q Proposal holding lambda_0 (unchanged).
- * @param svi SVI configuration of the evaluator's dimension (read only). @param K Weights,
- *        1..::BSVI_MAX_STEPS+1.
+ * @param K Weights, 1..::BSVI_MAX_STEPS+1.
  * @param out Output, batch entries (not NULL).
  * @param final_q Receives lambda_{K-1}, the last proposal, or NULL; must have q's batch and dim.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
- *         ::BSVI_ERR_SIZE_MISMATCH (also for the SVI handle's or final_q's shape),
+ *         ::BSVI_ERR_SIZE_MISMATCH (also for final_q's shape),
  *         ::BSVI_ERR_BAD_STATE (no likelihood; analytic KL without the standard normal prior),
- *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (every
- *         weight of a data point is zero; or a step diverges and @p svi's divergence policy
- *         is ::BSVI_DIVERGENCE_FAIL, as in bsvi_svi_run(); under ::BSVI_DIVERGENCE_FREEZE
+ *         ::BSVI_ERR_CALLBACK_FAILED, ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (a
+ *         zero-density point under ::BSVI_POINTS_FAIL; or a step diverges under
+ *         ::BSVI_DIVERGENCE_FAIL, as in bsvi_svi_run(); under ::BSVI_DIVERGENCE_FREEZE
  *         the point stops refining instead), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_CANCELLED,
  *         ::BSVI_ERR_REENTRANT (the evaluator is in use by a running call, or final_q is held
  *         by one: see status.h). Outputs unchanged on error.
- * @since 0.1.0
+ * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *model,
-                                         const bsvi_proposal *q, const bsvi_svi *svi, size_t K,
-                                         double *out, bsvi_proposal *final_q);
+                                         const bsvi_proposal *q, size_t K, double *out,
+                                         bsvi_proposal *final_q);
+
+/**
+ * @brief SVI steps each data point took in the last successful bsvi_evaluator_bsvi()
+ *        (K-1 unless it froze under ::BSVI_DIVERGENCE_FREEZE).
+ * @param ev Handle. @param out Output, @p n entries. @param n Must equal that call's batch.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH,
+ *         ::BSVI_ERR_BAD_STATE (no BSVI-K estimate yet).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_get_steps_taken(const bsvi_evaluator *ev, size_t *out,
+                                                    size_t n);
+
+/**
+ * @brief Data points that stopped refining early in the last successful bsvi_evaluator_bsvi().
+ * @param ev Handle or NULL. @return The count (0 before any, or for NULL). Infallible.
+ * @since 0.2.0
+ */
+BSVI_API size_t bsvi_evaluator_num_frozen(const bsvi_evaluator *ev);
+
+/**
+ * @brief Data points whose estimate was -INFINITY in the last successful estimate. Infallible.
+ * @param ev Handle or NULL. @return The count (0 before any, or for NULL).
+ * @since 0.2.0
+ */
+BSVI_API size_t bsvi_evaluator_num_zero_points(const bsvi_evaluator *ev);
 
 /**
  * @brief ELBO*, KL* and Reconstruction* of a (refined) proposal, per data point.
@@ -166,6 +226,31 @@ BSVI_API bsvi_status bsvi_evaluator_bsvi(bsvi_evaluator *ev, const bsvi_model *m
 BSVI_API bsvi_status bsvi_evaluator_elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
                                               const bsvi_proposal *q_final, size_t S,
                                               double *elbo, double *kl, double *reconstruction);
+
+/**
+ * @brief Read the seed, call counter and data-point id offset (see rng.h).
+ * @param ev Handle. @param seed Output, or NULL. @param counter Output, or NULL.
+ * @param id_offset Output, or NULL.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (ev NULL).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_get_stream(const bsvi_evaluator *ev, uint64_t *seed,
+                                               uint64_t *counter, uint64_t *id_offset);
+
+/**
+ * @brief Copy out the handle's counters (see stats.h).
+ * @param ev Handle. @param out Output (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_get_stats(const bsvi_evaluator *ev, bsvi_stats *out);
+
+/**
+ * @brief Set the handle's counters to 0.
+ * @param ev Handle. @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_REENTRANT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_reset_stats(bsvi_evaluator *ev);
 
 /**
  * @brief Message describing the last error on this handle ("" if none). Infallible.

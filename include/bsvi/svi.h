@@ -46,8 +46,7 @@
  * on the same model and proposal, but calls that would change a held handle return
  * ::BSVI_ERR_REENTRANT and change nothing: every setter and bsvi_svi_run() of this SVI
  * handle, a run into the held trajectory, the proposal's and the model's setters. Destroying
- * a held handle is deferred until the run returns. bsvi_evaluator_bsvi() holds its SVI
- * handle in the same way (it reads its configuration).
+ * a held handle is deferred until the run returns.
  *
  * Huge directions: clipping scales by the largest entry before squaring, so a finite
  * direction of any size is clipped to the clip norm, never to 0. A step whose optimiser
@@ -63,6 +62,7 @@
 #include "bsvi/export.h"
 #include "bsvi/model.h"
 #include "bsvi/proposal.h"
+#include "bsvi/stats.h"
 #include "bsvi/status.h"
 #include "bsvi/trajectory.h"
 
@@ -92,15 +92,89 @@ typedef enum bsvi_divergence_policy {
     BSVI_DIVERGENCE_FREEZE = 1 /**< Stop refining that data point; report it in the trajectory. */
 } bsvi_divergence_policy;
 
+/**
+ * @brief Name of a step rule: "gradient", "momentum", "adam".
+ * @param rule Any value. @return A static string; NULL for an unknown value. Infallible.
+ * @since 0.2.0
+ */
+BSVI_API const char *bsvi_step_rule_name(bsvi_step_rule rule);
+
+/**
+ * @brief Parse a name written by bsvi_step_rule_name() (exact match).
+ * @param name NUL-terminated string. @param out Receives the value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown; @p out unchanged).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_step_rule_from_name(const char *name, bsvi_step_rule *out);
+
+/**
+ * @brief Name of a gradient form: "pathwise", "stl", "analytic-kl", "dreg".
+ * @param form Any value. @return A static string; NULL for an unknown value. Infallible.
+ * @since 0.2.0
+ */
+BSVI_API const char *bsvi_grad_form_name(bsvi_grad_form form);
+
+/**
+ * @brief Parse a name written by bsvi_grad_form_name() (exact match).
+ * @param name NUL-terminated string. @param out Receives the value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown; @p out unchanged).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_grad_form_from_name(const char *name, bsvi_grad_form *out);
+
+/**
+ * @brief Name of a divergence policy: "fail", "freeze".
+ * @param policy Any value. @return A static string; NULL for an unknown value. Infallible.
+ * @since 0.2.0
+ */
+BSVI_API const char *bsvi_divergence_policy_name(bsvi_divergence_policy policy);
+
+/**
+ * @brief Parse a name written by bsvi_divergence_policy_name() (exact match).
+ * @param name NUL-terminated string. @param out Receives the value.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (unknown; @p out unchanged).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_divergence_policy_from_name(const char *name,
+                                                      bsvi_divergence_policy *out);
+
+/**
+ * @brief Every setting of an SVI refinement but its seed and progress callback.
+ *
+ * Used whole by bsvi_svi_set_options() and bsvi_evaluator_set_svi_options() (which ignores
+ * the steps field: an evaluation is given its K). Start from bsvi_svi_options_default() and
+ * change fields. Fields are only ever appended, and only in a new minor version.
+ */
+typedef struct bsvi_svi_options {
+    size_t steps;                      /**< k, 0..::BSVI_MAX_STEPS (default 10). */
+    double step_size;                  /**< eta, finite and > 0 (default 1e-3). */
+    size_t samples_per_step;           /**< m, 1..::BSVI_MAX_SAMPLES (default 1). */
+    bsvi_step_rule rule;               /**< Update rule (default ::BSVI_STEP_GRADIENT). */
+    double momentum;                   /**< beta of ::BSVI_STEP_MOMENTUM, [0, 1) (default 0.5). */
+    double adam_beta1;                 /**< [0, 1) (default 0.9). */
+    double adam_beta2;                 /**< [0, 1) (default 0.999). */
+    double adam_epsilon;               /**< Finite, > 0 (default 1e-8). */
+    double clip_norm;                  /**< Per-point direction norm bound, 0 = none (default 0). */
+    bsvi_grad_form grad_form;          /**< Pathwise, STL or analytic KL (default pathwise). */
+    int double_sampling;               /**< 1: BSVI-DS recorded samples (default 0). */
+    bsvi_divergence_policy divergence; /**< Default ::BSVI_DIVERGENCE_FAIL. */
+} bsvi_svi_options;
+
+/**
+ * @brief The defaults listed in ::bsvi_svi_options. Infallible.
+ * @return The options of a newly created SVI handle.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_svi_options bsvi_svi_options_default(void);
+
 /** @brief Opaque SVI refinement handle. */
 typedef struct bsvi_svi bsvi_svi;
 
 /**
  * @brief Create an SVI refinement for latent dimension @p dim.
  *
- * Defaults: k = 10 steps, eta = 1e-3, 1 sample per step, plain gradient
- * steps, momentum 0.5, Adam (0.9, 0.999, 1e-8), no clipping, pathwise
- * gradient, no double sampling, seed 0.
+ * Options: bsvi_svi_options_default(); seed 0. The setters below change one option each
+ * (the same checks as bsvi_svi_set_options()).
  * @param dim Latent dimension, 1..::BSVI_MAX_DIM.
  * @param out Receives the handle (caller frees with bsvi_svi_destroy()); NULL on failure.
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE,
@@ -236,6 +310,50 @@ BSVI_API bsvi_status bsvi_svi_set_seed(bsvi_svi *svi, uint64_t seed);
  * @since 0.1.0
  */
 BSVI_API bsvi_status bsvi_svi_set_stream(bsvi_svi *svi, uint64_t counter, uint64_t id_offset);
+
+/**
+ * @brief Set every option at once (validated whole: on error nothing changes and the
+ *        message names the first bad field).
+ * @param svi Handle. @param options Options (not NULL; copied).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE (samples_per_step),
+ *         ::BSVI_ERR_OUT_OF_RANGE (steps, samples_per_step), ::BSVI_ERR_BAD_VALUE (any other
+ *         field outside its domain; DREG), ::BSVI_ERR_REENTRANT (see status.h).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_svi_set_options(bsvi_svi *svi, const bsvi_svi_options *options);
+
+/**
+ * @brief Copy out the current options (what the setters above have set).
+ * @param svi Handle. @param out Output (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_svi_get_options(const bsvi_svi *svi, bsvi_svi_options *out);
+
+/**
+ * @brief Read the seed, call counter and data-point id offset (see rng.h).
+ * @param svi Handle. @param seed Output, or NULL. @param counter Output, or NULL.
+ * @param id_offset Output, or NULL.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (svi NULL).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_svi_get_stream(const bsvi_svi *svi, uint64_t *seed, uint64_t *counter,
+                                         uint64_t *id_offset);
+
+/**
+ * @brief Copy out the handle's counters (see stats.h).
+ * @param svi Handle. @param out Output (not NULL).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_svi_get_stats(const bsvi_svi *svi, bsvi_stats *out);
+
+/**
+ * @brief Set the handle's counters to 0.
+ * @param svi Handle. @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_REENTRANT.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_svi_reset_stats(bsvi_svi *svi);
 
 /**
  * @brief Number of steps k. @param svi Handle or NULL. @return k (0 for NULL). Infallible.

@@ -19,9 +19,6 @@
  * the previous contents, but another run into it returns ::BSVI_ERR_REENTRANT, and
  * destroying it is deferred until the run returns.
  *
- * bsvi_trajectory_health() averages without overflow: log weights near the largest double
- * give a finite mean, and a data point whose weight is zero (-INFINITY) makes that mean
- * -INFINITY, never NaN.
  */
 #ifndef BSVI_TRAJECTORY_H
 #define BSVI_TRAJECTORY_H
@@ -35,6 +32,8 @@ BSVI_BEGIN_DECLS
 
 /** @brief Opaque trajectory (buffer) handle. */
 typedef struct bsvi_trajectory bsvi_trajectory;
+
+struct bsvi_buffer_weights;
 
 /**
  * @brief Create an empty trajectory.
@@ -156,22 +155,33 @@ BSVI_API bsvi_status bsvi_trajectory_get_steps_taken(const bsvi_trajectory *t, s
  */
 BSVI_API size_t bsvi_trajectory_num_diverged(const bsvi_trajectory *t);
 
+/** @brief Training-health metrics of a batch (the paper's Figure 6 quantities). */
+typedef struct bsvi_health {
+    double svi0;       /**< Mean of log w_0 over the data points where it is finite. */
+    double svik;       /**< Mean of log w_k over the data points where it is finite. */
+    double bsvik;      /**< Mean of LSE_i(log pi_i + log w_i) over the points where it is finite. */
+    size_t zero_svi0;  /**< Data points left out of svi0 (log w_0 = -INFINITY). */
+    size_t zero_svik;  /**< Data points left out of svik. */
+    size_t zero_bsvik; /**< Data points left out of bsvik (every weight zero). */
+} bsvi_health;
+
 /**
- * @brief Training-health metrics of a batch (the paper's Figure 6 quantities).
+ * @brief Training-health metrics of a batch: SVI-0, SVI-k and BSVI-k means.
  *
- * Means over data points of SVI-0 = log w_0, SVI-k = log w_k and
- * BSVI-k = LSE_i(log pi_i + log w_i).
+ * Means are over the data points whose value is finite (computed without overflow), with
+ * the number left out beside each; a mean over no data point is -INFINITY.
  * @param t Non-empty trajectory.
- * @param pi Buffer weights, k+1 entries on the simplex, or NULL for uniform.
- * @param npi Number of entries in @p pi (must be k+1 when pi is not NULL).
- * @param svi0 Output (not NULL). @param svik Output (not NULL). @param bsvik Output (not NULL).
+ * @param pi Buffer weights with k+1 slots, or NULL for uniform (read only; declared in
+ *        weights.h).
+ * @param out Output (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (empty),
- *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_VALUE (pi not a distribution).
- * @since 0.1.0
+ *         ::BSVI_ERR_SIZE_MISMATCH (pi's size != k+1), ::BSVI_ERR_NO_MEMORY (k+1 above 64 needs a
+ *         scratch of k+1 doubles).
+ * @since 0.2.0
  */
-BSVI_API bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t, const double *pi,
-                                            size_t npi, double *svi0, double *svik,
-                                            double *bsvik);
+BSVI_API bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t,
+                                            const struct bsvi_buffer_weights *pi,
+                                            bsvi_health *out);
 
 /**
  * @brief Message describing the last error on this handle ("" if none). Infallible.

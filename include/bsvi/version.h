@@ -14,7 +14,7 @@
 /** Major version: incremented on an incompatible ABI or API change. */
 #define BSVI_VERSION_MAJOR 0
 /** Minor version: incremented when functionality is added compatibly. */
-#define BSVI_VERSION_MINOR 1
+#define BSVI_VERSION_MINOR 2
 /** Patch version: incremented for compatible bug fixes. */
 #define BSVI_VERSION_PATCH 0
 
