@@ -65,8 +65,7 @@ enum {
     BSVI__PURPOSE_UPDATE = 1, /* SVI update samples (and recorded z when not double-sampled) */
     BSVI__PURPOSE_RECORD = 2, /* BSVI-DS recorded samples */
     BSVI__PURPOSE_SAMPLE = 3, /* proposal / IWAE / ELBO / evaluator samples */
-    BSVI__PURPOSE_SIR = 4,    /* resampling uniforms */
-    BSVI__PURPOSE_EVAL_ELBO = 5
+    BSVI__PURPOSE_SIR = 4     /* resampling uniforms */
 };
 
 typedef struct bsvi__rng {
@@ -241,7 +240,7 @@ typedef struct bsvi__svi_cfg {
     bsvi_step_rule rule;
     double beta, beta1, beta2, adam_eps, clip;
     bsvi_grad_form form;
-    int ds;
+    int ds; /* double sampling (BSVI-DS) */
     bsvi_divergence_policy divergence;
     bsvi_progress_fn progress; /* may be NULL */
     void *progress_data;
@@ -281,9 +280,9 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
 
 /* Grad of log w at one row for a given form. g is the joint gradient (or the
  * likelihood gradient for ANALYTIC_KL); sig = exp(log-std). Accumulates
- * weight*grad into dmu, ds. */
+ * weight*grad into dmu, dls (d/dmean, d/dlog-std). */
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
-                    const double *mu, const double *sig, double weight, double *dmu, double *ds);
+                    const double *mu, const double *sig, double weight, double *dmu, double *dls);
 
 /* Options <-> engine configuration (svi.c); the check is that of bsvi_svi_set_options
  * (check_steps 0: the evaluator ignores the steps field). */

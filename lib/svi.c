@@ -9,9 +9,7 @@
 
 struct bsvi_svi {
     size_t dim;
-    bsvi_progress_fn progress;
-    void *progress_data;
-    bsvi__svi_cfg cfg;
+    bsvi__svi_cfg cfg; /* options and the progress callback (its base and total per run) */
     bsvi__rng rng;
     bsvi__svi_ws ws;
     bsvi__trajdata stage;
@@ -85,25 +83,25 @@ static int ws_reserve(bsvi__svi_ws *w, size_t nb, size_t rows, size_t d, int nee
 }
 
 void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double *eps,
-                    const double *mu, const double *sig, double weight, double *dmu, double *ds) {
+                    const double *mu, const double *sig, double weight, double *dmu, double *dls) {
     switch (form) {
     case BSVI_GRAD_PATHWISE:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] += weight * g[j];
-            ds[j] += weight * (g[j] * sig[j] * eps[j] + 1.0);
+            dls[j] += weight * (g[j] * sig[j] * eps[j] + 1.0);
         }
         break;
     case BSVI_GRAD_STL:
     case BSVI_GRAD_DREG:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] += weight * (g[j] + eps[j] / sig[j]);
-            ds[j] += weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
+            dls[j] += weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
         }
         break;
     case BSVI_GRAD_ANALYTIC_KL:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] += weight * (g[j] - mu[j]);
-            ds[j] += weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
+            dls[j] += weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
         }
         break;
     }
@@ -119,25 +117,25 @@ void bsvi__grad_row(bsvi_grad_form form, size_t d, const double *g, const double
  * if zeroed and accumulated: 0.0 + x keeps the sign of zero of the accumulated form). */
 BSVI__CLONES static void grad_first(bsvi_grad_form form, size_t d, const double *g,
                                     const double *eps, const double *mu, const double *sig,
-                                    double weight, double *dmu, double *ds) {
+                                    double weight, double *dmu, double *dls) {
     switch (form) {
     case BSVI_GRAD_PATHWISE:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] = 0.0 + weight * g[j];
-            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + 1.0);
+            dls[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + 1.0);
         }
         break;
     case BSVI_GRAD_STL:
     case BSVI_GRAD_DREG:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] = 0.0 + weight * (g[j] + eps[j] / sig[j]);
-            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
+            dls[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] + eps[j] * eps[j]);
         }
         break;
     case BSVI_GRAD_ANALYTIC_KL:
         for (size_t j = 0; j < d; ++j) {
             dmu[j] = 0.0 + weight * (g[j] - mu[j]);
-            ds[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
+            dls[j] = 0.0 + weight * (g[j] * sig[j] * eps[j] - (sig[j] * sig[j] - 1.0));
         }
         break;
     }
@@ -145,8 +143,8 @@ BSVI__CLONES static void grad_first(bsvi_grad_form form, size_t d, const double 
 
 BSVI__CLONES static void grad_more(bsvi_grad_form form, size_t d, const double *g,
                                    const double *eps, const double *mu, const double *sig,
-                                   double weight, double *dmu, double *ds) {
-    bsvi__grad_row(form, d, g, eps, mu, sig, weight, dmu, ds);
+                                   double weight, double *dmu, double *dls) {
+    bsvi__grad_row(form, d, g, eps, mu, sig, weight, dmu, dls);
 }
 
 /* Bit 63 set when x is not finite (exponent all ones), as integer operations that
@@ -205,18 +203,11 @@ BSVI__CLONES static size_t step_delta(const bsvi__svi_cfg *cfg, size_t n2, doubl
         }
         return n2;
     }
-    /* Adam */
-    const double be1 = cfg->beta1, be2 = cfg->beta2, eta = cfg->eta, eps = cfg->adam_eps;
-    const double c1 = 1.0 - be1, c2 = 1.0 - be2, d1 = 1.0 - b1t, d2 = 1.0 - b2t;
-    uint64_t of = 0;
-    for (size_t j = 0; j < n2; ++j) {
-        v1[j] = be1 * v1[j] + c1 * dir[j];
-        v2[j] = be2 * v2[j] + c2 * dir[j] * dir[j];
-        const double mhat = v1[j] / d1, vhat = v2[j] / d2;
-        of |= nonfinite_bit(mhat) | nonfinite_bit(vhat);
-        dir[j] = eta * mhat / (sqrt(vhat) + eps);
-    }
-    if (!(of >> 63)) return n2;
+    /* Adam (the update shared with the buffer weights' optimiser) */
+    const double d1 = 1.0 - b1t, d2 = 1.0 - b2t;
+    if (!bsvi__adam_update(n2, cfg->beta1, cfg->beta2, d1, d2, cfg->eta, cfg->adam_eps, dir, v1,
+                           v2, dir))
+        return n2;
     for (size_t j = 0; j < n2; ++j)
         if (!isfinite(v1[j] / d1) || !isfinite(v2[j] / d2)) return j;
     return n2;
@@ -818,8 +809,8 @@ bsvi_status bsvi_svi_set_divergence_policy(bsvi_svi *svi, bsvi_divergence_policy
 bsvi_status bsvi_svi_set_progress(bsvi_svi *svi, bsvi_progress_fn fn, void *user_data) {
     if (!svi) return BSVI_ERR_NULL_ARGUMENT;
     if (bsvi__busy(&svi->use)) return refuse_in_use(svi, "bsvi_svi_set_progress");
-    svi->progress = fn;
-    svi->progress_data = user_data;
+    svi->cfg.progress = fn;
+    svi->cfg.progress_data = user_data;
     return BSVI_OK;
 }
 
@@ -867,8 +858,6 @@ static bsvi_status run(bsvi_svi *svi, const bsvi_model *model, const bsvi_propos
                           svi->cfg.k + 1, svi->dim);
     }
     bsvi__svi_cfg cfg = svi->cfg;
-    cfg.progress = svi->progress;
-    cfg.progress_data = svi->progress_data;
     cfg.progress_base = 0;
     cfg.progress_total = q->batch * (svi->cfg.k + 1);
     bsvi_stats calls = {0};

@@ -28,9 +28,10 @@ typedef struct cfx {
     bsvi_model *model, *model3, *nolik, *hostprior;
     bsvi_proposal *q, *q3, *q22;
     bsvi_svi *svi, *svi3, *svi_kl;
-    bsvi_trajectory *traj, *empty, *traj3;
-    bsvi_estimator *elbo, *iwae, *bsvi, *unsized, *ds, *sir, *giwae, *pi4;
-    bsvi_evaluator *ev;
+    bsvi_trajectory *traj, *empty, *traj3, *traj4;
+    bsvi_estimator *elbo, *iwae, *bsvi, *unsized, *sir, *giwae;
+    bsvi_buffer_weights *w3, *w4h, *wopt; /* k+1 = 3 slots, 4 slots, 3 with optimiser state */
+    bsvi_evaluator *ev, *ev_kl, *ev_fresh;
     /* caller buffers */
     double out[NOUT], out2[NOUT], out3[NOUT];
     size_t sz[NOUT];
@@ -41,6 +42,14 @@ typedef struct cfx {
     bsvi_trajectory *traj_out;
     bsvi_estimator *est_out;
     bsvi_evaluator *ev_out;
+    bsvi_buffer_weights *w_out;
+    bsvi_svi_options opts, opts_bad[6];
+    bsvi_bound bound_out;
+    bsvi_step_rule rule_out;
+    bsvi_grad_form form_out;
+    bsvi_divergence_policy pol_out;
+    bsvi_stats stats_out;
+    uint64_t u64_out;
     int dummy;
     /* inputs */
     double mean[NB * ND], ls[NB * ND], z[NB * ND];
@@ -79,32 +88,59 @@ static void fx_setup(cfx *f)
     TU_OK(bsvi_trajectory_create(&f->traj));
     TU_OK(bsvi_trajectory_create(&f->empty));
     TU_OK(bsvi_trajectory_create(&f->traj3));
+    TU_OK(bsvi_trajectory_create(&f->traj4));
     TU_OK(bsvi_svi_run(f->svi, f->model, f->q, f->traj));
     TU_OK(bsvi_svi_set_steps(f->svi3, 1));
     TU_OK(bsvi_svi_run(f->svi3, f->model3, f->q3, f->traj3));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_ELBO, ND, &f->elbo));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, ND, &f->iwae));
-    TU_OK(bsvi_estimator_set_num_samples(f->iwae, 4));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, ND, &f->bsvi));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, ND, &f->unsized));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI_DS, ND, &f->ds));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI_SIR, ND, &f->sir));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_GIWAE, ND, &f->giwae));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, ND, &f->pi4));
-    TU_OK(bsvi_estimator_set_uniform_buffer_weights(f->pi4, 4));
-    TU_OK(bsvi_estimator_compute(f->elbo, f->model, f->q, NULL));
-    TU_OK(bsvi_estimator_compute(f->iwae, f->model, f->q, NULL));
-    TU_OK(bsvi_estimator_set_pi_optimisation(f->bsvi, 1));
-    TU_OK(bsvi_estimator_compute(f->bsvi, NULL, NULL, f->traj));
-    TU_OK(bsvi_estimator_compute(f->sir, NULL, NULL, f->traj));
+    {
+        bsvi_svi *s4 = NULL; /* 3 steps: 4 slots */
+        TU_OK(bsvi_svi_create(ND, &s4));
+        TU_OK(bsvi_svi_set_steps(s4, 3));
+        TU_OK(bsvi_svi_run(s4, f->model, f->q, f->traj4));
+        bsvi_svi_destroy(s4);
+    }
+    f->pi3[0] = 0.2, f->pi3[1] = 0.3, f->pi3[2] = 0.5;
+    f->w4[0] = f->w4[1] = f->w4[2] = f->w4[3] = 0.25;
+    TU_OK(bsvi_buffer_weights_create(NK + 1, &f->w3));
+    TU_OK(bsvi_buffer_weights_set_probs(f->w3, f->pi3, NK + 1));
+    TU_OK(bsvi_buffer_weights_create(4, &f->w4h));
+    TU_OK(bsvi_buffer_weights_create(NK + 1, &f->wopt));
+    TU_OK(bsvi_estimator_create(ND, &f->elbo));
+    TU_OK(bsvi_estimator_create(ND, &f->iwae));
+    TU_OK(bsvi_estimator_create(ND, &f->bsvi));
+    TU_OK(bsvi_estimator_create(ND, &f->unsized));
+    TU_OK(bsvi_estimator_create(ND, &f->sir));
+    TU_OK(bsvi_estimator_create(ND, &f->giwae));
+    TU_OK(bsvi_estimator_elbo(f->elbo, f->model, f->q, BSVI_GRAD_PATHWISE));
+    TU_OK(bsvi_estimator_iwae(f->iwae, f->model, f->q, 4, BSVI_GRAD_PATHWISE));
+    TU_OK(bsvi_estimator_bsvi(f->bsvi, f->traj, f->wopt));
+    /* optimiser state: one step taken, a gradient pending */
+    TU_OK(bsvi_buffer_weights_accumulate(f->wopt, f->traj));
+    TU_OK(bsvi_buffer_weights_step(f->wopt));
+    TU_OK(bsvi_buffer_weights_accumulate(f->wopt, f->traj));
+    TU_OK(bsvi_estimator_bsvi_sir(f->sir, f->traj, NULL, 2));
     for (size_t i = 0; i < NB * 4; ++i) {
         f->lj[i] = -1.0 - 0.25 * (double)i;
         f->lq[i] = -0.5;
     }
-    TU_OK(bsvi_estimator_compute_terms(f->giwae, NB, 4, f->lj, f->lq));
+    TU_OK(bsvi_estimator_giwae(f->giwae, NB, 4, f->lj, f->lq, NULL));
     TU_OK(bsvi_evaluator_create(ND, &f->ev));
-    f->pi3[0] = 0.2, f->pi3[1] = 0.3, f->pi3[2] = 0.5;
-    f->w4[0] = f->w4[1] = f->w4[2] = f->w4[3] = 0.25;
+    TU_OK(bsvi_evaluator_create(ND, &f->ev_kl));
+    TU_OK(bsvi_evaluator_create(ND, &f->ev_fresh));
+    f->opts = bsvi_svi_options_default();
+    f->opts.grad_form = BSVI_GRAD_ANALYTIC_KL;
+    TU_OK(bsvi_evaluator_set_svi_options(f->ev_kl, &f->opts));
+    f->opts = bsvi_svi_options_default();
+    for (size_t i = 0; i < 6; ++i) {
+        f->opts_bad[i] = f->opts;
+    }
+    f->opts_bad[0].samples_per_step = 0;
+    f->opts_bad[1].samples_per_step = BSVI_MAX_SAMPLES + 1;
+    f->opts_bad[2].steps = BSVI_MAX_STEPS + 1;
+    f->opts_bad[3].step_size = NAN;
+    f->opts_bad[4].grad_form = BSVI_GRAD_DREG;
+    f->opts_bad[5].momentum = 1.0;
+    TU_OK(bsvi_evaluator_bsvi(f->ev, f->model, f->q, 3, f->out, NULL));
 }
 
 static void fx_teardown(cfx *f)
@@ -122,11 +158,17 @@ static void fx_teardown(cfx *f)
     bsvi_trajectory_destroy(f->traj);
     bsvi_trajectory_destroy(f->empty);
     bsvi_trajectory_destroy(f->traj3);
-    bsvi_estimator *es[8] = {f->elbo, f->iwae, f->bsvi, f->unsized, f->ds, f->sir, f->giwae, f->pi4};
-    for (size_t i = 0; i < 8; ++i) {
+    bsvi_trajectory_destroy(f->traj4);
+    bsvi_estimator *es[6] = {f->elbo, f->iwae, f->bsvi, f->unsized, f->sir, f->giwae};
+    for (size_t i = 0; i < 6; ++i) {
         bsvi_estimator_destroy(es[i]);
     }
+    bsvi_buffer_weights_destroy(f->w3);
+    bsvi_buffer_weights_destroy(f->w4h);
+    bsvi_buffer_weights_destroy(f->wopt);
     bsvi_evaluator_destroy(f->ev);
+    bsvi_evaluator_destroy(f->ev_kl);
+    bsvi_evaluator_destroy(f->ev_fresh);
     lg_free(&f->lg);
 }
 
@@ -181,33 +223,103 @@ static void snap_traj(blob *b, const bsvi_trajectory *t)
 
 static void snap_est(blob *b, const bsvi_estimator *e)
 {
-    put_size(b, (size_t)bsvi_estimator_kind(e));
+    bsvi_bound kind = (bsvi_bound)-1;
+    const bsvi_status ks = bsvi_estimator_result_kind(e, &kind);
+    assert_true(ks == BSVI_OK || ks == BSVI_ERR_BAD_STATE);
+    put_size(b, (size_t)kind);
     const size_t B = bsvi_estimator_batch(e), nt = bsvi_estimator_num_targets(e);
-    const size_t npi = bsvi_estimator_num_buffer_weights(e);
+    put_size(b, bsvi_estimator_dim(e));
     put_size(b, B);
     put_size(b, nt);
-    put_size(b, npi);
+    put_size(b, bsvi_estimator_num_zero_points(e));
+    uint64_t st[3];
+    TU_OK(bsvi_estimator_get_stream(e, &st[0], &st[1], &st[2]));
+    put(b, st, sizeof st);
+    bsvi_stats stats;
+    TU_OK(bsvi_estimator_get_stats(e, &stats));
+    put(b, &stats, sizeof stats);
     double buf[256];
     size_t ib[128];
-    if (npi) {
-        TU_OK(bsvi_estimator_get_buffer_weights(e, buf, npi));
-        TU_OK(bsvi_estimator_get_pi_gradient(e, buf + npi, npi));
-        put(b, buf, 2 * npi * sizeof(double));
-    }
     if (B == 0) {
         return;
     }
     assert_true(nt <= 32);
     TU_OK(bsvi_estimator_get_bounds(e, buf, B));
     put(b, buf, B * sizeof(double));
-    const int has_z = bsvi_estimator_kind(e) != BSVI_BOUND_GIWAE;
+    const int has_z = kind != BSVI_BOUND_GIWAE;
     TU_OK(bsvi_estimator_get_targets(e, nt, ib, ib + nt, has_z ? buf : NULL, buf + 128));
     put(b, ib, 2 * nt * sizeof(size_t));
+    put(b, buf + 128, nt * sizeof(double));
+    TU_OK(bsvi_estimator_get_target_log_weights(e, nt, buf + 128));
     put(b, buf + 128, nt * sizeof(double));
     if (has_z) {
         put(b, buf, nt * ND * sizeof(double));
         TU_OK(bsvi_estimator_get_encoder_grad(e, B, buf, buf + B * ND));
         put(b, buf, 2 * B * ND * sizeof(double));
+    }
+    if (kind == BSVI_BOUND_ELBO || kind == BSVI_BOUND_IWAE) {
+        TU_OK(bsvi_estimator_get_noise(e, nt, buf));
+        put(b, buf, nt * ND * sizeof(double));
+    }
+}
+
+static void snap_weights(blob *b, const bsvi_buffer_weights *w)
+{
+    const size_t n = bsvi_buffer_weights_size(w);
+    put_size(b, n);
+    double buf[5 * 8];
+    uint64_t steps = 0, count = 0;
+    assert_true(n <= 8);
+    TU_OK(bsvi_buffer_weights_get_logits(w, buf, n));
+    TU_OK(bsvi_buffer_weights_get_probs(w, buf + 8, n));
+    TU_OK(bsvi_buffer_weights_get_adam_state(w, buf + 16, buf + 24, &steps, n));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, buf + 32, &count, n));
+    for (size_t i = 0; i < 5; ++i) {
+        put(b, buf + 8 * i, n * sizeof(double));
+    }
+    put(b, &steps, sizeof steps);
+    put(b, &count, sizeof count);
+    double pos;
+    TU_OK(bsvi_buffer_weights_mean_position(w, &pos));
+    put(b, &pos, sizeof pos);
+}
+
+static void snap_options(blob *b, const bsvi_svi_options *o)
+{
+    /* field by field: the struct may have padding */
+    put_size(b, o->steps);
+    put(b, &o->step_size, sizeof(double));
+    put_size(b, o->samples_per_step);
+    put_size(b, (size_t)o->rule);
+    put(b, &o->momentum, sizeof(double));
+    put(b, &o->adam_beta1, sizeof(double));
+    put(b, &o->adam_beta2, sizeof(double));
+    put(b, &o->adam_epsilon, sizeof(double));
+    put(b, &o->clip_norm, sizeof(double));
+    put_size(b, (size_t)o->grad_form);
+    put_size(b, (size_t)o->double_sampling);
+    put_size(b, (size_t)o->divergence);
+}
+
+static void snap_ev(blob *b, const bsvi_evaluator *ev)
+{
+    bsvi_svi_options o;
+    TU_OK(bsvi_evaluator_get_svi_options(ev, &o));
+    snap_options(b, &o);
+    uint64_t st[3];
+    TU_OK(bsvi_evaluator_get_stream(ev, &st[0], &st[1], &st[2]));
+    put(b, st, sizeof st);
+    bsvi_stats stats;
+    TU_OK(bsvi_evaluator_get_stats(ev, &stats));
+    put(b, &stats, sizeof stats);
+    put_size(b, bsvi_evaluator_num_frozen(ev));
+    put_size(b, bsvi_evaluator_num_zero_points(ev));
+    size_t taken[NB];
+    const bsvi_status ts = bsvi_evaluator_get_steps_taken(ev, taken, NB);
+    assert_true(ts == BSVI_OK || ts == BSVI_ERR_BAD_STATE);
+    put_size(b, (size_t)(-(int)ts));
+    if (ts == BSVI_OK) {
+        put(b, taken, sizeof taken);
     }
 }
 
@@ -233,26 +345,42 @@ static void snapshot(const cfx *f, blob *b)
         put_size(b, bsvi_svi_steps(ss[i]));
         double eta = bsvi_svi_step_size(ss[i]);
         put(b, &eta, sizeof eta);
+        bsvi_svi_options o;
+        TU_OK(bsvi_svi_get_options(ss[i], &o));
+        snap_options(b, &o);
+        uint64_t st[3];
+        TU_OK(bsvi_svi_get_stream(ss[i], &st[0], &st[1], &st[2]));
+        put(b, st, sizeof st);
+        bsvi_stats stats;
+        TU_OK(bsvi_svi_get_stats(ss[i], &stats));
+        put(b, &stats, sizeof stats);
     }
     snap_traj(b, f->traj);
     snap_traj(b, f->empty);
     snap_traj(b, f->traj3);
-    const bsvi_estimator *es[8] = {f->elbo, f->iwae, f->bsvi, f->unsized,
-                                   f->ds,   f->sir,  f->giwae, f->pi4};
-    for (size_t i = 0; i < 8; ++i) {
+    snap_traj(b, f->traj4);
+    const bsvi_estimator *es[6] = {f->elbo, f->iwae, f->bsvi, f->unsized, f->sir, f->giwae};
+    for (size_t i = 0; i < 6; ++i) {
         snap_est(b, es[i]);
     }
+    snap_weights(b, f->w3);
+    snap_weights(b, f->w4h);
+    snap_weights(b, f->wopt);
+    snap_ev(b, f->ev);
+    snap_ev(b, f->ev_kl);
+    snap_ev(b, f->ev_fresh);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */
 
-enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
+enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV, H_W };
 
 #define BIGS ((size_t)1 << 40)
 #define O (f->out)
 #define O2 (f->out2)
 #define O3 (f->out3)
 #define SZ (f->sz)
+#define H ((bsvi_health *)(void *)f->out) /* a health output over the sentinel buffer */
 
 /* X(name, expected status, handle kind, handle, words the message must mention, call) */
 #define CASES(X)                                                                                   \
@@ -375,19 +503,15 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
     X(traj_taken_empty, BSVI_ERR_BAD_STATE, H_TRAJ, f->empty, "empty",                             \
       bsvi_trajectory_get_steps_taken(f->empty, SZ))                                               \
     X(health_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
-      bsvi_trajectory_health(NULL, NULL, 0, O, O2, O3))                                            \
-    X(health_null_out, BSVI_ERR_NULL_ARGUMENT, H_TRAJ, f->traj, "svi0",                            \
-      bsvi_trajectory_health(f->traj, NULL, 0, O, NULL, O3))                                       \
+      bsvi_trajectory_health(NULL, NULL, H))                                                       \
+    X(health_null_out, BSVI_ERR_NULL_ARGUMENT, H_TRAJ, f->traj, "out",                             \
+      bsvi_trajectory_health(f->traj, NULL, NULL))                                                 \
     X(health_empty, BSVI_ERR_BAD_STATE, H_TRAJ, f->empty, "empty",                                 \
-      bsvi_trajectory_health(f->empty, NULL, 0, O, O2, O3))                                        \
-    X(health_npi, BSVI_ERR_SIZE_MISMATCH, H_TRAJ, f->traj, "entries",                              \
-      bsvi_trajectory_health(f->traj, f->w4, 4, O, O2, O3))                                       \
-    X(health_pi_neg, BSVI_ERR_BAD_VALUE, H_TRAJ, f->traj, "probability",                           \
-      bsvi_trajectory_health(f->traj, (const double[]){0.6, -0.1, 0.5}, 3, O, O2, O3))             \
-    X(health_pi_nan, BSVI_ERR_BAD_VALUE, H_TRAJ, f->traj, "probability",                           \
-      bsvi_trajectory_health(f->traj, (const double[]){0.5, NAN, 0.5}, 3, O, O2, O3))              \
-    X(health_pi_sum, BSVI_ERR_BAD_VALUE, H_TRAJ, f->traj, "sums",                                  \
-      bsvi_trajectory_health(f->traj, (const double[]){0.5, 0.2, 0.2}, 3, O, O2, O3))              \
+      bsvi_trajectory_health(f->empty, NULL, H))                                                   \
+    X(health_npi, BSVI_ERR_SIZE_MISMATCH, H_TRAJ, f->traj, "slots|k+1",                            \
+      bsvi_trajectory_health(f->traj, f->w4h, H))                                                  \
+    X(health_npi_opt, BSVI_ERR_SIZE_MISMATCH, H_TRAJ, f->traj4, "slots|k+1",                       \
+      bsvi_trajectory_health(f->traj4, f->wopt, H))                                                \
     /* svi */                                                                                      \
     X(svi_create_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_svi_create(1, NULL))         \
     X(svi_create_zero, BSVI_ERR_ZERO_SIZE, H_NONE, NULL, "", bsvi_svi_create(0, &f->svi_out))      \
@@ -467,170 +591,167 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
       bsvi_svi_run(f->svi, f->nolik, f->q, f->traj))                                               \
     X(svi_run_kl_prior, BSVI_ERR_BAD_STATE, H_SVI, f->svi_kl, "analytic",                          \
       bsvi_svi_run(f->svi_kl, f->hostprior, f->q, f->traj))                                        \
+    X(svi_opts_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_svi_set_options(NULL, &f->opts))                                                        \
+    X(svi_opts_null, BSVI_ERR_NULL_ARGUMENT, H_SVI, f->svi, "options",                             \
+      bsvi_svi_set_options(f->svi, NULL))                                                          \
+    X(svi_opts_m0, BSVI_ERR_ZERO_SIZE, H_SVI, f->svi, "samples_per_step",                          \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[0]))                                               \
+    X(svi_opts_mbig, BSVI_ERR_OUT_OF_RANGE, H_SVI, f->svi, "samples_per_step",                     \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[1]))                                               \
+    X(svi_opts_steps, BSVI_ERR_OUT_OF_RANGE, H_SVI, f->svi, "steps",                               \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[2]))                                               \
+    X(svi_opts_eta, BSVI_ERR_BAD_VALUE, H_SVI, f->svi, "step_size",                                \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[3]))                                               \
+    X(svi_opts_dreg, BSVI_ERR_BAD_VALUE, H_SVI, f->svi, "form",                                    \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[4]))                                               \
+    X(svi_opts_mom, BSVI_ERR_BAD_VALUE, H_SVI, f->svi, "momentum",                                 \
+      bsvi_svi_set_options(f->svi, &f->opts_bad[5]))                                               \
+    X(svi_getopts_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                \
+      bsvi_svi_get_options(NULL, &f->opts))                                                        \
+    X(svi_getopts_null, BSVI_ERR_NULL_ARGUMENT, H_SVI, f->svi, "out",                              \
+      bsvi_svi_get_options(f->svi, NULL))                                                          \
+    X(svi_getstream_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                \
+      bsvi_svi_get_stream(NULL, &f->u64_out, &f->u64_out, &f->u64_out))                           \
+    X(svi_stats_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                  \
+      bsvi_svi_get_stats(NULL, &f->stats_out))                                                     \
+    X(svi_stats_null, BSVI_ERR_NULL_ARGUMENT, H_SVI, f->svi, "out", bsvi_svi_get_stats(f->svi, NULL)) \
+    X(svi_reset_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_svi_reset_stats(NULL))        \
+    /* name helpers */                                                                             \
+    X(bound_name_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_bound_from_name(NULL, &f->bound_out))                                                   \
+    X(bound_name_null_out, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                               \
+      bsvi_bound_from_name("elbo", NULL))                                                          \
+    X(bound_name_unknown, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                    \
+      bsvi_bound_from_name("bsvi_ds", &f->bound_out))                                              \
+    X(rule_name_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                    \
+      bsvi_step_rule_from_name(NULL, &f->rule_out))                                                \
+    X(rule_name_unknown, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                     \
+      bsvi_step_rule_from_name("Adam", &f->rule_out))                                              \
+    X(form_name_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                    \
+      bsvi_grad_form_from_name("stl", NULL))                                                       \
+    X(form_name_unknown, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                     \
+      bsvi_grad_form_from_name("analytic_kl", &f->form_out))                                       \
+    X(pol_name_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
+      bsvi_divergence_policy_from_name(NULL, &f->pol_out))                                         \
+    X(pol_name_unknown, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                      \
+      bsvi_divergence_policy_from_name("", &f->pol_out))                                           \
     /* estimator: create and configuration */                                                      \
-    X(est_create_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
-      bsvi_estimator_create(BSVI_BOUND_ELBO, 1, NULL))                                             \
-    X(est_create_kind_neg, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                   \
-      bsvi_estimator_create((bsvi_bound)-1, 1, &f->est_out))                                       \
-    X(est_create_kind_big, BSVI_ERR_BAD_VALUE, H_NONE, NULL, "",                                   \
-      bsvi_estimator_create((bsvi_bound)7, 1, &f->est_out))                                        \
-    X(est_create_zero, BSVI_ERR_ZERO_SIZE, H_NONE, NULL, "",                                       \
-      bsvi_estimator_create(BSVI_BOUND_BSVI, 0, &f->est_out))                                      \
+    X(est_create_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_create(1, NULL))   \
+    X(est_create_zero, BSVI_ERR_ZERO_SIZE, H_NONE, NULL, "", bsvi_estimator_create(0, &f->est_out)) \
     X(est_create_big, BSVI_ERR_OUT_OF_RANGE, H_NONE, NULL, "",                                     \
-      bsvi_estimator_create(BSVI_BOUND_BSVI, BSVI_MAX_DIM + 1, &f->est_out))                       \
-    X(est_K_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_set_num_samples(NULL, 2)) \
-    X(est_K_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "only IWAE",                                 \
-      bsvi_estimator_set_num_samples(f->elbo, 2))                                                  \
-    X(est_K_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->iwae, "K is 0", bsvi_estimator_set_num_samples(f->iwae, 0)) \
-    X(est_K_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->iwae, "exceeds",                                 \
-      bsvi_estimator_set_num_samples(f->iwae, BSVI_MAX_SAMPLES + 1))                               \
-    X(est_M_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
-      bsvi_estimator_set_num_resamples(NULL, 2))                                                   \
-    X(est_M_kind, BSVI_ERR_BAD_STATE, H_EST, f->bsvi, "only BSVI-SIR",                             \
-      bsvi_estimator_set_num_resamples(f->bsvi, 2))                                                \
-    X(est_M_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->sir, "M is 0", bsvi_estimator_set_num_resamples(f->sir, 0)) \
-    X(est_M_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->sir, "exceeds",                                  \
-      bsvi_estimator_set_num_resamples(f->sir, BSVI_MAX_SAMPLES + 1))                              \
-    X(est_form_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
-      bsvi_estimator_set_grad_form(NULL, BSVI_GRAD_STL))                                           \
-    X(est_form_traj_kind, BSVI_ERR_BAD_STATE, H_EST, f->bsvi, "SVI handle",                        \
-      bsvi_estimator_set_grad_form(f->bsvi, BSVI_GRAD_STL))                                        \
-    X(est_form_elbo_dreg, BSVI_ERR_BAD_VALUE, H_EST, f->elbo, "not valid for ELBO",                \
-      bsvi_estimator_set_grad_form(f->elbo, BSVI_GRAD_DREG))                                       \
-    X(est_form_iwae_kl, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "not valid for IWAE",                  \
-      bsvi_estimator_set_grad_form(f->iwae, BSVI_GRAD_ANALYTIC_KL))                                \
-    X(est_form_unknown, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "form 9",                              \
-      bsvi_estimator_set_grad_form(f->iwae, (bsvi_grad_form)9))                                    \
+      bsvi_estimator_create(BSVI_MAX_DIM + 1, &f->est_out))                                        \
     X(est_seed_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_set_seed(NULL, 1))   \
     X(est_stream_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
       bsvi_estimator_set_stream(NULL, 1, 1))                                                       \
-    /* estimator: buffer weights */                                                                \
-    X(pi_set_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
-      bsvi_estimator_set_buffer_weights(NULL, f->pi3, 3))                                          \
-    X(pi_set_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "no buffer weights",                        \
-      bsvi_estimator_set_buffer_weights(f->elbo, f->pi3, 3))                                       \
-    X(pi_set_null_pi, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "pi is NULL",                        \
-      bsvi_estimator_set_buffer_weights(f->bsvi, NULL, 3))                                         \
-    X(pi_set_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->bsvi, "n is 0",                                   \
-      bsvi_estimator_set_buffer_weights(f->bsvi, f->pi3, 0))                                       \
-    X(pi_set_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->bsvi, "exceeds",                                \
-      bsvi_estimator_set_buffer_weights(f->bsvi, f->pi3, BSVI_MAX_STEPS + 2))                      \
-    X(pi_set_neg, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "pi[1]",                                     \
-      bsvi_estimator_set_buffer_weights(f->bsvi, (const double[]){0.6, -0.1, 0.5}, 3))             \
-    X(pi_set_nan, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "pi[2]",                                     \
-      bsvi_estimator_set_buffer_weights(f->bsvi, (const double[]){0.5, 0.5, NAN}, 3))              \
-    X(pi_set_inf, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "pi[0]",                                     \
-      bsvi_estimator_set_buffer_weights(f->bsvi, (const double[]){INFINITY, 0.0, 0.0}, 3))         \
-    X(pi_set_sum, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "sums",                                      \
-      bsvi_estimator_set_buffer_weights(f->bsvi, (const double[]){0.3, 0.3, 0.3}, 3))              \
-    X(pi_uni_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
-      bsvi_estimator_set_uniform_buffer_weights(NULL, 3))                                          \
-    X(pi_uni_kind, BSVI_ERR_BAD_STATE, H_EST, f->iwae, "no buffer weights",                        \
-      bsvi_estimator_set_uniform_buffer_weights(f->iwae, 3))                                       \
-    X(pi_uni_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->bsvi, "n is 0",                                   \
-      bsvi_estimator_set_uniform_buffer_weights(f->bsvi, 0))                                       \
-    X(pi_uni_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->bsvi, "exceeds",                                \
-      bsvi_estimator_set_uniform_buffer_weights(f->bsvi, BIGS))                                    \
-    X(pi_get_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
-      bsvi_estimator_get_buffer_weights(NULL, O, 3))                                               \
-    X(pi_get_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "pi is NULL",                       \
-      bsvi_estimator_get_buffer_weights(f->bsvi, NULL, 3))                                         \
-    X(pi_get_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "no buffer weights",                        \
-      bsvi_estimator_get_buffer_weights(f->elbo, O, 3))                                            \
-    X(pi_get_unsized, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "not sized",                          \
-      bsvi_estimator_get_buffer_weights(f->unsized, O, 3))                                         \
-    X(pi_get_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "entries",                          \
-      bsvi_estimator_get_buffer_weights(f->bsvi, O, 4))                                            \
-    X(pos_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_get_mean_position(NULL, O)) \
-    X(pos_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "out is NULL",                         \
-      bsvi_estimator_get_mean_position(f->bsvi, NULL))                                             \
-    X(pos_kind, BSVI_ERR_BAD_STATE, H_EST, f->iwae, "no buffer weights",                           \
-      bsvi_estimator_get_mean_position(f->iwae, O))                                                \
-    X(pos_unsized, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "not sized",                             \
-      bsvi_estimator_get_mean_position(f->unsized, O))                                             \
-    X(opt_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
-      bsvi_estimator_set_pi_optimisation(NULL, 1))                                                 \
-    X(opt_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "no buffer weights",                           \
-      bsvi_estimator_set_pi_optimisation(f->elbo, 1))                                              \
-    X(opt_two, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "0 or 1", bsvi_estimator_set_pi_optimisation(f->bsvi, 2)) \
-    X(adam_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
-      bsvi_estimator_set_pi_adam(NULL, 0.1, 0.9, 0.99))                                            \
-    X(adam_kind, BSVI_ERR_BAD_STATE, H_EST, f->iwae, "no buffer weights",                          \
-      bsvi_estimator_set_pi_adam(f->iwae, 0.1, 0.9, 0.99))                                         \
-    X(adam_lr0, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "learning_rate",                               \
-      bsvi_estimator_set_pi_adam(f->bsvi, 0.0, 0.9, 0.99))                                         \
-    X(adam_lrnan, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "learning_rate",                             \
-      bsvi_estimator_set_pi_adam(f->bsvi, NAN, 0.9, 0.99))                                         \
-    X(adam_lrinf, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "learning_rate",                             \
-      bsvi_estimator_set_pi_adam(f->bsvi, INFINITY, 0.9, 0.99))                                    \
-    X(adam_b1, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "betas", bsvi_estimator_set_pi_adam(f->bsvi, 0.1, 1.0, 0.99)) \
-    X(adam_b2, BSVI_ERR_BAD_VALUE, H_EST, f->bsvi, "betas",                                        \
-      bsvi_estimator_set_pi_adam(f->bsvi, 0.1, 0.9, -0.01))                                        \
-    X(step_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_pi_step(NULL))        \
-    X(step_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "no buffer weights", bsvi_estimator_pi_step(f->elbo)) \
-    X(step_disabled, BSVI_ERR_BAD_STATE, H_EST, f->sir, "disabled", bsvi_estimator_pi_step(f->sir)) \
-    X(pig_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
-      bsvi_estimator_get_pi_gradient(NULL, O, 3))                                                  \
-    X(pig_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "grad is NULL",                        \
-      bsvi_estimator_get_pi_gradient(f->bsvi, NULL, 3))                                            \
-    X(pig_kind, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "no buffer weights",                           \
-      bsvi_estimator_get_pi_gradient(f->elbo, O, 3))                                               \
-    X(pig_unsized, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "not sized",                             \
-      bsvi_estimator_get_pi_gradient(f->unsized, O, 3))                                            \
-    X(pig_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "entries",                             \
-      bsvi_estimator_get_pi_gradient(f->bsvi, O, 2))                                               \
-    /* estimator: compute */                                                                       \
-    X(cmp_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
-      bsvi_estimator_compute(NULL, f->model, f->q, f->traj))                                       \
-    X(cmp_null_model, BSVI_ERR_NULL_ARGUMENT, H_EST, f->iwae, "model",                             \
-      bsvi_estimator_compute(f->iwae, NULL, f->q, NULL))                                           \
-    X(cmp_null_q, BSVI_ERR_NULL_ARGUMENT, H_EST, f->elbo, "proposal",                              \
-      bsvi_estimator_compute(f->elbo, f->model, NULL, NULL))                                       \
-    X(cmp_model_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "dimension",                          \
-      bsvi_estimator_compute(f->iwae, f->model3, f->q, NULL))                                      \
-    X(cmp_q_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "proposal",                               \
-      bsvi_estimator_compute(f->iwae, f->model, f->q3, NULL))                                      \
-    X(cmp_nolik, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "likelihood",                                 \
-      bsvi_estimator_compute(f->elbo, f->nolik, f->q, NULL))                                       \
-    X(cmp_null_traj, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "trajectory",                         \
-      bsvi_estimator_compute(f->bsvi, f->model, f->q, NULL))                                       \
-    X(cmp_empty_traj, BSVI_ERR_BAD_STATE, H_EST, f->sir, "empty",                                  \
-      bsvi_estimator_compute(f->sir, NULL, NULL, f->empty))                                        \
-    X(cmp_traj_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "dimension",                           \
-      bsvi_estimator_compute(f->bsvi, NULL, NULL, f->traj3))                                       \
-    X(cmp_ds_plain, BSVI_ERR_BAD_STATE, H_EST, f->ds, "double-sampled",                            \
-      bsvi_estimator_compute(f->ds, NULL, NULL, f->traj))                                          \
-    X(cmp_pi_len, BSVI_ERR_SIZE_MISMATCH, H_EST, f->pi4, "k+1",                                    \
-      bsvi_estimator_compute(f->pi4, NULL, NULL, f->traj))                                         \
-    X(cmp_giwae, BSVI_ERR_BAD_STATE, H_EST, f->giwae, "compute_terms",                             \
-      bsvi_estimator_compute(f->giwae, f->model, f->q, f->traj))                                   \
+    X(est_getstream_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                \
+      bsvi_estimator_get_stream(NULL, &f->u64_out, &f->u64_out, &f->u64_out))                     \
+    X(est_policy_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_estimator_set_point_policy(NULL, BSVI_POINTS_FAIL))                                     \
+    X(est_policy_bad, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "policy",                                \
+      bsvi_estimator_set_point_policy(f->iwae, (bsvi_point_policy)2))                              \
+    X(est_stats_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                  \
+      bsvi_estimator_get_stats(NULL, &f->stats_out))                                               \
+    X(est_stats_null, BSVI_ERR_NULL_ARGUMENT, H_EST, f->iwae, "out",                               \
+      bsvi_estimator_get_stats(f->iwae, NULL))                                                     \
+    X(est_reset_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_reset_stats(NULL))  \
+    /* estimator: ELBO and IWAE */                                                                 \
+    X(elbo_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
+      bsvi_estimator_elbo(NULL, f->model, f->q, BSVI_GRAD_PATHWISE))                               \
+    X(elbo_null_q, BSVI_ERR_NULL_ARGUMENT, H_EST, f->elbo, "proposal",                             \
+      bsvi_estimator_elbo(f->elbo, f->model, NULL, BSVI_GRAD_PATHWISE))                            \
+    X(elbo_null_model, BSVI_ERR_NULL_ARGUMENT, H_EST, f->elbo, "model",                            \
+      bsvi_estimator_elbo(f->elbo, NULL, f->q, BSVI_GRAD_PATHWISE))                                \
+    X(elbo_dreg, BSVI_ERR_BAD_VALUE, H_EST, f->elbo, "form",                                       \
+      bsvi_estimator_elbo(f->elbo, f->model, f->q, BSVI_GRAD_DREG))                                \
+    X(elbo_form_unknown, BSVI_ERR_BAD_VALUE, H_EST, f->elbo, "form 9",                             \
+      bsvi_estimator_elbo(f->elbo, f->model, f->q, (bsvi_grad_form)9))                             \
+    X(elbo_model_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->elbo, "dimension",                         \
+      bsvi_estimator_elbo(f->elbo, f->model3, f->q, BSVI_GRAD_PATHWISE))                           \
+    X(elbo_nolik, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "likelihood",                                \
+      bsvi_estimator_elbo(f->elbo, f->nolik, f->q, BSVI_GRAD_PATHWISE))                            \
+    X(elbo_kl_prior, BSVI_ERR_BAD_STATE, H_EST, f->elbo, "analytic",                               \
+      bsvi_estimator_elbo(f->elbo, f->hostprior, f->q, BSVI_GRAD_ANALYTIC_KL))                     \
+    X(iwae_null_model, BSVI_ERR_NULL_ARGUMENT, H_EST, f->iwae, "model",                            \
+      bsvi_estimator_iwae(f->iwae, NULL, f->q, 4, BSVI_GRAD_PATHWISE))                             \
+    X(iwae_model_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "dimension",                         \
+      bsvi_estimator_iwae(f->iwae, f->model3, f->q, 4, BSVI_GRAD_PATHWISE))                        \
+    X(iwae_q_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "proposal",                              \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q3, 4, BSVI_GRAD_PATHWISE))                        \
+    X(iwae_K_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->iwae, "K is 0",                                   \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q, 0, BSVI_GRAD_PATHWISE))                         \
+    X(iwae_K_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->iwae, "exceeds",                                \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q, BSVI_MAX_SAMPLES + 1, BSVI_GRAD_PATHWISE))      \
+    X(iwae_stl, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "STL",                                         \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q, 4, BSVI_GRAD_STL))                              \
+    X(iwae_kl, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "form",                                         \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q, 4, BSVI_GRAD_ANALYTIC_KL))                      \
+    X(iwae_form_unknown, BSVI_ERR_BAD_VALUE, H_EST, f->iwae, "form 9",                             \
+      bsvi_estimator_iwae(f->iwae, f->model, f->q, 4, (bsvi_grad_form)9))                          \
+    /* estimator: trajectory bounds */                                                             \
+    X(svik_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_svi(NULL, f->traj))    \
+    X(svik_null_traj, BSVI_ERR_NULL_ARGUMENT, H_EST, f->sir, "trajectory",                         \
+      bsvi_estimator_svi(f->sir, NULL))                                                            \
+    X(svik_empty, BSVI_ERR_BAD_STATE, H_EST, f->sir, "empty", bsvi_estimator_svi(f->sir, f->empty)) \
+    X(svik_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->sir, "dimension",                                \
+      bsvi_estimator_svi(f->sir, f->traj3))                                                        \
+    X(bsvi_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
+      bsvi_estimator_bsvi(NULL, f->traj, NULL))                                                    \
+    X(bsvi_null_traj, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "trajectory",                        \
+      bsvi_estimator_bsvi(f->bsvi, NULL, f->w3))                                                   \
+    X(bsvi_empty, BSVI_ERR_BAD_STATE, H_EST, f->bsvi, "empty",                                     \
+      bsvi_estimator_bsvi(f->bsvi, f->empty, f->w3))                                               \
+    X(bsvi_dim, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "dimension",                               \
+      bsvi_estimator_bsvi(f->bsvi, f->traj3, NULL))                                                \
+    X(bsvi_pi_len, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "k+1",                                  \
+      bsvi_estimator_bsvi(f->bsvi, f->traj, f->w4h))                                               \
+    X(bsvi_pi_len4, BSVI_ERR_SIZE_MISMATCH, H_EST, f->bsvi, "k+1",                                 \
+      bsvi_estimator_bsvi(f->bsvi, f->traj4, f->w3))                                               \
+    X(sir_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
+      bsvi_estimator_bsvi_sir(NULL, f->traj, NULL, 2))                                             \
+    X(sir_M_zero, BSVI_ERR_ZERO_SIZE, H_EST, f->sir, "M is 0",                                     \
+      bsvi_estimator_bsvi_sir(f->sir, f->traj, NULL, 0))                                           \
+    X(sir_M_big, BSVI_ERR_OUT_OF_RANGE, H_EST, f->sir, "exceeds",                                  \
+      bsvi_estimator_bsvi_sir(f->sir, f->traj, NULL, BSVI_MAX_SAMPLES + 1))                        \
+    X(sir_empty, BSVI_ERR_BAD_STATE, H_EST, f->sir, "empty",                                       \
+      bsvi_estimator_bsvi_sir(f->sir, f->empty, NULL, 2))                                          \
+    X(sir_pi_len, BSVI_ERR_SIZE_MISMATCH, H_EST, f->sir, "k+1",                                    \
+      bsvi_estimator_bsvi_sir(f->sir, f->traj, f->w4h, 2))                                         \
+    /* estimator: generalised IWAE */                                                              \
     X(terms_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                      \
-      bsvi_estimator_compute_terms(NULL, NB, 4, f->lj, f->lq))                                     \
-    X(terms_kind, BSVI_ERR_BAD_STATE, H_EST, f->bsvi, "only generalised IWAE",                     \
-      bsvi_estimator_compute_terms(f->bsvi, NB, 4, f->lj, f->lq))                                  \
+      bsvi_estimator_giwae(NULL, NB, 4, f->lj, f->lq, NULL))                                       \
     X(terms_null_lj, BSVI_ERR_NULL_ARGUMENT, H_EST, f->giwae, "log_joint",                         \
-      bsvi_estimator_compute_terms(f->giwae, NB, 4, NULL, f->lq))                                  \
+      bsvi_estimator_giwae(f->giwae, NB, 4, NULL, f->lq, NULL))                                    \
     X(terms_null_lq, BSVI_ERR_NULL_ARGUMENT, H_EST, f->giwae, "log_proposal",                      \
-      bsvi_estimator_compute_terms(f->giwae, NB, 4, f->lj, NULL))                                  \
+      bsvi_estimator_giwae(f->giwae, NB, 4, f->lj, NULL, NULL))                                    \
     X(terms_zero_b, BSVI_ERR_ZERO_SIZE, H_EST, f->giwae, "batch",                                  \
-      bsvi_estimator_compute_terms(f->giwae, 0, 4, f->lj, f->lq))                                  \
+      bsvi_estimator_giwae(f->giwae, 0, 4, f->lj, f->lq, NULL))                                    \
     X(terms_zero_n, BSVI_ERR_ZERO_SIZE, H_EST, f->giwae, "n must",                                 \
-      bsvi_estimator_compute_terms(f->giwae, NB, 0, f->lj, f->lq))                                 \
+      bsvi_estimator_giwae(f->giwae, NB, 0, f->lj, f->lq, NULL))                                   \
     X(terms_big_b, BSVI_ERR_OUT_OF_RANGE, H_EST, f->giwae, "exceeds",                              \
-      bsvi_estimator_compute_terms(f->giwae, BIGS, 4, f->lj, f->lq))                               \
+      bsvi_estimator_giwae(f->giwae, BIGS, 4, f->lj, f->lq, NULL))                                 \
     X(terms_big_n, BSVI_ERR_OUT_OF_RANGE, H_EST, f->giwae, "exceeds",                              \
-      bsvi_estimator_compute_terms(f->giwae, 1, BIGS, f->lj, f->lq))                               \
+      bsvi_estimator_giwae(f->giwae, 1, BIGS, f->lj, f->lq, NULL))                                 \
     X(terms_pi_len, BSVI_ERR_SIZE_MISMATCH, H_EST, f->giwae, "n = 3",                              \
-      bsvi_estimator_compute_terms(f->giwae, 4, 3, f->lj, f->lq))                                  \
-    X(terms_nan_lj, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "log_joint[5]",                           \
-      bsvi_estimator_compute_terms(f->giwae, 2, 4, (const double[]){0, 0, 0, 0, 0, NAN, 0, 0}, f->lq)) \
-    X(terms_inf_lj, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "log_joint[0]",                           \
-      bsvi_estimator_compute_terms(f->giwae, 1, 4, (const double[]){INFINITY, 0, 0, 0}, f->lq))    \
-    X(terms_nan_lq, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "log_proposal[3]",                        \
-      bsvi_estimator_compute_terms(f->giwae, 1, 4, f->lj, (const double[]){0, 0, 0, NAN}))         \
-    X(terms_ninf_lq, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "log_proposal[1]",                       \
-      bsvi_estimator_compute_terms(f->giwae, 1, 4, f->lj, (const double[]){0, -INFINITY, 0, 0}))   \
+      bsvi_estimator_giwae(f->giwae, 4, 3, f->lj, f->lq, f->w4h))                                  \
+    X(terms_nan_lj, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "term 5",                                 \
+      bsvi_estimator_giwae(f->giwae, 2, 4, (const double[]){0, 0, 0, 0, 0, NAN, 0, 0}, f->lq, NULL)) \
+    X(terms_inf_lj, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "term 0",                                 \
+      bsvi_estimator_giwae(f->giwae, 1, 4, (const double[]){INFINITY, 0, 0, 0}, f->lq, NULL))      \
+    X(terms_nan_lq, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "term 3",                                 \
+      bsvi_estimator_giwae(f->giwae, 1, 4, f->lj, (const double[]){0, 0, 0, NAN}, NULL))           \
+    X(terms_ninf_lq, BSVI_ERR_BAD_VALUE, H_EST, f->giwae, "term 1",                                \
+      bsvi_estimator_giwae(f->giwae, 1, 4, f->lj, (const double[]){0, -INFINITY, 0, 0}, NULL))     \
+    X(terms_overflow, BSVI_ERR_NUMERIC, H_EST, f->giwae, "overflow",                               \
+      bsvi_estimator_giwae(f->giwae, 1, 4, (const double[]){0, 1e308, 0, 0},                       \
+                           (const double[]){0, -1e308, 0, 0}, NULL))                               \
     /* estimator: results */                                                                       \
+    X(kind_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
+      bsvi_estimator_result_kind(NULL, &f->bound_out))                                             \
+    X(kind_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->iwae, "out",                                \
+      bsvi_estimator_result_kind(f->iwae, NULL))                                                   \
+    X(kind_none, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "no result",                               \
+      bsvi_estimator_result_kind(f->unsized, &f->bound_out))                                       \
     X(bounds_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_get_bounds(NULL, O, NB)) \
     X(bounds_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "out is NULL",                      \
       bsvi_estimator_get_bounds(f->bsvi, NULL, NB))                                                \
@@ -646,6 +767,25 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
       bsvi_estimator_get_targets(f->bsvi, 8, SZ, SZ, O, O2))                                       \
     X(tg_giwae_z, BSVI_ERR_BAD_STATE, H_EST, f->giwae, "latents",                                  \
       bsvi_estimator_get_targets(f->giwae, NB * 4, SZ, SZ, O, O2))                                 \
+    X(tlw_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
+      bsvi_estimator_get_target_log_weights(NULL, 9, O))                                           \
+    X(tlw_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->bsvi, "log_w",                               \
+      bsvi_estimator_get_target_log_weights(f->bsvi, 9, NULL))                                     \
+    X(tlw_none, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "no result",                                \
+      bsvi_estimator_get_target_log_weights(f->unsized, 9, O))                                     \
+    X(tlw_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "targets",                             \
+      bsvi_estimator_get_target_log_weights(f->iwae, 11, O))                                       \
+    X(noise_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_estimator_get_noise(NULL, 3, O)) \
+    X(noise_null_out, BSVI_ERR_NULL_ARGUMENT, H_EST, f->elbo, "eps",                               \
+      bsvi_estimator_get_noise(f->elbo, 3, NULL))                                                  \
+    X(noise_none, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "no result",                              \
+      bsvi_estimator_get_noise(f->unsized, 3, O))                                                  \
+    X(noise_traj, BSVI_ERR_BAD_STATE, H_EST, f->bsvi, "ELBO and IWAE",                             \
+      bsvi_estimator_get_noise(f->bsvi, NB * (NK + 1), O))                                         \
+    X(noise_giwae, BSVI_ERR_BAD_STATE, H_EST, f->giwae, "ELBO and IWAE",                           \
+      bsvi_estimator_get_noise(f->giwae, NB * 4, O))                                               \
+    X(noise_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "targets",                           \
+      bsvi_estimator_get_noise(f->iwae, 11, O))                                                    \
     X(enc_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
       bsvi_estimator_get_encoder_grad(NULL, NB, O, O2))                                            \
     X(enc_none, BSVI_ERR_BAD_STATE, H_EST, f->unsized, "no result",                                \
@@ -654,6 +794,118 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
       bsvi_estimator_get_encoder_grad(f->giwae, NB, O, O2))                                        \
     X(enc_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EST, f->iwae, "batch = 4",                           \
       bsvi_estimator_get_encoder_grad(f->iwae, 4, O, O2))                                          \
+    /* buffer weights */                                                                           \
+    X(w_create_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_buffer_weights_create(3, NULL)) \
+    X(w_create_zero, BSVI_ERR_ZERO_SIZE, H_NONE, NULL, "", bsvi_buffer_weights_create(0, &f->w_out)) \
+    X(w_create_big, BSVI_ERR_OUT_OF_RANGE, H_NONE, NULL, "",                                       \
+      bsvi_buffer_weights_create(BSVI_MAX_STEPS + 2, &f->w_out))                                   \
+    X(pi_set_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
+      bsvi_buffer_weights_set_probs(NULL, f->pi3, 3))                                              \
+    X(pi_set_null_pi, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "pi is NULL",                          \
+      bsvi_buffer_weights_set_probs(f->wopt, NULL, 3))                                             \
+    X(pi_set_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                              \
+      bsvi_buffer_weights_set_probs(f->wopt, f->w4, 4))                                            \
+    X(pi_set_neg, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "pi[1]",                                       \
+      bsvi_buffer_weights_set_probs(f->wopt, (const double[]){0.6, -0.1, 0.5}, 3))                 \
+    X(pi_set_nan, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "pi[2]",                                       \
+      bsvi_buffer_weights_set_probs(f->wopt, (const double[]){0.5, 0.5, NAN}, 3))                  \
+    X(pi_set_inf, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "pi[0]",                                       \
+      bsvi_buffer_weights_set_probs(f->wopt, (const double[]){INFINITY, 0.0, 0.0}, 3))             \
+    X(pi_set_sum, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "sums",                                        \
+      bsvi_buffer_weights_set_probs(f->wopt, (const double[]){0.3, 0.3, 0.3}, 3))                  \
+    X(pi_get_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
+      bsvi_buffer_weights_get_probs(NULL, O, 3))                                                   \
+    X(pi_get_null_out, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "pi is NULL",                         \
+      bsvi_buffer_weights_get_probs(f->wopt, NULL, 3))                                             \
+    X(pi_get_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                              \
+      bsvi_buffer_weights_get_probs(f->wopt, O, 4))                                                \
+    X(lg_set_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
+      bsvi_buffer_weights_set_logits(NULL, f->pi3, 3))                                             \
+    X(lg_set_null, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "logits",                                 \
+      bsvi_buffer_weights_set_logits(f->wopt, NULL, 3))                                            \
+    X(lg_set_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 2",                              \
+      bsvi_buffer_weights_set_logits(f->wopt, f->pi3, 2))                                          \
+    X(lg_set_nan, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "logit 1",                                     \
+      bsvi_buffer_weights_set_logits(f->wopt, (const double[]){0.0, NAN, 0.0}, 3))                 \
+    X(lg_set_inf, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "logit 2",                                     \
+      bsvi_buffer_weights_set_logits(f->wopt, (const double[]){0.0, 0.0, INFINITY}, 3))            \
+    X(lg_set_allninf, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "every logit",                             \
+      bsvi_buffer_weights_set_logits(f->wopt, (const double[]){-INFINITY, -INFINITY, -INFINITY}, 3)) \
+    X(lg_get_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                     \
+      bsvi_buffer_weights_get_logits(NULL, O, 3))                                                  \
+    X(lg_get_null, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "logits",                                 \
+      bsvi_buffer_weights_get_logits(f->wopt, NULL, 3))                                            \
+    X(lg_get_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                              \
+      bsvi_buffer_weights_get_logits(f->wopt, O, 4))                                               \
+    X(pos_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
+      bsvi_buffer_weights_mean_position(NULL, O))                                                  \
+    X(pos_null_out, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "out is NULL",                           \
+      bsvi_buffer_weights_mean_position(f->wopt, NULL))                                            \
+    X(adam_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
+      bsvi_buffer_weights_set_adam(NULL, 0.1, 0.9, 0.99))                                          \
+    X(adam_lr0, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "learning_rate",                                 \
+      bsvi_buffer_weights_set_adam(f->wopt, 0.0, 0.9, 0.99))                                       \
+    X(adam_lrnan, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "learning_rate",                               \
+      bsvi_buffer_weights_set_adam(f->wopt, NAN, 0.9, 0.99))                                       \
+    X(adam_lrinf, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "learning_rate",                               \
+      bsvi_buffer_weights_set_adam(f->wopt, INFINITY, 0.9, 0.99))                                  \
+    X(adam_b1, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "betas",                                          \
+      bsvi_buffer_weights_set_adam(f->wopt, 0.1, 1.0, 0.99))                                       \
+    X(adam_b2, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "betas",                                          \
+      bsvi_buffer_weights_set_adam(f->wopt, 0.1, 0.9, -0.01))                                      \
+    X(adst_get_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_buffer_weights_get_adam_state(NULL, O, O2, &f->u64_out, 3))                             \
+    X(adst_get_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 2",                            \
+      bsvi_buffer_weights_get_adam_state(f->wopt, O, O2, &f->u64_out, 2))                          \
+    X(adst_set_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_buffer_weights_set_adam_state(NULL, f->pi3, f->pi3, 1, 3))                              \
+    X(adst_set_null_m, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "m and v",                            \
+      bsvi_buffer_weights_set_adam_state(f->wopt, NULL, f->pi3, 1, 3))                             \
+    X(adst_set_null_v, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "m and v",                            \
+      bsvi_buffer_weights_set_adam_state(f->wopt, f->pi3, NULL, 1, 3))                             \
+    X(adst_set_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                            \
+      bsvi_buffer_weights_set_adam_state(f->wopt, f->w4, f->w4, 1, 4))                             \
+    X(adst_set_m_nan, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "moment 1",                                \
+      bsvi_buffer_weights_set_adam_state(f->wopt, (const double[]){0, NAN, 0}, f->pi3, 1, 3))      \
+    X(adst_set_v_neg, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "moment 2",                                \
+      bsvi_buffer_weights_set_adam_state(f->wopt, f->pi3, (const double[]){0, 0, -1e-9}, 1, 3))    \
+    X(acc_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
+      bsvi_buffer_weights_accumulate(NULL, f->traj))                                               \
+    X(acc_null_t, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "trajectory",                              \
+      bsvi_buffer_weights_accumulate(f->wopt, NULL))                                               \
+    X(acc_empty, BSVI_ERR_BAD_STATE, H_W, f->wopt, "empty",                                        \
+      bsvi_buffer_weights_accumulate(f->wopt, f->empty))                                           \
+    X(acc_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "k+1 = 4",                               \
+      bsvi_buffer_weights_accumulate(f->wopt, f->traj4))                                           \
+    X(acct_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                       \
+      bsvi_buffer_weights_accumulate_terms(NULL, NB, 3, f->lj, f->lq))                             \
+    X(acct_null_lj, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "log_joint",                             \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, NB, 3, NULL, f->lq))                           \
+    X(acct_zero, BSVI_ERR_ZERO_SIZE, H_W, f->wopt, "batch",                                        \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, 0, 3, f->lj, f->lq))                           \
+    X(acct_big, BSVI_ERR_OUT_OF_RANGE, H_W, f->wopt, "exceeds",                                    \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, BIGS, 3, f->lj, f->lq))                        \
+    X(acct_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                                \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, NB, 4, f->lj, f->lq))                          \
+    X(acct_nan, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "term 4",                                        \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, 2, 3, (const double[]){0, 0, 0, 0, NAN, 0},    \
+                                           f->lq))                                                 \
+    X(acct_overflow, BSVI_ERR_NUMERIC, H_W, f->wopt, "overflow",                                   \
+      bsvi_buffer_weights_accumulate_terms(f->wopt, 2, 3, (const double[]){0, 0, 0, 0, 1e308, 0},  \
+                                           (const double[]){0, 0, 0, 0, -1e308, 0}))               \
+    X(grad_get_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_buffer_weights_get_gradient(NULL, O, &f->u64_out, 3))                                   \
+    X(grad_get_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 4",                            \
+      bsvi_buffer_weights_get_gradient(f->wopt, O, &f->u64_out, 4))                                \
+    X(grad_set_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_buffer_weights_set_gradient(NULL, f->pi3, 1, 3))                                        \
+    X(grad_set_null, BSVI_ERR_NULL_ARGUMENT, H_W, f->wopt, "sum is NULL",                          \
+      bsvi_buffer_weights_set_gradient(f->wopt, NULL, 1, 3))                                       \
+    X(grad_set_mismatch, BSVI_ERR_SIZE_MISMATCH, H_W, f->wopt, "n = 2",                            \
+      bsvi_buffer_weights_set_gradient(f->wopt, f->pi3, 1, 2))                                     \
+    X(grad_set_inf, BSVI_ERR_BAD_VALUE, H_W, f->wopt, "sum[1]",                                    \
+      bsvi_buffer_weights_set_gradient(f->wopt, (const double[]){0, INFINITY, 0}, 1, 3))           \
+    X(wstep_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_buffer_weights_step(NULL))      \
     /* evaluator */                                                                                \
     X(ev_create_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_evaluator_create(1, NULL))    \
     X(ev_create_zero, BSVI_ERR_ZERO_SIZE, H_NONE, NULL, "", bsvi_evaluator_create(0, &f->ev_out))  \
@@ -693,23 +945,58 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV };
     X(es_model_dim, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev, "dimension",                              \
       bsvi_evaluator_elbo_star(f->ev, f->model3, f->q, 4, O, O2, O3))                              \
     X(ebs_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                        \
-      bsvi_evaluator_bsvi(NULL, f->model, f->q, f->svi, 3, O, NULL))                               \
-    X(ebs_null_svi, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "svi",                                    \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, NULL, 3, O, NULL))                                \
+      bsvi_evaluator_bsvi(NULL, f->model, f->q, 3, O, NULL))                                       \
     X(ebs_null_out, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "out",                                    \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi, 3, NULL, NULL))                           \
+      bsvi_evaluator_bsvi(f->ev, f->model, f->q, 3, NULL, NULL))                                   \
     X(ebs_null_model, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "model",                                \
-      bsvi_evaluator_bsvi(f->ev, NULL, f->q, f->svi, 3, O, NULL))                                  \
+      bsvi_evaluator_bsvi(f->ev, NULL, f->q, 3, O, NULL))                                          \
     X(ebs_zero, BSVI_ERR_ZERO_SIZE, H_EV, f->ev, "K is 0",                                         \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi, 0, O, NULL))                              \
+      bsvi_evaluator_bsvi(f->ev, f->model, f->q, 0, O, NULL))                                      \
     X(ebs_big, BSVI_ERR_OUT_OF_RANGE, H_EV, f->ev, "exceeds",                                      \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi, BSVI_MAX_STEPS + 2, O, NULL))             \
-    X(ebs_svi_dim, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev, "SVI handle",                              \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi3, 3, O, NULL))                             \
+      bsvi_evaluator_bsvi(f->ev, f->model, f->q, BSVI_MAX_STEPS + 2, O, NULL))                     \
+    X(ebs_model_dim, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev, "dimension",                             \
+      bsvi_evaluator_bsvi(f->ev, f->model3, f->q, 3, O, NULL))                                     \
     X(ebs_final_shape, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev, "final_q",                             \
-      bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi, 3, O, f->q22))                            \
-    X(ebs_kl_prior, BSVI_ERR_BAD_STATE, H_EV, f->ev, "analytic",                                   \
-      bsvi_evaluator_bsvi(f->ev, f->hostprior, f->q, f->svi_kl, 3, O, NULL))
+      bsvi_evaluator_bsvi(f->ev, f->model, f->q, 3, O, f->q22))                                    \
+    X(ebs_kl_prior, BSVI_ERR_BAD_STATE, H_EV, f->ev_kl, "analytic",                                \
+      bsvi_evaluator_bsvi(f->ev_kl, f->hostprior, f->q, 3, O, NULL))                               \
+    X(ev_opts_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                    \
+      bsvi_evaluator_set_svi_options(NULL, &f->opts))                                              \
+    X(ev_opts_null, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "options",                                \
+      bsvi_evaluator_set_svi_options(f->ev, NULL))                                                 \
+    X(ev_opts_m0, BSVI_ERR_ZERO_SIZE, H_EV, f->ev, "samples_per_step",                             \
+      bsvi_evaluator_set_svi_options(f->ev, &f->opts_bad[0]))                                      \
+    X(ev_opts_mbig, BSVI_ERR_OUT_OF_RANGE, H_EV, f->ev, "samples_per_step",                        \
+      bsvi_evaluator_set_svi_options(f->ev, &f->opts_bad[1]))                                      \
+    X(ev_opts_eta, BSVI_ERR_BAD_VALUE, H_EV, f->ev, "step_size",                                   \
+      bsvi_evaluator_set_svi_options(f->ev, &f->opts_bad[3]))                                      \
+    X(ev_opts_dreg, BSVI_ERR_BAD_VALUE, H_EV, f->ev, "form",                                       \
+      bsvi_evaluator_set_svi_options(f->ev, &f->opts_bad[4]))                                      \
+    X(ev_opts_mom, BSVI_ERR_BAD_VALUE, H_EV, f->ev, "momentum",                                    \
+      bsvi_evaluator_set_svi_options(f->ev, &f->opts_bad[5]))                                      \
+    X(ev_getopts_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                 \
+      bsvi_evaluator_get_svi_options(NULL, &f->opts))                                              \
+    X(ev_getopts_null, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "out",                                 \
+      bsvi_evaluator_get_svi_options(f->ev, NULL))                                                 \
+    X(ev_policy_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                    \
+      bsvi_evaluator_set_point_policy(NULL, BSVI_POINTS_FAIL))                                     \
+    X(ev_policy_bad, BSVI_ERR_BAD_VALUE, H_EV, f->ev, "policy",                                    \
+      bsvi_evaluator_set_point_policy(f->ev, (bsvi_point_policy)-1))                               \
+    X(ev_taken_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_evaluator_get_steps_taken(NULL, SZ, NB))                                                \
+    X(ev_taken_null, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "out",                                   \
+      bsvi_evaluator_get_steps_taken(f->ev, NULL, NB))                                             \
+    X(ev_taken_none, BSVI_ERR_BAD_STATE, H_EV, f->ev_fresh, "no BSVI-K",                           \
+      bsvi_evaluator_get_steps_taken(f->ev_fresh, SZ, NB))                                         \
+    X(ev_taken_mismatch, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev, "n = 2",                             \
+      bsvi_evaluator_get_steps_taken(f->ev, SZ, 2))                                                \
+    X(ev_getstream_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                 \
+      bsvi_evaluator_get_stream(NULL, &f->u64_out, &f->u64_out, &f->u64_out))                     \
+    X(ev_stats_null_h, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                   \
+      bsvi_evaluator_get_stats(NULL, &f->stats_out))                                               \
+    X(ev_stats_null, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "out",                                   \
+      bsvi_evaluator_get_stats(f->ev, NULL))                                                       \
+    X(ev_reset_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_evaluator_reset_stats(NULL))
 
 #define X(name, expected, hk, h, words, call)                                                      \
     static bsvi_status call_##name(cfx *f)                                                         \
@@ -750,6 +1037,7 @@ static const char *message_of(enum hk kind, const void *h)
     case H_TRAJ: return bsvi_trajectory_last_error((const bsvi_trajectory *)h);
     case H_EST: return bsvi_estimator_last_error((const bsvi_estimator *)h);
     case H_EV: return bsvi_evaluator_last_error((const bsvi_evaluator *)h);
+    case H_W: return bsvi_buffer_weights_last_error((const bsvi_buffer_weights *)h);
     case H_NONE: break;
     }
     return NULL;
@@ -773,8 +1061,7 @@ static void prime(enum hk kind, const void *h, int variant)
                        : bsvi_svi_set_double_sampling((bsvi_svi *)h, 7));
         break;
     case H_TRAJ:
-        (void)(variant ? bsvi_trajectory_health((const bsvi_trajectory *)h, NULL, 0, NULL, NULL,
-                                                NULL)
+        (void)(variant ? bsvi_trajectory_health((const bsvi_trajectory *)h, NULL, NULL)
                        : bsvi_trajectory_get_steps_taken((const bsvi_trajectory *)h, NULL));
         break;
     case H_EST:
@@ -785,6 +1072,10 @@ static void prime(enum hk kind, const void *h, int variant)
     case H_EV:
         (void)(variant ? bsvi_evaluator_set_chunk_rows((bsvi_evaluator *)h, BSVI_MAX_BATCH + 7)
                        : bsvi_evaluator_iwae((bsvi_evaluator *)h, NULL, NULL, 1, tmp));
+        break;
+    case H_W:
+        (void)(variant ? bsvi_buffer_weights_get_probs((const bsvi_buffer_weights *)h, NULL, 0)
+                       : bsvi_buffer_weights_mean_position((const bsvi_buffer_weights *)h, NULL));
         break;
     case H_NONE: break;
     }
@@ -804,6 +1095,35 @@ static void reset_buffers(cfx *f)
     f->traj_out = (bsvi_trajectory *)(void *)&f->dummy;
     f->est_out = (bsvi_estimator *)(void *)&f->dummy;
     f->ev_out = (bsvi_evaluator *)(void *)&f->dummy;
+    f->w_out = (bsvi_buffer_weights *)(void *)&f->dummy;
+    /* scalar outputs: a recognisable pattern that must survive a failed call */
+    memset(&f->bound_out, 0xA5, sizeof f->bound_out);
+    memset(&f->rule_out, 0xA5, sizeof f->rule_out);
+    memset(&f->form_out, 0xA5, sizeof f->form_out);
+    memset(&f->pol_out, 0xA5, sizeof f->pol_out);
+    memset(&f->stats_out, 0xA5, sizeof f->stats_out);
+    memset(&f->u64_out, 0xA5, sizeof f->u64_out);
+}
+
+/* 1 when every scalar output still holds reset_buffers' pattern. */
+static int scalars_untouched(const cfx *f)
+{
+    const unsigned char *ps[6] = {(const unsigned char *)&f->bound_out,
+                                  (const unsigned char *)&f->rule_out,
+                                  (const unsigned char *)&f->form_out,
+                                  (const unsigned char *)&f->pol_out,
+                                  (const unsigned char *)&f->stats_out,
+                                  (const unsigned char *)&f->u64_out};
+    const size_t ns[6] = {sizeof f->bound_out, sizeof f->rule_out, sizeof f->form_out,
+                          sizeof f->pol_out,   sizeof f->stats_out, sizeof f->u64_out};
+    for (size_t i = 0; i < 6; ++i) {
+        for (size_t j = 0; j < ns[i]; ++j) {
+            if (ps[i][j] != 0xA5) {
+                return 0;
+            }
+        }
+    }
+    return 1;
 }
 
 static int create_case(const char *name) { return strstr(name, "_create_") != NULL; }
@@ -853,9 +1173,12 @@ static void test_contract_table(void **state)
                     fail_msg("case %s: a size_t caller buffer was written", cs->name);
                 }
             }
+            if (!scalars_untouched(f)) {
+                fail_msg("case %s: a scalar output was written", cs->name);
+            }
             if (create_case(cs->name) && cs->expected != BSVI_ERR_NULL_ARGUMENT) {
                 if (f->model_out != NULL && f->prop_out != NULL && f->svi_out != NULL &&
-                    f->est_out != NULL && f->ev_out != NULL) {
+                    f->est_out != NULL && f->ev_out != NULL && f->w_out != NULL) {
                     fail_msg("case %s: the out-pointer was not set to NULL", cs->name);
                 }
             }
@@ -906,25 +1229,57 @@ static void test_contract_table(void **state)
     bsvi_evaluator *ev = NULL;
     TU_OK(bsvi_evaluator_create(ND, &ev));
     double o1[NB], o2[NB];
+    TU_OK(bsvi_evaluator_bsvi(ev, f->model, f->q, 3, o1, NULL)); /* as the fixture's */
     TU_OK(bsvi_evaluator_iwae(ev, f->model, f->q, 8, o1));
     TU_OK(bsvi_evaluator_iwae(f->ev, f->model, f->q, 8, o2));
     TU_BITWISE(o1, o2, NB);
-    TU_OK(bsvi_evaluator_bsvi(ev, f->model, f->q, svi, 3, o1, NULL));
-    TU_OK(bsvi_evaluator_bsvi(f->ev, f->model, f->q, f->svi, 3, o2, NULL));
+    TU_OK(bsvi_evaluator_bsvi(ev, f->model, f->q, 3, o1, NULL));
+    TU_OK(bsvi_evaluator_bsvi(f->ev, f->model, f->q, 3, o2, NULL));
     TU_BITWISE(o1, o2, NB);
+    /* the evaluator's options and policy too: a zero-density point is still reported */
+    {
+        bsvi_svi_options o;
+        TU_OK(bsvi_evaluator_get_svi_options(f->ev, &o));
+        const bsvi_svi_options d = bsvi_svi_options_default();
+        assert_true(o.steps == d.steps && o.step_size == d.step_size &&
+                    o.samples_per_step == d.samples_per_step && o.rule == d.rule &&
+                    o.grad_form == d.grad_form && o.double_sampling == d.double_sampling &&
+                    o.divergence == d.divergence && o.momentum == d.momentum);
+    }
     bsvi_estimator *iw = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, ND, &iw));
-    TU_OK(bsvi_estimator_set_num_samples(iw, 4));
-    TU_OK(bsvi_estimator_compute(iw, f->model, f->q, NULL));
-    TU_OK(bsvi_estimator_compute(iw, f->model, f->q, NULL));
-    TU_OK(bsvi_estimator_compute(f->iwae, f->model, f->q, NULL));
+    TU_OK(bsvi_estimator_create(ND, &iw));
+    TU_OK(bsvi_estimator_iwae(iw, f->model, f->q, 4, BSVI_GRAD_PATHWISE));
+    TU_OK(bsvi_estimator_iwae(iw, f->model, f->q, 4, BSVI_GRAD_PATHWISE));
+    TU_OK(bsvi_estimator_iwae(f->iwae, f->model, f->q, 4, BSVI_GRAD_PATHWISE));
     TU_OK(bsvi_estimator_get_bounds(iw, o1, NB));
     TU_OK(bsvi_estimator_get_bounds(f->iwae, o2, NB));
     TU_BITWISE(o1, o2, NB);
-    double p[3];
-    TU_OK(bsvi_estimator_pi_step(f->bsvi)); /* pi optimisation state intact */
-    TU_OK(bsvi_estimator_get_buffer_weights(f->bsvi, p, 3));
-    assert_true(p[0] > 0.0 && p[1] > 0.0 && p[2] > 0.0);
+    /* the point policy is still REPORT */
+    {
+        bsvi_estimator *g = NULL;
+        TU_OK(bsvi_estimator_create(ND, &g));
+        const double lj[2] = {-INFINITY, -INFINITY}, lq[2] = {0.0, 0.0};
+        TU_OK(bsvi_estimator_giwae(f->iwae, 1, 2, lj, lq, NULL));
+        TU_OK(bsvi_estimator_giwae(g, 1, 2, lj, lq, NULL));
+        bsvi_estimator_destroy(g);
+    }
+    /* pi optimisation state intact: a weights handle set up the same way steps the same */
+    {
+        bsvi_buffer_weights *w = NULL;
+        TU_OK(bsvi_buffer_weights_create(NK + 1, &w));
+        TU_OK(bsvi_buffer_weights_accumulate(w, f->traj));
+        TU_OK(bsvi_buffer_weights_step(w));
+        TU_OK(bsvi_buffer_weights_accumulate(w, f->traj));
+        TU_OK(bsvi_buffer_weights_step(w));
+        TU_OK(bsvi_buffer_weights_step(f->wopt));
+        double a1[3], a2[3], p[3];
+        TU_OK(bsvi_buffer_weights_get_logits(w, a1, 3));
+        TU_OK(bsvi_buffer_weights_get_logits(f->wopt, a2, 3));
+        TU_BITWISE(a1, a2, 3);
+        TU_OK(bsvi_buffer_weights_get_probs(f->wopt, p, 3));
+        assert_true(p[0] > 0.0 && p[1] > 0.0 && p[2] > 0.0);
+        bsvi_buffer_weights_destroy(w);
+    }
     bsvi_estimator_destroy(iw);
     bsvi_evaluator_destroy(ev);
     bsvi_trajectory_destroy(t1);
@@ -956,16 +1311,25 @@ static void test_infallible_null(void **state)
     assert_int_equal(bsvi_trajectory_dim(NULL), 0);
     assert_int_equal(bsvi_trajectory_is_double_sampled(NULL), 0);
     assert_int_equal(bsvi_trajectory_num_diverged(NULL), 0);
-    assert_int_equal(bsvi_estimator_kind(NULL), BSVI_BOUND_ELBO);
-    assert_int_equal(bsvi_estimator_num_buffer_weights(NULL), 0);
+    bsvi_buffer_weights_destroy(NULL);
+    assert_int_equal(bsvi_buffer_weights_size(NULL), 0);
+    assert_int_equal(bsvi_estimator_dim(NULL), 0);
     assert_int_equal(bsvi_estimator_batch(NULL), 0);
     assert_int_equal(bsvi_estimator_num_targets(NULL), 0);
+    assert_int_equal(bsvi_estimator_num_zero_points(NULL), 0);
+    assert_int_equal(bsvi_evaluator_num_frozen(NULL), 0);
+    assert_int_equal(bsvi_evaluator_num_zero_points(NULL), 0);
+    assert_null(bsvi_bound_name((bsvi_bound)7));
+    assert_null(bsvi_step_rule_name((bsvi_step_rule)3));
+    assert_null(bsvi_grad_form_name((bsvi_grad_form)4));
+    assert_null(bsvi_divergence_policy_name((bsvi_divergence_policy)2));
     TU_MESSAGE(bsvi_model_last_error(NULL));
     TU_MESSAGE(bsvi_proposal_last_error(NULL));
     TU_MESSAGE(bsvi_svi_last_error(NULL));
     TU_MESSAGE(bsvi_trajectory_last_error(NULL));
     TU_MESSAGE(bsvi_estimator_last_error(NULL));
     TU_MESSAGE(bsvi_evaluator_last_error(NULL));
+    TU_MESSAGE(bsvi_buffer_weights_last_error(NULL));
     assert_true(bsvi_logsumexp(NULL, 0) == -INFINITY);
     uint32_t ctr[4] = {1, 2, 3, 4}, key[2] = {5, 6}, out[4] = {7, 7, 7, 7};
     bsvi_philox4x32_10(NULL, key, out);

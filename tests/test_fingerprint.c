@@ -14,7 +14,14 @@
  * last bits may differ between C libraries (or glibc's FMA and SSE2 variants): the
  * comparison is made only where a key hashed from those libm functions matches the one
  * recorded with the fingerprint; elsewhere the test only checks that the fingerprint is
- * reproducible and is skipped otherwise. BSVI_FINGERPRINT_PRINT=1 prints the values. */
+ * reproducible and is skipped otherwise. BSVI_FINGERPRINT_PRINT=1 prints the values.
+ *
+ * 0.2 API: the hashes are those recorded with 0.1. The calls are the 0.2 equivalents of the
+ * 0.1 ones (one compute function per bound, BSVI_POINTS_FAIL where 0.1 failed a batch with
+ * a zero-density point, the evaluator's SVI options for 0.1's SVI handle); the two 0.1
+ * quantities that 0.2 no longer returns are rebuilt from what it returns: the health means
+ * over every data point (-INFINITY when one point has zero density) and IWAE's STL encoder
+ * gradient (iwae_stl_grad). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -135,14 +142,21 @@ static void hash_traj(fnv *f, const bsvi_trajectory *t) {
     fnv_doubles(f, a, 2 * B * d);
     assert_int_equal(bsvi_trajectory_get_steps_taken(t, tk), BSVI_OK);
     for (size_t b = 0; b < B; ++b) fnv_u64(f, tk[b]);
-    double h[3];
-    assert_int_equal(bsvi_trajectory_health(t, NULL, 0, &h[0], &h[1], &h[2]), BSVI_OK);
+    /* 0.2 averages over the data points where a value is finite and counts the others;
+     * 0.1 averaged over every data point, which gave -INFINITY as soon as one value was
+     * -INFINITY. The hash keeps the 0.1 quantity, rebuilt from the 0.2 one. */
+    bsvi_health hl;
+    assert_int_equal(bsvi_trajectory_health(t, NULL, &hl), BSVI_OK);
+    const double h[3] = {hl.zero_svi0 ? -INFINITY : hl.svi0, hl.zero_svik ? -INFINITY : hl.svik,
+                         hl.zero_bsvik ? -INFINITY : hl.bsvik};
     fnv_doubles(f, h, 3);
     free(a);
     free(tk);
 }
 
-static void hash_estimator(fnv *f, bsvi_estimator *e, size_t B, size_t d) {
+/* Hash one result; enc, when not NULL, replaces the estimator's encoder gradient (2*B*d:
+ * d_mean then d_log_std). */
+static void hash_estimator(fnv *f, bsvi_estimator *e, size_t B, size_t d, const double *enc) {
     double *bnd = malloc(B * sizeof *bnd);
     assert_non_null(bnd);
     assert_int_equal(bsvi_estimator_get_bounds(e, bnd, B), BSVI_OK);
@@ -157,8 +171,51 @@ static void hash_estimator(fnv *f, bsvi_estimator *e, size_t B, size_t d) {
     fnv_doubles(f, z, n * d);
     fnv_doubles(f, cf, n);
     assert_int_equal(bsvi_estimator_get_encoder_grad(e, B, g, g + B * d), BSVI_OK);
-    fnv_doubles(f, g, 2 * B * d);
+    fnv_doubles(f, enc ? enc : g, 2 * B * d);
     free(bnd), free(di), free(sl), free(z), free(cf), free(g);
+}
+
+/* 0.1's IWAE encoder gradient with the STL form, sum_s wbar_s (STL gradient of log w_s),
+ * rebuilt from a 0.2 IWAE result. 0.2 refuses STL for IWAE (biased; DReG is the unbiased
+ * form), but the fingerprint was recorded with it: the bounds, targets and noise do not
+ * depend on the form, so the 0.1 gradient is recomputed here from the result's latents,
+ * noise and coefficients and the model's joint gradient (bsvi_model_log_joint, the
+ * library's own evaluation), with 0.1's arithmetic (lib/svi.c bsvi__grad_row, the
+ * samples of a data point in order, zero coefficients skipped, from +0.0). Any change in
+ * the library's z, eps, coefficients, model gradient or exp changes these bits. */
+static void iwae_stl_grad(bsvi_estimator *e, bsvi_model *m, const bsvi_proposal *q, size_t B,
+                          size_t d, size_t S, double *enc) {
+    const size_t n = B * S;
+    assert_int_equal(bsvi_estimator_num_targets(e), n);
+    size_t *di = malloc(n * sizeof *di);
+    double *z = malloc(n * d * sizeof *z), *eps = malloc(n * d * sizeof *eps);
+    double *cf = malloc(n * sizeof *cf), *lj = malloc(n * sizeof *lj);
+    double *g = malloc(n * d * sizeof *g), *mu = malloc(B * d * sizeof *mu);
+    double *ls = malloc(B * d * sizeof *ls), *sig = malloc(d * sizeof *sig);
+    assert_true(di && z && eps && cf && lj && g && mu && ls && sig);
+    assert_int_equal(bsvi_estimator_get_targets(e, n, di, NULL, z, cf), BSVI_OK);
+    assert_int_equal(bsvi_estimator_get_noise(e, n, eps), BSVI_OK);
+    assert_int_equal(bsvi_model_log_joint(m, n, z, di, lj, g), BSVI_OK);
+    assert_int_equal(bsvi_proposal_get_params(q, mu, ls), BSVI_OK);
+    double *dmu = enc, *dsg = enc + B * d;
+    for (size_t b = 0; b < B; ++b) {
+        for (size_t j = 0; j < d; ++j) {
+            sig[j] = exp(ls[b * d + j]);
+            dmu[b * d + j] = 0.0;
+            dsg[b * d + j] = 0.0;
+        }
+        for (size_t s = 0; s < S; ++s) {
+            const size_t row = b * S + s;
+            const double w = cf[row];
+            if (w == 0.0) continue;
+            const double *gr = g + row * d, *ep = eps + row * d;
+            for (size_t j = 0; j < d; ++j) {
+                dmu[b * d + j] += w * (gr[j] + ep[j] / sig[j]);
+                dsg[b * d + j] += w * (gr[j] * sig[j] * ep[j] + ep[j] * ep[j]);
+            }
+        }
+    }
+    free(di), free(z), free(eps), free(cf), free(lj), free(g), free(mu), free(ls), free(sig);
 }
 
 /* One configuration: two runs (the call counter advances), a failing run where the
@@ -203,34 +260,63 @@ static void run_cfg(const cfg *c, uint64_t seed, fnv *fs, fnv *fe) {
         hash_traj(fs, t);
         L.scale = 1.0;
     }
+    /* Estimators under BSVI_POINTS_FAIL: a zero-density data point fails the compute with
+     * BSVI_ERR_NUMERIC, as every compute did in 0.1 (the 0.2 default reports it instead). */
     if (bsvi_trajectory_batch(t) > 0) {
-        const bsvi_bound kinds[4] = {BSVI_BOUND_SVI, BSVI_BOUND_BSVI,
-                                     c->ds ? BSVI_BOUND_BSVI_DS : BSVI_BOUND_BSVI,
-                                     BSVI_BOUND_BSVI_SIR};
+        /* 0.1's kinds SVI, BSVI, BSVI-DS (BSVI for a trajectory without double sampling) and
+         * BSVI-SIR with M = 3, each with its own seed. */
         for (int i = 0; i < 4; ++i) {
             bsvi_estimator *e = NULL;
-            assert_int_equal(bsvi_estimator_create(kinds[i], c->d, &e), BSVI_OK);
+            assert_int_equal(bsvi_estimator_create(c->d, &e), BSVI_OK);
             assert_int_equal(bsvi_estimator_set_seed(e, seed + (uint64_t)i), BSVI_OK);
-            if (kinds[i] == BSVI_BOUND_BSVI_SIR)
-                assert_int_equal(bsvi_estimator_set_num_resamples(e, 3), BSVI_OK);
-            st = bsvi_estimator_compute(e, NULL, NULL, t);
+            assert_int_equal(bsvi_estimator_set_point_policy(e, BSVI_POINTS_FAIL), BSVI_OK);
+            st = i == 0   ? bsvi_estimator_svi(e, t)
+                 : i == 3 ? bsvi_estimator_bsvi_sir(e, t, NULL, 3)
+                          : bsvi_estimator_bsvi(e, t, NULL);
             fnv_u64(fe, (uint64_t)(int64_t)st);
-            if (st == BSVI_OK) hash_estimator(fe, e, c->B, c->d);
+            if (st == BSVI_OK) {
+                bsvi_bound kind;
+                assert_int_equal(bsvi_estimator_result_kind(e, &kind), BSVI_OK);
+                assert_int_equal(kind, i == 0   ? BSVI_BOUND_SVI
+                                       : i == 3 ? BSVI_BOUND_BSVI_SIR
+                                       : c->ds  ? BSVI_BOUND_BSVI_DS
+                                                : BSVI_BOUND_BSVI);
+                hash_estimator(fe, e, c->B, c->d, NULL);
+            }
             bsvi_estimator_destroy(e);
         }
     }
-    /* ELBO and IWAE from the proposal */
+    /* ELBO and IWAE (K = k + 2) from the proposal, with the configuration's gradient form
+     * where 0.1 accepted it: ELBO takes all three (analytic KL only with the standard
+     * normal prior); 0.1's IWAE refused analytic KL (its set_grad_form failed and the
+     * test went on with the pathwise form), took STL, which 0.2 refuses (see
+     * iwae_stl_grad). */
     for (int i = 0; i < 2; ++i) {
         bsvi_estimator *e = NULL;
-        assert_int_equal(bsvi_estimator_create(i ? BSVI_BOUND_IWAE : BSVI_BOUND_ELBO, c->d, &e),
-                         BSVI_OK);
+        assert_int_equal(bsvi_estimator_create(c->d, &e), BSVI_OK);
         assert_int_equal(bsvi_estimator_set_seed(e, seed + 11u), BSVI_OK);
-        if (i) assert_int_equal(bsvi_estimator_set_num_samples(e, c->k + 2), BSVI_OK);
-        if (c->form != BSVI_GRAD_PATHWISE && !(c->form == BSVI_GRAD_ANALYTIC_KL && c->host_prior))
-            bsvi_estimator_set_grad_form(e, c->form);
-        st = bsvi_estimator_compute(e, m, q, NULL);
+        assert_int_equal(bsvi_estimator_set_point_policy(e, BSVI_POINTS_FAIL), BSVI_OK);
+        double *enc = NULL;
+        if (i == 0) {
+            const bsvi_grad_form form =
+                (c->form == BSVI_GRAD_ANALYTIC_KL && c->host_prior) ? BSVI_GRAD_PATHWISE : c->form;
+            st = bsvi_estimator_elbo(e, m, q, form);
+        } else if (c->form == BSVI_GRAD_STL) {
+            assert_int_equal(bsvi_estimator_iwae(e, m, q, c->k + 2, BSVI_GRAD_STL),
+                             BSVI_ERR_BAD_VALUE);
+            assert_int_equal(bsvi_estimator_batch(e), 0); /* refused before any work */
+            st = bsvi_estimator_iwae(e, m, q, c->k + 2, BSVI_GRAD_PATHWISE);
+            if (st == BSVI_OK) {
+                enc = malloc(2 * c->B * c->d * sizeof *enc);
+                assert_non_null(enc);
+                iwae_stl_grad(e, m, q, c->B, c->d, c->k + 2, enc);
+            }
+        } else {
+            st = bsvi_estimator_iwae(e, m, q, c->k + 2, BSVI_GRAD_PATHWISE);
+        }
         fnv_u64(fe, (uint64_t)(int64_t)st);
-        if (st == BSVI_OK) hash_estimator(fe, e, c->B, c->d);
+        if (st == BSVI_OK) hash_estimator(fe, e, c->B, c->d, enc);
+        free(enc);
         bsvi_estimator_destroy(e);
     }
     bsvi_trajectory_destroy(t);
@@ -317,6 +403,8 @@ static uint64_t fingerprint_eval(void) {
             assert_int_equal(bsvi_evaluator_create(c.d, &ev), BSVI_OK);
             assert_int_equal(bsvi_evaluator_set_seed(ev, 77 + id), BSVI_OK);
             assert_int_equal(bsvi_evaluator_set_stream(ev, 3, 5 * id), BSVI_OK);
+            /* a data point whose weights are all zero fails the estimate, as in 0.1 */
+            assert_int_equal(bsvi_evaluator_set_point_policy(ev, BSVI_POINTS_FAIL), BSVI_OK);
             const size_t chunks[] = {7, 64, 10000};
             double out[5], e[5], kl[5], rc[5];
             for (size_t ic = 0; ic < 3; ++ic) {
@@ -329,13 +417,14 @@ static uint64_t fingerprint_eval(void) {
                 fnv_u64(&f, (uint64_t)(int64_t)st);
                 if (st == BSVI_OK) fnv_doubles(&f, e, 5), fnv_doubles(&f, kl, 5), fnv_doubles(&f, rc, 5);
                 for (int ds = 0; ds < 2; ++ds) {
-                    bsvi_svi *s = NULL;
-                    assert_int_equal(bsvi_svi_create(c.d, &s), BSVI_OK);
-                    assert_int_equal(bsvi_svi_set_step_size(s, 0.05), BSVI_OK);
-                    assert_int_equal(bsvi_svi_set_double_sampling(s, ds), BSVI_OK);
-                    assert_int_equal(bsvi_svi_set_samples_per_step(s, 1 + ic), BSVI_OK);
-                    assert_int_equal(bsvi_svi_set_step_rule(s, (bsvi_step_rule)ic), BSVI_OK);
-                    st = bsvi_evaluator_bsvi(ev, m, q, s, 1 + 4 * ic + (ds ? 1u : 0u), out, fq);
+                    /* the refinement of 0.1's freshly created SVI handle with these changes */
+                    bsvi_svi_options so = bsvi_svi_options_default();
+                    so.step_size = 0.05;
+                    so.double_sampling = ds;
+                    so.samples_per_step = 1 + ic;
+                    so.rule = (bsvi_step_rule)ic;
+                    assert_int_equal(bsvi_evaluator_set_svi_options(ev, &so), BSVI_OK);
+                    st = bsvi_evaluator_bsvi(ev, m, q, 1 + 4 * ic + (ds ? 1u : 0u), out, fq);
                     fnv_u64(&f, (uint64_t)(int64_t)st);
                     if (st == BSVI_OK) {
                         double p[2 * 5 * 50];
@@ -343,7 +432,6 @@ static uint64_t fingerprint_eval(void) {
                         assert_int_equal(bsvi_proposal_get_params(fq, p, p + 5 * c.d), BSVI_OK);
                         fnv_doubles(&f, p, 2 * 5 * c.d);
                     }
-                    bsvi_svi_destroy(s);
                 }
             }
             bsvi_evaluator_destroy(ev);
@@ -360,16 +448,15 @@ static uint64_t fingerprint_eval(void) {
         bsvi_model *m = make_model(&c, &L);
         bsvi_proposal *q = make_q(2, 50, 9);
         bsvi_evaluator *ev = NULL;
-        bsvi_svi *s = NULL;
         double out[2];
         assert_int_equal(bsvi_evaluator_create(50, &ev), BSVI_OK);
         assert_int_equal(bsvi_evaluator_iwae(ev, m, q, 5000, out), BSVI_OK);
         fnv_doubles(&f, out, 2);
-        assert_int_equal(bsvi_svi_create(50, &s), BSVI_OK);
-        assert_int_equal(bsvi_svi_set_step_size(s, 1e-3), BSVI_OK);
-        assert_int_equal(bsvi_evaluator_bsvi(ev, m, q, s, 500, out, NULL), BSVI_OK);
+        bsvi_svi_options so = bsvi_svi_options_default();
+        so.step_size = 1e-3;
+        assert_int_equal(bsvi_evaluator_set_svi_options(ev, &so), BSVI_OK);
+        assert_int_equal(bsvi_evaluator_bsvi(ev, m, q, 500, out, NULL), BSVI_OK);
         fnv_doubles(&f, out, 2);
-        bsvi_svi_destroy(s);
         bsvi_evaluator_destroy(ev);
         bsvi_proposal_destroy(q);
         bsvi_model_destroy(m);

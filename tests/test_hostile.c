@@ -1,11 +1,13 @@
 /* test_hostile.c: inputs an attacker would choose (issue 12, library items 2-5). Each test
  * failed before its fix:
  * - a NaN latent in bsvi_proposal_log_density returned BSVI_OK and a NaN log q;
- * - bsvi_trajectory_health summed huge log weights to +inf (and to NaN beside a -inf point);
+ * - bsvi_trajectory_health summed huge log weights to +inf (and to NaN beside a -inf point;
+ *   since 0.2 such a point is left out of the mean and counted);
  * - bsvi_evaluator_elbo_star summed huge finite terms to +-inf (KL* = -inf with a host prior
  *   of 1e308; "zero density" for a likelihood of 1e308 with S = 2 where S = 1 succeeded);
- * - bsvi_estimator_pi_step with a learning rate of 1e308 re-centred a logit to -inf, freezing
- *   that slot at pi = 0 for good, under BSVI_OK;
+ * - the pi step (bsvi_estimator_pi_step in 0.1, bsvi_buffer_weights_step since 0.2) with a
+ *   learning rate of 1e308 re-centred a logit to -inf, freezing that slot at pi = 0 for good,
+ *   under BSVI_OK;
  * - a step-0 direction of 1e200 under clipping gave a step of exactly 0 (squared norm
  *   overflow), and under Adam a point whose moments overflowed never moved again without
  *   being counted as diverged. */
@@ -112,20 +114,45 @@ static void test_health_overflow(void **state)
     TU_OK(bsvi_svi_run(svi, m, q2, t));
     double lw[6];
     TU_OK(bsvi_trajectory_get_log_weights(t, lw));
-    double s0, sk, bk;
-    TU_OK(bsvi_trajectory_health(t, NULL, 0, &s0, &sk, &bk));
-    TU_NEAR(s0, lw[0] / 2 + lw[3] / 2, 1e293);
-    TU_NEAR(sk, lw[2] / 2 + lw[5] / 2, 1e293);
-    assert_true(isfinite(bk) && bk > 1e307);
+    bsvi_health h, hp;
+    TU_OK(bsvi_trajectory_health(t, NULL, &h));
+    TU_NEAR(h.svi0, lw[0] / 2 + lw[3] / 2, 1e293);
+    TU_NEAR(h.svik, lw[2] / 2 + lw[5] / 2, 1e293);
+    assert_true(isfinite(h.bsvik) && h.bsvik > 1e307);
+    assert_true(h.zero_svi0 == 0 && h.zero_svik == 0 && h.zero_bsvik == 0);
     const double pi[3] = {0.25, 0.25, 0.5};
-    TU_OK(bsvi_trajectory_health(t, pi, 3, &s0, &sk, &bk));
-    assert_true(isfinite(bk) && bk > 1e307);
+    bsvi_buffer_weights *w = NULL;
+    TU_OK(bsvi_buffer_weights_create(3, &w));
+    TU_OK(bsvi_buffer_weights_set_probs(w, pi, 3));
+    TU_OK(bsvi_trajectory_health(t, w, &hp));
+    assert_true(isfinite(hp.bsvik) && hp.bsvik > 1e307);
 
-    /* A third point at -inf everywhere: every mean is -inf, never NaN. */
+    /* A third point at -inf everywhere: never NaN; it is left out of every mean and counted,
+     * and the means are bitwise those of the two points alone (same stream: counter 0). */
     bsvi_proposal *q3 = make_proposal(3, 1, 0.0, 0.0);
+    TU_OK(bsvi_svi_set_stream(svi, 0, 0));
+    TU_OK(bsvi_svi_run(svi, m, q2, t));
+    TU_OK(bsvi_trajectory_health(t, NULL, &h));
+    TU_OK(bsvi_trajectory_health(t, w, &hp));
+    TU_OK(bsvi_svi_set_stream(svi, 0, 0));
     TU_OK(bsvi_svi_run(svi, m, q3, t));
-    TU_OK(bsvi_trajectory_health(t, NULL, 0, &s0, &sk, &bk));
-    assert_true(s0 == -INFINITY && sk == -INFINITY && bk == -INFINITY);
+    bsvi_health h3, h3p;
+    TU_OK(bsvi_trajectory_health(t, NULL, &h3));
+    TU_OK(bsvi_trajectory_health(t, w, &h3p));
+    assert_true(h3.zero_svi0 == 1 && h3.zero_svik == 1 && h3.zero_bsvik == 1);
+    assert_true(h3p.zero_svi0 == 1 && h3p.zero_svik == 1 && h3p.zero_bsvik == 1);
+    TU_BITWISE(&h3.svi0, &h.svi0, 1);
+    TU_BITWISE(&h3.svik, &h.svik, 1);
+    TU_BITWISE(&h3.bsvik, &h.bsvik, 1);
+    TU_BITWISE(&h3p.bsvik, &hp.bsvik, 1);
+    assert_true(isfinite(h3.svi0) && isfinite(h3.svik) && isfinite(h3.bsvik));
+    /* Every point at -inf: means over no point are -inf, never NaN. */
+    konst kz = {{-INFINITY, -INFINITY, -INFINITY}, {0.0, 0.0, 0.0}};
+    TU_OK(bsvi_model_set_likelihood(m, konst_lik, &kz));
+    TU_OK(bsvi_svi_run(svi, m, q3, t));
+    TU_OK(bsvi_trajectory_health(t, w, &h3));
+    assert_true(h3.svi0 == -INFINITY && h3.svik == -INFINITY && h3.bsvik == -INFINITY);
+    assert_true(h3.zero_svi0 == 3 && h3.zero_svik == 3 && h3.zero_bsvik == 3);
 
     /* Ordinary values: the plain mean, bitwise. */
     konst k2 = {{-3.0, -1.5, -2.25}, {0.0, 0.0, 0.0}};
@@ -133,11 +160,12 @@ static void test_health_overflow(void **state)
     TU_OK(bsvi_svi_run(svi, m, q3, t));
     double lw3[9];
     TU_OK(bsvi_trajectory_get_log_weights(t, lw3));
-    TU_OK(bsvi_trajectory_health(t, NULL, 0, &s0, &sk, &bk));
+    TU_OK(bsvi_trajectory_health(t, NULL, &h));
     const double e0 = (lw3[0] + lw3[3] + lw3[6]) / 3.0, ek = (lw3[2] + lw3[5] + lw3[8]) / 3.0;
-    TU_BITWISE(&s0, &e0, 1);
-    TU_BITWISE(&sk, &ek, 1);
+    TU_BITWISE(&h.svi0, &e0, 1);
+    TU_BITWISE(&h.svik, &ek, 1);
 
+    bsvi_buffer_weights_destroy(w);
     bsvi_proposal_destroy(q2);
     bsvi_proposal_destroy(q3);
     bsvi_trajectory_destroy(t);
@@ -203,28 +231,36 @@ static void test_elbo_star_overflow(void **state)
 static void test_pi_step_recentre_overflow(void **state)
 {
     (void)state;
-    bsvi_estimator *e = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_GIWAE, 1, &e));
-    TU_OK(bsvi_estimator_set_pi_optimisation(e, 1));
+    bsvi_buffer_weights *w = NULL;
+    TU_OK(bsvi_buffer_weights_create(2, &w));
     const double lj[4] = {0.0, -1.0, 0.5, -2.0}, lq[4] = {0.0, 0.0, 0.0, 0.0};
-    TU_OK(bsvi_estimator_compute_terms(e, 2, 2, lj, lq));
-    TU_OK(bsvi_estimator_set_pi_adam(e, 1e308, 0.9, 0.999));
-    double pi0[2], g0[2], pi1[2], g1[2];
-    TU_OK(bsvi_estimator_get_buffer_weights(e, pi0, 2));
-    TU_OK(bsvi_estimator_get_pi_gradient(e, g0, 2));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w, 2, 2, lj, lq));
+    TU_OK(bsvi_buffer_weights_set_adam(w, 1e308, 0.9, 0.999));
+    double pi0[2], g0[2], pi1[2], g1[2], a0[2], a1[2];
+    uint64_t c0 = 0, c1 = 0;
+    TU_OK(bsvi_buffer_weights_get_probs(w, pi0, 2));
+    TU_OK(bsvi_buffer_weights_get_logits(w, a0, 2));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, g0, &c0, 2));
+    assert_true(c0 == 2);
     assert_true(g0[0] > 0.0 && g0[1] < 0.0); /* steps of about +1e308 and -1e308 */
-    TU_STATUS(bsvi_estimator_pi_step(e), BSVI_ERR_NUMERIC);
-    TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "infinity");
-    TU_OK(bsvi_estimator_get_buffer_weights(e, pi1, 2));
-    TU_OK(bsvi_estimator_get_pi_gradient(e, g1, 2));
+    TU_STATUS(bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
+    TU_MESSAGE_MENTIONS(bsvi_buffer_weights_last_error(w), "infinity");
+    TU_OK(bsvi_buffer_weights_get_probs(w, pi1, 2));
+    TU_OK(bsvi_buffer_weights_get_logits(w, a1, 2));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, g1, &c1, 2));
     TU_BITWISE(pi0, pi1, 2);
+    TU_BITWISE(a0, a1, 2);
     TU_BITWISE(g0, g1, 2);
+    assert_true(c1 == c0);
+    uint64_t steps = 99;
+    TU_OK(bsvi_buffer_weights_get_adam_state(w, NULL, NULL, &steps, 2));
+    assert_true(steps == 0); /* the refused step left Adam's state as it was */
     /* A sane rate then steps, and the slot that lost weight can still move. */
-    TU_OK(bsvi_estimator_set_pi_adam(e, 0.5, 0.9, 0.999));
-    TU_OK(bsvi_estimator_pi_step(e));
-    TU_OK(bsvi_estimator_get_buffer_weights(e, pi1, 2));
+    TU_OK(bsvi_buffer_weights_set_adam(w, 0.5, 0.9, 0.999));
+    TU_OK(bsvi_buffer_weights_step(w));
+    TU_OK(bsvi_buffer_weights_get_probs(w, pi1, 2));
     assert_true(pi1[0] > 0.5 && pi1[1] > 0.0 && pi1[1] < 0.5);
-    bsvi_estimator_destroy(e);
+    bsvi_buffer_weights_destroy(w);
 }
 
 /* ---- item 5: huge finite directions ------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* test_reentrancy.c: host callbacks that call back into the library (issue 12, item 1).
- * Before the fix, a likelihood callback running bsvi_svi_run, bsvi_estimator_compute or a
+ * Before the fix, a likelihood callback running bsvi_svi_run, an estimator compute
+ * (bsvi_estimator_compute in 0.1; bsvi_estimator_elbo/iwae since 0.2) or a
  * bsvi_evaluator_* estimate on the handle that called it, or destroying the output
  * trajectory, was a heap-use-after-free under ASan (the workspace was regrown and freed
  * while the outer call read it), and a nested same-shape bsvi_svi_run segfaulted in a
@@ -39,7 +40,7 @@ typedef enum action {
     A_DESTROY_SVI,
     A_DESTROY_MODEL,
     A_DESTROY_Q,
-    /* on the estimator of a running bsvi_estimator_compute */
+    /* on the estimator of a running bsvi_estimator_iwae */
     A_EST_COMPUTE_SAME,
     A_EST_SET,
     A_EST_READ,
@@ -52,6 +53,7 @@ typedef enum action {
     A_EV_SET,
     A_EV_OTHER,
     A_EV_SVI_SET,
+    A_EV_SVI_OPTIONS_SET,
     A_EV_FINAL_Q_SET,
     A_DESTROY_EV
 } action;
@@ -136,13 +138,13 @@ static void act(ctx *c)
         break;
     case A_EST_ON_OUT: { /* the trajectory being filled holds the previous run: readable */
         bsvi_estimator *e = NULL;
-        TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, D, &e));
-        KEEP(c, bsvi_estimator_compute(e, NULL, NULL, c->t), bsvi_estimator_last_error(e));
+        TU_OK(bsvi_estimator_create(D, &e));
+        KEEP(c, bsvi_estimator_bsvi(e, c->t, NULL), bsvi_estimator_last_error(e));
         bsvi_estimator_destroy(e);
         break;
     }
     case A_EV_FINAL_Q_HELD:
-        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q2, c->svi2, 3, buf, c->q),
+        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q2, 3, buf, c->q),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_DESTROY_OUT:
@@ -166,17 +168,18 @@ static void act(ctx *c)
         KEEP(c, BSVI_OK, "");
         break;
     case A_EST_COMPUTE_SAME:
-        KEEP(c, bsvi_estimator_compute(c->est, c->model, c->q, NULL),
+        KEEP(c, bsvi_estimator_iwae(c->est, c->model, c->q, 4, BSVI_GRAD_PATHWISE),
              bsvi_estimator_last_error(c->est));
         break;
     case A_EST_SET:
-        KEEP(c, bsvi_estimator_set_num_samples(c->est, 7), bsvi_estimator_last_error(c->est));
+        KEEP(c, bsvi_estimator_set_point_policy(c->est, BSVI_POINTS_FAIL),
+             bsvi_estimator_last_error(c->est));
         break;
     case A_EST_READ:
         KEEP(c, bsvi_estimator_get_bounds(c->est, buf, B), bsvi_estimator_last_error(c->est));
         break;
     case A_EST_COMPUTE_OTHER:
-        KEEP(c, bsvi_estimator_compute(c->est2, c->model, c->q, NULL),
+        KEEP(c, bsvi_estimator_iwae(c->est2, c->model, c->q, 10, BSVI_GRAD_PATHWISE),
              bsvi_estimator_last_error(c->est2));
         break;
     case A_DESTROY_EST:
@@ -189,7 +192,7 @@ static void act(ctx *c)
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_BSVI_SAME:
-        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q, c->svi2, 3, buf, NULL),
+        KEEP(c, bsvi_evaluator_bsvi(c->ev, c->model, c->q, 3, buf, NULL),
              bsvi_evaluator_last_error(c->ev));
         break;
     case A_EV_ELBO_SAME:
@@ -203,9 +206,14 @@ static void act(ctx *c)
         KEEP(c, bsvi_evaluator_iwae(c->ev2, c->model, c->q, 5, buf),
              bsvi_evaluator_last_error(c->ev2));
         break;
-    case A_EV_SVI_SET:
+    case A_EV_SVI_SET: /* the evaluator copied its options: the SVI handle is not held */
         KEEP(c, bsvi_svi_set_steps(c->svi, 1), bsvi_svi_last_error(c->svi));
         break;
+    case A_EV_SVI_OPTIONS_SET: {
+        const bsvi_svi_options o = bsvi_svi_options_default();
+        KEEP(c, bsvi_evaluator_set_svi_options(c->ev, &o), bsvi_evaluator_last_error(c->ev));
+        break;
+    }
     case A_EV_FINAL_Q_SET:
         KEEP(c, bsvi_proposal_set_params(c->q2, mean, ls), bsvi_proposal_last_error(c->q2));
         break;
@@ -254,11 +262,13 @@ static void ctx_init(ctx *c, action a)
     TU_OK(bsvi_svi_set_steps(c->svi2, K));
     TU_OK(bsvi_trajectory_create(&c->t));
     TU_OK(bsvi_trajectory_create(&c->t2));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, D, &c->est));
-    TU_OK(bsvi_estimator_set_num_samples(c->est, 4));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, D, &c->est2));
+    TU_OK(bsvi_estimator_create(D, &c->est));
+    TU_OK(bsvi_estimator_create(D, &c->est2));
     TU_OK(bsvi_evaluator_create(D, &c->ev));
     TU_OK(bsvi_evaluator_set_chunk_rows(c->ev, 4));
+    bsvi_svi_options o; /* BSVI-K refines as c->svi does (Adam, eta 0.05) */
+    TU_OK(bsvi_svi_get_options(c->svi, &o));
+    TU_OK(bsvi_evaluator_set_svi_options(c->ev, &o));
     TU_OK(bsvi_evaluator_create(D, &c->ev2));
 }
 
@@ -390,21 +400,21 @@ static void test_svi_run_destroy_deferred(void **state)
     svi_scenario(A_DESTROY_OUT, BSVI_OK, 1);
 }
 
-/* ---- bsvi_estimator_compute ---------------------------------------------------------- */
+/* ---- bsvi_estimator_iwae (K = 4) ------------------------------------------------------ */
 
 static void est_scenario(action a, bsvi_status want)
 {
     ctx ref, c;
     ctx_init(&ref, A_NONE);
-    TU_OK(bsvi_estimator_compute(ref.est, ref.model, ref.q, NULL));
-    TU_OK(bsvi_estimator_compute(ref.est, ref.model, ref.q, NULL));
+    TU_OK(bsvi_estimator_iwae(ref.est, ref.model, ref.q, 4, BSVI_GRAD_PATHWISE));
+    TU_OK(bsvi_estimator_iwae(ref.est, ref.model, ref.q, 4, BSVI_GRAD_PATHWISE));
     double wb[B], gb[B];
     TU_OK(bsvi_estimator_get_bounds(ref.est, wb, B));
     ctx_init(&c, A_NONE);
-    TU_OK(bsvi_estimator_compute(c.est, c.model, c.q, NULL));
+    TU_OK(bsvi_estimator_iwae(c.est, c.model, c.q, 4, BSVI_GRAD_PATHWISE));
     c.act = a;
-    TU_OK(bsvi_estimator_compute(c.est, c.model, c.q, NULL));
-    expect(&c, want, "bsvi_estimator_compute");
+    TU_OK(bsvi_estimator_iwae(c.est, c.model, c.q, 4, BSVI_GRAD_PATHWISE));
+    expect(&c, want, "bsvi_estimator_iwae");
     if (c.est != NULL) {
         TU_OK(bsvi_estimator_get_bounds(c.est, gb, B));
         TU_BITWISE(wb, gb, B);
@@ -442,8 +452,8 @@ static void ev_scenario(action a, bsvi_status want, int kind)
         TU_OK(bsvi_evaluator_iwae(ref.ev, ref.model, ref.q, 6, w));
         TU_OK(bsvi_evaluator_iwae(c.ev, c.model, c.q, 6, g));
     } else if (kind == 1) {
-        TU_OK(bsvi_evaluator_bsvi(ref.ev, ref.model, ref.q, ref.svi, 4, w, ref.q2));
-        TU_OK(bsvi_evaluator_bsvi(c.ev, c.model, c.q, c.svi, 4, g, c.q2));
+        TU_OK(bsvi_evaluator_bsvi(ref.ev, ref.model, ref.q, 4, w, ref.q2));
+        TU_OK(bsvi_evaluator_bsvi(c.ev, c.model, c.q, 4, g, c.q2));
         if (a != A_DESTROY_Q) {
             TU_OK(bsvi_proposal_get_params(ref.q2, w + B, w + B + B * D));
             TU_OK(bsvi_proposal_get_params(c.q2, g + B, g + B + B * D));
@@ -467,6 +477,7 @@ static void test_evaluator_reentry(void **state)
         ev_scenario(A_EV_BSVI_SAME, BSVI_ERR_REENTRANT, kind);
         ev_scenario(A_EV_ELBO_SAME, BSVI_ERR_REENTRANT, kind);
         ev_scenario(A_EV_SET, BSVI_ERR_REENTRANT, kind);
+        ev_scenario(A_EV_SVI_OPTIONS_SET, BSVI_ERR_REENTRANT, kind);
         ev_scenario(A_Q_SET, BSVI_ERR_REENTRANT, kind);
         ev_scenario(A_MODEL_SET, BSVI_ERR_REENTRANT, kind);
         ev_scenario(A_EV_OTHER, BSVI_OK, kind);
@@ -474,8 +485,11 @@ static void test_evaluator_reentry(void **state)
         ev_scenario(A_DESTROY_EV, BSVI_OK, kind);
         ev_scenario(A_DESTROY_MODEL, BSVI_OK, kind);
     }
-    ev_scenario(A_EV_SVI_SET, BSVI_ERR_REENTRANT, 1);   /* the SVI configuration read */
-    ev_scenario(A_SVI_RUN_SAME, BSVI_ERR_REENTRANT, 1); /* a run would change that handle */
+    /* Since 0.2 the evaluator holds no SVI handle (it copied the options): changing or
+     * running one from BSVI-K's callback works and does not disturb the estimate; changing
+     * the evaluator's own options is refused (above). */
+    ev_scenario(A_EV_SVI_SET, BSVI_OK, 1);
+    ev_scenario(A_SVI_RUN_SAME, BSVI_OK, 1);
     ev_scenario(A_EV_FINAL_Q_SET, BSVI_ERR_REENTRANT, 1);
     ev_scenario(A_DESTROY_Q, BSVI_OK, 1);
 }

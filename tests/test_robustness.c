@@ -2,8 +2,10 @@
  * -INFINITY for a data point, one finite weight among -INFINITY ones, ties and denormals,
  * fed through GIWAE terms and through a host callback (IWAE and the trajectory kinds):
  * bounds, r, SIR draws and pi gradients are right, or the status says why, and no NaN
- * reaches an output reported as BSVI_OK. Extreme log-stds and step sizes under the freeze
- * policy; a million pi steps stay finite; the generator's counter ranges. */
+ * reaches an output reported as BSVI_OK. A data point of zero density gives a bound of
+ * -INFINITY with the others intact (BSVI_POINTS_REPORT) or fails the batch
+ * (BSVI_POINTS_FAIL). Extreme log-stds and step sizes under the freeze policy; a million pi
+ * steps (bsvi_buffer_weights) stay finite; the generator's counter ranges. */
 #include "testutil.h"
 #include "lingauss.h"
 
@@ -52,13 +54,23 @@ static void test_giwae_extremes(void **state)
     };
     const double lq[B * N] = {0};
     bsvi_estimator *e = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_GIWAE, 1, &e));
-    TU_OK(bsvi_estimator_set_pi_optimisation(e, 1));
-    TU_OK(bsvi_estimator_compute_terms(e, B, N, lj, lq));
+    TU_OK(bsvi_estimator_create(1, &e));
+    TU_OK(bsvi_estimator_giwae(e, B, N, lj, lq, NULL));
+    bsvi_bound kind = BSVI_BOUND_ELBO;
+    TU_OK(bsvi_estimator_result_kind(e, &kind));
+    assert_int_equal(kind, BSVI_BOUND_GIWAE);
+    bsvi_buffer_weights *w = NULL;
+    TU_OK(bsvi_buffer_weights_create(N, &w));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w, B, N, lj, lq));
     double bounds[B], coef[B * N], g[N];
+    uint64_t count = 0;
     TU_OK(bsvi_estimator_get_bounds(e, bounds, B));
     TU_OK(bsvi_estimator_get_targets(e, B * N, NULL, NULL, NULL, coef));
-    TU_OK(bsvi_estimator_get_pi_gradient(e, g, N));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, g, &count, N));
+    assert_true(count == B);
+    for (size_t i = 0; i < N; ++i) {
+        g[i] /= (double)count; /* the mean over data points */
+    }
     assert_no_nan(bounds, B);
     assert_simplex_rows(coef, B, N);
     const double lpi = -log((double)N);
@@ -91,25 +103,81 @@ static void test_giwae_extremes(void **state)
     }
     TU_NEAR(g[1], expect1 / B, 1e-15);
 
-    /* every weight -inf for one data point: NUMERIC naming it; previous result kept */
+    /* every weight -inf for one data point, under BSVI_POINTS_FAIL: NUMERIC naming it;
+     * previous result kept */
     double lj2[2 * N] = {0.0, 1.0, 2.0, 3.0, NI, NI, NI, NI};
-    TU_STATUS(bsvi_estimator_compute_terms(e, 2, N, lj2, lq), BSVI_ERR_NUMERIC);
+    TU_OK(bsvi_estimator_set_point_policy(e, BSVI_POINTS_FAIL));
+    TU_STATUS(bsvi_estimator_giwae(e, 2, N, lj2, lq, NULL), BSVI_ERR_NUMERIC);
     TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "data point 1");
     double after[B];
     TU_OK(bsvi_estimator_get_bounds(e, after, B));
     TU_BITWISE(after, bounds, B);
-    /* finite terms whose difference overflows to +inf: NUMERIC, not NaN */
+    assert_int_equal(bsvi_estimator_batch(e), B);
+    TU_STATUS(bsvi_estimator_set_point_policy(e, (bsvi_point_policy)2), BSVI_ERR_BAD_VALUE);
+    /* ... and under BSVI_POINTS_REPORT (the default): the point's bound is -inf, its
+     * coefficients 0, it is counted, and point 0 is as in a batch of point 0 alone. */
+    bsvi_estimator *r = NULL, *one = NULL;
+    TU_OK(bsvi_estimator_create(1, &r));
+    TU_OK(bsvi_estimator_create(1, &one));
+    TU_OK(bsvi_estimator_giwae(r, 2, N, lj2, lq, NULL));
+    TU_OK(bsvi_estimator_giwae(one, 1, N, lj2, lq, NULL));
+    assert_int_equal(bsvi_estimator_num_zero_points(r), 1);
+    assert_int_equal(bsvi_estimator_num_zero_points(one), 0);
+    double rb[2], ob[1], rc[2 * N], oc[N];
+    TU_OK(bsvi_estimator_get_bounds(r, rb, 2));
+    TU_OK(bsvi_estimator_get_bounds(one, ob, 1));
+    TU_OK(bsvi_estimator_get_targets(r, 2 * N, NULL, NULL, NULL, rc));
+    TU_OK(bsvi_estimator_get_targets(one, N, NULL, NULL, NULL, oc));
+    assert_true(rb[1] == -INFINITY);
+    TU_BITWISE(rb, ob, 1);
+    TU_BITWISE(rc, oc, N);
+    for (size_t i = 0; i < N; ++i) {
+        assert_true(rc[N + i] == 0.0);
+    }
+    bsvi_stats st;
+    TU_OK(bsvi_estimator_get_stats(r, &st));
+    assert_true(st.calls == 1 && st.data_points == 2 && st.zero_points == 1);
+    /* the pi gradient: the zero point adds nothing, to the sum or to the count */
+    bsvi_buffer_weights *w2 = NULL, *w1 = NULL;
+    TU_OK(bsvi_buffer_weights_create(N, &w2));
+    TU_OK(bsvi_buffer_weights_create(N, &w1));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w2, 2, N, lj2, lq));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w1, 1, N, lj2, lq));
+    double g2[N], g1[N];
+    uint64_t c2 = 0, c1 = 0;
+    TU_OK(bsvi_buffer_weights_get_gradient(w2, g2, &c2, N));
+    TU_OK(bsvi_buffer_weights_get_gradient(w1, g1, &c1, N));
+    assert_true(c2 == 1 && c1 == 1);
+    TU_BITWISE(g2, g1, N);
+
+    /* finite terms whose difference overflows to +inf: NUMERIC, not NaN (either policy) */
     const double big[N] = {DBL_MAX, 0.0, 0.0, 0.0};
     const double neg[N] = {-DBL_MAX, 0.0, 0.0, 0.0};
-    TU_STATUS(bsvi_estimator_compute_terms(e, 1, N, big, neg), BSVI_ERR_NUMERIC);
+    TU_STATUS(bsvi_estimator_giwae(e, 1, N, big, neg, NULL), BSVI_ERR_NUMERIC);
     TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "overflow");
     TU_OK(bsvi_estimator_get_bounds(e, after, B));
     TU_BITWISE(after, bounds, B);
+    TU_STATUS(bsvi_estimator_giwae(r, 1, N, big, neg, NULL), BSVI_ERR_NUMERIC);
+    TU_STATUS(bsvi_buffer_weights_accumulate_terms(w1, 1, N, big, neg), BSVI_ERR_NUMERIC);
     /* a zero pi slot with the only finite weight: every weight of the buffer is zero */
     const double pi[N] = {0.5, 0.5, 0.0, 0.0};
-    TU_OK(bsvi_estimator_set_buffer_weights(e, pi, N));
+    TU_OK(bsvi_buffer_weights_set_probs(w, pi, N));
     const double only2[N] = {NI, NI, 1.0, NI};
-    TU_STATUS(bsvi_estimator_compute_terms(e, 1, N, only2, lq), BSVI_ERR_NUMERIC);
+    TU_STATUS(bsvi_estimator_giwae(e, 1, N, only2, lq, w), BSVI_ERR_NUMERIC);
+    TU_OK(bsvi_estimator_giwae(r, 1, N, only2, lq, w));
+    TU_OK(bsvi_estimator_get_bounds(r, rb, 1));
+    assert_true(rb[0] == -INFINITY);
+    assert_int_equal(bsvi_estimator_num_zero_points(r), 1);
+    /* without the zero slot the same terms have a finite bound */
+    TU_OK(bsvi_estimator_giwae(r, 1, N, only2, lq, NULL));
+    TU_OK(bsvi_estimator_get_bounds(r, rb, 1));
+    TU_NEAR(rb[0], 1.0 + lpi, 1e-12);
+    assert_int_equal(bsvi_estimator_num_zero_points(r), 0);
+    bsvi_buffer_weights_destroy(w);
+    bsvi_buffer_weights_destroy(w1);
+    bsvi_buffer_weights_destroy(w2);
+    bsvi_estimator_destroy(one);
+    bsvi_estimator_destroy(r);
     bsvi_estimator_destroy(e);
 }
 
@@ -158,12 +226,10 @@ static void test_iwae_callback_extremes(void **state)
     bsvi_proposal *q = NULL;
     TU_OK(bsvi_proposal_create(B, D, &q));
     bsvi_estimator *e = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, D, &e));
-    TU_OK(bsvi_estimator_set_num_samples(e, K));
-    const bsvi_grad_form forms[3] = {BSVI_GRAD_PATHWISE, BSVI_GRAD_STL, BSVI_GRAD_DREG};
-    for (size_t f = 0; f < 3; ++f) {
-        TU_OK(bsvi_estimator_set_grad_form(e, forms[f]));
-        TU_OK(bsvi_estimator_compute(e, m, q, NULL));
+    TU_OK(bsvi_estimator_create(D, &e));
+    const bsvi_grad_form forms[2] = {BSVI_GRAD_PATHWISE, BSVI_GRAD_DREG};
+    for (size_t f = 0; f < 2; ++f) {
+        TU_OK(bsvi_estimator_iwae(e, m, q, K, forms[f]));
         double bounds[B], coef[B * K], gm[B * D], gs[B * D];
         TU_OK(bsvi_estimator_get_bounds(e, bounds, B));
         TU_OK(bsvi_estimator_get_targets(e, B * K, NULL, NULL, NULL, coef));
@@ -182,24 +248,77 @@ static void test_iwae_callback_extremes(void **state)
         assert_true(bounds[2] == 1e300);
         assert_true(isfinite(bounds[3]));
     }
-    /* every sample -inf for one data point: NUMERIC, results kept */
+    /* STL is refused for IWAE (biased): BAD_VALUE, results kept */
     double before[B], after[B];
     TU_OK(bsvi_estimator_get_bounds(e, before, B));
+    TU_STATUS(bsvi_estimator_iwae(e, m, q, K, BSVI_GRAD_STL), BSVI_ERR_BAD_VALUE);
+    TU_MESSAGE(bsvi_estimator_last_error(e));
+    TU_OK(bsvi_estimator_get_bounds(e, after, B));
+    TU_BITWISE(after, before, B);
+    /* every sample -inf for one data point: under BSVI_POINTS_FAIL NUMERIC, results kept */
     double val2[B * K];
     memcpy(val2, val, sizeof val2);
     val2[0] = val2[1] = val2[2] = val2[3] = NI;
     t.val = val2;
-    TU_STATUS(bsvi_estimator_compute(e, m, q, NULL), BSVI_ERR_NUMERIC);
+    TU_OK(bsvi_estimator_set_point_policy(e, BSVI_POINTS_FAIL));
+    TU_STATUS(bsvi_estimator_iwae(e, m, q, K, BSVI_GRAD_PATHWISE), BSVI_ERR_NUMERIC);
     TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "data point 0");
     TU_OK(bsvi_estimator_get_bounds(e, after, B));
     TU_BITWISE(after, before, B);
+    /* ... under BSVI_POINTS_REPORT: bound -inf, coefficients and encoder gradient 0 for that
+     * point; the other three bitwise as in a batch without it (same stream, ids 1..3). The
+     * failed compute did not advance the counter: this one runs at counter 2. */
+    TU_OK(bsvi_estimator_set_point_policy(e, BSVI_POINTS_REPORT));
+    TU_OK(bsvi_estimator_iwae(e, m, q, K, BSVI_GRAD_PATHWISE));
+    assert_int_equal(bsvi_estimator_num_zero_points(e), 1);
+    {
+        double bd[B], cf[B * K], gm[B * D], gs[B * D], zz[B * K * D];
+        TU_OK(bsvi_estimator_get_bounds(e, bd, B));
+        TU_OK(bsvi_estimator_get_targets(e, B * K, NULL, NULL, zz, cf));
+        TU_OK(bsvi_estimator_get_encoder_grad(e, B, gm, gs));
+        assert_true(bd[0] == -INFINITY);
+        for (size_t s = 0; s < K; ++s) {
+            assert_true(cf[s] == 0.0);
+            assert_true(isfinite(zz[s * D])); /* the latents are still given */
+        }
+        for (size_t j = 0; j < D; ++j) {
+            assert_true(gm[j] == 0.0 && gs[j] == 0.0);
+        }
+        bsvi_estimator *e3 = NULL;
+        bsvi_proposal *q3 = NULL;
+        TU_OK(bsvi_estimator_create(D, &e3));
+        TU_OK(bsvi_estimator_set_stream(e3, 2, 1));
+        TU_OK(bsvi_proposal_create(B - 1, D, &q3));
+        t.val = val2 + K; /* rows of data points 1..3 */
+        TU_OK(bsvi_estimator_iwae(e3, m, q3, K, BSVI_GRAD_PATHWISE));
+        assert_int_equal(bsvi_estimator_num_zero_points(e3), 0);
+        double b3[B - 1], c3[(B - 1) * K], gm3[(B - 1) * D], gs3[(B - 1) * D],
+            z3[(B - 1) * K * D];
+        TU_OK(bsvi_estimator_get_bounds(e3, b3, B - 1));
+        TU_OK(bsvi_estimator_get_targets(e3, (B - 1) * K, NULL, NULL, z3, c3));
+        TU_OK(bsvi_estimator_get_encoder_grad(e3, B - 1, gm3, gs3));
+        TU_BITWISE(bd + 1, b3, B - 1);
+        TU_BITWISE(cf + K, c3, (B - 1) * K);
+        TU_BITWISE(zz + K * D, z3, (B - 1) * K * D);
+        TU_BITWISE(gm + D, gm3, (B - 1) * D);
+        TU_BITWISE(gs + D, gs3, (B - 1) * D);
+        bsvi_stats st;
+        TU_OK(bsvi_estimator_get_stats(e, &st));
+        assert_true(st.calls == 3 && st.data_points == 3 * B && st.zero_points == 1);
+        assert_true(st.likelihood_calls == 3 && st.likelihood_rows == 3 * B * K);
+        uint64_t counter = 0;
+        TU_OK(bsvi_estimator_get_stream(e, NULL, &counter, NULL));
+        assert_true(counter == 3);
+        bsvi_proposal_destroy(q3);
+        bsvi_estimator_destroy(e3);
+    }
+    TU_OK(bsvi_estimator_get_bounds(e, before, B));
     /* a huge gradient with a huge sigma overflows the encoder gradient: NUMERIC, not NaN */
     t.val = val;
     t.grad = 1e300;
     double mean[B * D] = {0}, ls[B * D] = {BSVI_MAX_LOG_STD, 0, 0, 0};
     TU_OK(bsvi_proposal_set_params(q, mean, ls));
-    TU_OK(bsvi_estimator_set_grad_form(e, BSVI_GRAD_PATHWISE));
-    bsvi_status st = bsvi_estimator_compute(e, m, q, NULL);
+    bsvi_status st = bsvi_estimator_iwae(e, m, q, K, BSVI_GRAD_PATHWISE);
     if (st == BSVI_OK) {
         double gm[B * D], gs[B * D];
         TU_OK(bsvi_estimator_get_encoder_grad(e, B, gm, gs));
@@ -220,7 +339,7 @@ static void test_iwae_callback_extremes(void **state)
     TU_OK(bsvi_model_set_prior(m, table_likelihood, &tp));
     ls[0] = 0.0;
     TU_OK(bsvi_proposal_set_params(q, mean, ls));
-    TU_STATUS(bsvi_estimator_compute(e, m, q, NULL), BSVI_ERR_CALLBACK_NAN);
+    TU_STATUS(bsvi_estimator_iwae(e, m, q, K, BSVI_GRAD_PATHWISE), BSVI_ERR_CALLBACK_NAN);
     TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "overflow");
     bsvi_evaluator *ev = NULL;
     TU_OK(bsvi_evaluator_create(D, &ev));
@@ -265,25 +384,51 @@ static void test_trajectory_extremes(void **state)
     const bsvi_bound kinds[3] = {BSVI_BOUND_BSVI, BSVI_BOUND_BSVI_SIR, BSVI_BOUND_SVI};
     for (size_t kk = 0; kk < 3; ++kk) {
         bsvi_estimator *e = NULL;
-        TU_OK(bsvi_estimator_create(kinds[kk], D, &e));
+        TU_OK(bsvi_estimator_create(D, &e));
         if (kinds[kk] == BSVI_BOUND_SVI) {
-            /* data point 1's last weight is -inf: SVI-k has no bound for it */
-            TU_STATUS(bsvi_estimator_compute(e, NULL, NULL, tr), BSVI_ERR_NUMERIC);
+            /* data point 1's last weight is -inf: SVI-k has no bound for it. Under
+             * BSVI_POINTS_FAIL that fails the batch ... */
+            TU_OK(bsvi_estimator_set_point_policy(e, BSVI_POINTS_FAIL));
+            TU_STATUS(bsvi_estimator_svi(e, tr), BSVI_ERR_NUMERIC);
             TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "data point 1");
+            assert_int_equal(bsvi_estimator_batch(e), 0);
+            /* ... under BSVI_POINTS_REPORT its bound is -inf, coefficient 0, and the others
+             * are their last weights, bitwise */
+            TU_OK(bsvi_estimator_set_point_policy(e, BSVI_POINTS_REPORT));
+            TU_OK(bsvi_estimator_svi(e, tr));
+            double bounds[B], coef[B];
+            size_t slot[B];
+            TU_OK(bsvi_estimator_get_bounds(e, bounds, B));
+            TU_OK(bsvi_estimator_get_targets(e, B, NULL, slot, NULL, coef));
+            assert_int_equal(bsvi_estimator_num_zero_points(e), 1);
+            assert_true(bounds[1] == -INFINITY && coef[1] == 0.0);
+            for (size_t b = 0; b < B; ++b) {
+                assert_int_equal(slot[b], k);
+                if (b != 1) {
+                    TU_BITWISE(&bounds[b], &lw[b * K1 + k], 1);
+                    assert_true(coef[b] == 1.0);
+                }
+            }
             bsvi_estimator_destroy(e);
             continue;
         }
-        TU_OK(bsvi_estimator_set_pi_optimisation(e, 1));
+        bsvi_buffer_weights *w = NULL;
+        TU_OK(bsvi_buffer_weights_create(K1, &w));
         if (kinds[kk] == BSVI_BOUND_BSVI_SIR) {
-            TU_OK(bsvi_estimator_set_num_resamples(e, M));
+            TU_OK(bsvi_estimator_bsvi_sir(e, tr, w, M));
+        } else {
+            TU_OK(bsvi_estimator_bsvi(e, tr, w));
         }
-        TU_OK(bsvi_estimator_compute(e, NULL, NULL, tr));
+        TU_OK(bsvi_buffer_weights_accumulate(w, tr));
         const size_t T = bsvi_estimator_num_targets(e) / B;
         double bounds[B], coef[B * M], g[K1];
         size_t slot[B * M];
+        uint64_t count = 0;
         TU_OK(bsvi_estimator_get_bounds(e, bounds, B));
         TU_OK(bsvi_estimator_get_targets(e, B * T, NULL, slot, NULL, coef));
-        TU_OK(bsvi_estimator_get_pi_gradient(e, g, K1));
+        TU_OK(bsvi_buffer_weights_get_gradient(w, g, &count, K1));
+        assert_true(count == B); /* every point has a non-zero weight */
+        assert_int_equal(bsvi_estimator_num_zero_points(e), 0);
         assert_no_nan(bounds, B);
         assert_no_nan(g, K1);
         assert_simplex_rows(coef, B, T);
@@ -312,12 +457,17 @@ static void test_trajectory_extremes(void **state)
             gs += g[i];
         }
         TU_NEAR(gs, 0.0, 1e-12);
+        bsvi_buffer_weights_destroy(w);
         bsvi_estimator_destroy(e);
     }
-    /* health means: finite inputs except -inf; no NaN */
-    double a, b, c;
-    TU_OK(bsvi_trajectory_health(tr, NULL, 0, &a, &b, &c));
-    assert_true(!(isnan(a) || isnan(b) || isnan(c)));
+    /* health means: no NaN; data point 1 (log w_0 = log w_k = -inf) is left out of SVI-0 and
+     * SVI-k and counted; every point has a finite BSVI-k */
+    bsvi_health h;
+    TU_OK(bsvi_trajectory_health(tr, NULL, &h));
+    assert_true(!(isnan(h.svi0) || isnan(h.svik) || isnan(h.bsvik)));
+    assert_int_equal(h.zero_svi0, 1);
+    assert_int_equal(h.zero_svik, 1);
+    assert_int_equal(h.zero_bsvik, 0);
     bsvi_trajectory_destroy(tr);
     bsvi_svi_destroy(svi);
     bsvi_proposal_destroy(q);
@@ -414,8 +564,8 @@ static void test_extreme_log_std_and_steps(void **state)
                 tu_traj_free(&a);
                 /* the bounds over a frozen buffer are fine */
                 bsvi_estimator *e = NULL;
-                TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI, D, &e));
-                TU_OK(bsvi_estimator_compute(e, NULL, NULL, te));
+                TU_OK(bsvi_estimator_create(D, &e));
+                TU_OK(bsvi_estimator_bsvi(e, te, NULL));
                 double bd[B];
                 TU_OK(bsvi_estimator_get_bounds(e, bd, B));
                 assert_no_nan(bd, B);
@@ -482,24 +632,27 @@ static void test_pi_long_run(void **state)
     (void)state;
     enum { N = 4 };
     bsvi_estimator *e = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_GIWAE, 1, &e));
-    TU_OK(bsvi_estimator_set_pi_optimisation(e, 1));
-    TU_OK(bsvi_estimator_set_pi_adam(e, 0.05, 0.9, 0.999));
+    bsvi_buffer_weights *w = NULL;
+    TU_OK(bsvi_estimator_create(1, &e));
+    TU_OK(bsvi_buffer_weights_create(N, &w));
+    TU_OK(bsvi_buffer_weights_set_adam(w, 0.05, 0.9, 0.999));
     /* Slot 3 dominates; slot 1 is -inf (r = 0): its logit only ever decreases. */
     const double lj[N] = {0.0, -INFINITY, 1.0, 3.0}, lq[N] = {0, 0, 0, 0};
-    TU_OK(bsvi_estimator_compute_terms(e, 1, N, lj, lq));
     const size_t steps = 1000000;
     double pi[N];
     for (size_t s = 0; s < steps; ++s) {
         /* every step is a real Adam step on a freshly accumulated gradient */
-        if (s > 0 && bsvi_estimator_compute_terms(e, 1, N, lj, lq) != BSVI_OK) {
-            fail_msg("compute_terms failed at step %zu", s);
+        if (bsvi_buffer_weights_accumulate_terms(w, 1, N, lj, lq) != BSVI_OK) {
+            fail_msg("accumulate_terms failed at step %zu", s);
         }
-        if (bsvi_estimator_pi_step(e) != BSVI_OK) {
-            fail_msg("pi_step failed at step %zu: %s", s, bsvi_estimator_last_error(e));
+        if (bsvi_buffer_weights_step(w) != BSVI_OK) {
+            fail_msg("step failed at step %zu: %s", s, bsvi_buffer_weights_last_error(w));
         }
     }
-    TU_OK(bsvi_estimator_get_buffer_weights(e, pi, N));
+    uint64_t adam_steps = 0;
+    TU_OK(bsvi_buffer_weights_get_adam_state(w, NULL, NULL, &adam_steps, N));
+    assert_true(adam_steps == steps);
+    TU_OK(bsvi_buffer_weights_get_probs(w, pi, N));
     double sum = 0.0;
     for (size_t i = 0; i < N; ++i) {
         assert_true(isfinite(pi[i]) && pi[i] >= 0.0);
@@ -508,10 +661,10 @@ static void test_pi_long_run(void **state)
     TU_NEAR(sum, 1.0, 1e-12);
     assert_true(pi[3] > 0.99);
     double mp;
-    TU_OK(bsvi_estimator_get_mean_position(e, &mp));
+    TU_OK(bsvi_buffer_weights_mean_position(w, &mp));
     assert_true(isfinite(mp));
     /* still computes a finite bound with the extreme pi */
-    TU_OK(bsvi_estimator_compute_terms(e, 1, N, lj, lq));
+    TU_OK(bsvi_estimator_giwae(e, 1, N, lj, lq, w));
     double bd;
     TU_OK(bsvi_estimator_get_bounds(e, &bd, 1));
     assert_true(isfinite(bd));
@@ -521,20 +674,23 @@ static void test_pi_long_run(void **state)
      * running scale would overflow a logit to +inf and make pi NaN: the step is refused
      * with NUMERIC and changes nothing; a sane rate then steps normally. */
     const double lj_b[N] = {100.0, -INFINITY, 0.0, 0.0};
-    TU_OK(bsvi_estimator_set_pi_adam(e, DBL_MAX, 0.0, 0.999));
-    TU_OK(bsvi_estimator_compute_terms(e, 1, N, lj_b, lq));
+    TU_OK(bsvi_buffer_weights_set_adam(w, DBL_MAX, 0.0, 0.999));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w, 1, N, lj_b, lq));
     double before[N], after[N], gb[N], ga[N];
-    TU_OK(bsvi_estimator_get_buffer_weights(e, before, N));
-    TU_OK(bsvi_estimator_get_pi_gradient(e, gb, N));
-    TU_STATUS(bsvi_estimator_pi_step(e), BSVI_ERR_NUMERIC);
-    TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "learning rate");
-    TU_OK(bsvi_estimator_get_buffer_weights(e, after, N));
-    TU_OK(bsvi_estimator_get_pi_gradient(e, ga, N));
+    uint64_t cb = 0, ca = 0;
+    TU_OK(bsvi_buffer_weights_get_probs(w, before, N));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, gb, &cb, N));
+    assert_true(cb == 1);
+    TU_STATUS(bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
+    TU_MESSAGE_MENTIONS(bsvi_buffer_weights_last_error(w), "learning rate");
+    TU_OK(bsvi_buffer_weights_get_probs(w, after, N));
+    TU_OK(bsvi_buffer_weights_get_gradient(w, ga, &ca, N));
     TU_BITWISE(after, before, N);
     TU_BITWISE(ga, gb, N);
-    TU_OK(bsvi_estimator_set_pi_adam(e, 0.05, 0.0, 0.999));
-    TU_OK(bsvi_estimator_pi_step(e));
-    TU_OK(bsvi_estimator_get_buffer_weights(e, after, N));
+    assert_true(ca == cb);
+    TU_OK(bsvi_buffer_weights_set_adam(w, 0.05, 0.0, 0.999));
+    TU_OK(bsvi_buffer_weights_step(w));
+    TU_OK(bsvi_buffer_weights_get_probs(w, after, N));
     sum = 0.0;
     for (size_t i = 0; i < N; ++i) {
         assert_true(isfinite(after[i]));
@@ -542,6 +698,7 @@ static void test_pi_long_run(void **state)
     }
     TU_NEAR(sum, 1.0, 1e-12);
     assert_true(after[0] > before[0]);
+    bsvi_buffer_weights_destroy(w);
     bsvi_estimator_destroy(e);
 }
 
@@ -657,9 +814,10 @@ static void test_rng_position_range(void **state)
     TU_STATUS(bsvi_evaluator_elbo_star(ev, m, q, ((size_t)1 << 19) + 1, &out, NULL, NULL),
               BSVI_ERR_OUT_OF_RANGE);
     bsvi_estimator *e = NULL;
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_IWAE, D, &e));
-    TU_OK(bsvi_estimator_set_num_samples(e, BSVI_MAX_SAMPLES)); /* 2^20 * 2^14 = 2^34 */
-    TU_STATUS(bsvi_estimator_compute(e, m, q, NULL), BSVI_ERR_OUT_OF_RANGE);
+    TU_OK(bsvi_estimator_create(D, &e));
+    /* K = 2^20: 2^20 * 2^14 = 2^34 normals */
+    TU_STATUS(bsvi_estimator_iwae(e, m, q, BSVI_MAX_SAMPLES, BSVI_GRAD_PATHWISE),
+              BSVI_ERR_OUT_OF_RANGE);
     TU_MESSAGE_MENTIONS(bsvi_estimator_last_error(e), "2^33");
     assert_int_equal(bsvi_estimator_batch(e), 0);
     bsvi_svi *svi = NULL;

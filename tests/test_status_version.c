@@ -43,6 +43,10 @@ static void test_explicit_values(void **state)
     assert_int_equal(BSVI_GRAD_STL, 1);
     assert_int_equal(BSVI_GRAD_ANALYTIC_KL, 2);
     assert_int_equal(BSVI_GRAD_DREG, 3);
+    assert_int_equal(BSVI_DIVERGENCE_FAIL, 0);
+    assert_int_equal(BSVI_DIVERGENCE_FREEZE, 1);
+    assert_int_equal(BSVI_POINTS_REPORT, 0);
+    assert_int_equal(BSVI_POINTS_FAIL, 1);
 }
 
 static void test_status_strings_distinct(void **state)
@@ -111,6 +115,7 @@ static void test_last_error_null_handles(void **state)
     assert_non_null(bsvi_trajectory_last_error(NULL));
     assert_non_null(bsvi_estimator_last_error(NULL));
     assert_non_null(bsvi_evaluator_last_error(NULL));
+    assert_non_null(bsvi_buffer_weights_last_error(NULL));
 }
 
 int main(void)

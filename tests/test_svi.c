@@ -1,6 +1,7 @@
-/* test_svi.c: SVI-k refinement (Algorithm 1): configuration, the recorded buffer, the
- * update rules and gradient forms against hand computations, finite differences, the
- * exact-posterior fixed point, ELBO improvement, and bitwise reproducibility. */
+/* test_svi.c: SVI-k refinement (Algorithm 1): configuration (the setters, the options
+ * struct, the name helpers), the recorded buffer, the update rules and gradient forms
+ * against hand computations, finite differences, the exact-posterior fixed point, ELBO
+ * improvement, bitwise reproducibility, the stream and the statistics counters. */
 #include "testutil.h"
 #include "lingauss.h"
 
@@ -1073,7 +1074,10 @@ static void test_cancel(void **state)
     double out[3] = {7, 7, 7};
     TU_STATUS(bsvi_evaluator_iwae(ev, model, q, 50, out), BSVI_ERR_CANCELLED);
     c.calls = 0;
-    TU_STATUS(bsvi_evaluator_bsvi(ev, model, q, svi, 10, out, NULL), BSVI_ERR_CANCELLED);
+    bsvi_svi_options opts;
+    TU_OK(bsvi_svi_get_options(svi, &opts));
+    TU_OK(bsvi_evaluator_set_svi_options(ev, &opts));
+    TU_STATUS(bsvi_evaluator_bsvi(ev, model, q, 10, out, NULL), BSVI_ERR_CANCELLED);
     assert_true(out[0] == 7 && out[1] == 7 && out[2] == 7);
     TU_OK(bsvi_evaluator_set_progress(ev, NULL, NULL));
     TU_OK(bsvi_evaluator_iwae(ev, model, q, 50, out));
@@ -1088,10 +1092,637 @@ static void test_cancel(void **state)
     lg_free(&lg);
 }
 
+/* ---- the options struct -------------------------------------------------------------- */
+
+/* Fail unless every field agrees (doubles bitwise). */
+static void assert_options_equal(const bsvi_svi_options *a, const bsvi_svi_options *b)
+{
+    assert_int_equal(a->steps, b->steps);
+    TU_BITWISE(&a->step_size, &b->step_size, 1);
+    assert_int_equal(a->samples_per_step, b->samples_per_step);
+    assert_int_equal(a->rule, b->rule);
+    TU_BITWISE(&a->momentum, &b->momentum, 1);
+    TU_BITWISE(&a->adam_beta1, &b->adam_beta1, 1);
+    TU_BITWISE(&a->adam_beta2, &b->adam_beta2, 1);
+    TU_BITWISE(&a->adam_epsilon, &b->adam_epsilon, 1);
+    TU_BITWISE(&a->clip_norm, &b->clip_norm, 1);
+    assert_int_equal(a->grad_form, b->grad_form);
+    assert_int_equal(a->double_sampling, b->double_sampling);
+    assert_int_equal(a->divergence, b->divergence);
+}
+
+static void assert_handle_options(const bsvi_svi *svi, const bsvi_svi_options *want)
+{
+    bsvi_svi_options got;
+    memset(&got, 0xA5, sizeof got);
+    TU_OK(bsvi_svi_get_options(svi, &got));
+    assert_options_equal(&got, want);
+    assert_int_equal(bsvi_svi_steps(svi), want->steps);
+    assert_true(bsvi_svi_step_size(svi) == want->step_size);
+}
+
+/* Options differing from the defaults in every field. */
+static bsvi_svi_options options_all_changed(void)
+{
+    bsvi_svi_options o = bsvi_svi_options_default();
+    o.steps = 4;
+    o.step_size = 0.03;
+    o.samples_per_step = 2;
+    o.rule = BSVI_STEP_ADAM;
+    o.momentum = 0.7;
+    o.adam_beta1 = 0.8;
+    o.adam_beta2 = 0.99;
+    o.adam_epsilon = 1e-6;
+    o.clip_norm = 2.0;
+    o.grad_form = BSVI_GRAD_STL;
+    o.double_sampling = 1;
+    o.divergence = BSVI_DIVERGENCE_FREEZE;
+    return o;
+}
+
+/* The defaults are the documented ones and what a fresh handle reports; each setter changes
+ * its field(s) of bsvi_svi_get_options and nothing else; a refused setter changes nothing. */
+static void test_options_defaults(void **state)
+{
+    (void)state;
+    const bsvi_svi_options d = bsvi_svi_options_default();
+    assert_int_equal(d.steps, 10);
+    assert_true(d.step_size == 1e-3);
+    assert_int_equal(d.samples_per_step, 1);
+    assert_int_equal(d.rule, BSVI_STEP_GRADIENT);
+    assert_true(d.momentum == 0.5);
+    assert_true(d.adam_beta1 == 0.9);
+    assert_true(d.adam_beta2 == 0.999);
+    assert_true(d.adam_epsilon == 1e-8);
+    assert_true(d.clip_norm == 0.0);
+    assert_int_equal(d.grad_form, BSVI_GRAD_PATHWISE);
+    assert_int_equal(d.double_sampling, 0);
+    assert_int_equal(d.divergence, BSVI_DIVERGENCE_FAIL);
+    const bsvi_svi_options d2 = bsvi_svi_options_default();
+    assert_options_equal(&d, &d2);
+
+    bsvi_svi *svi = NULL;
+    TU_OK(bsvi_svi_create(3, &svi));
+    assert_handle_options(svi, &d);
+    bsvi_svi_options o;
+    TU_STATUS(bsvi_svi_get_options(NULL, &o), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_get_options(svi, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+
+    bsvi_svi_options want = d;
+    TU_OK(bsvi_svi_set_steps(svi, 4));
+    want.steps = 4;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_step_size(svi, 0.03));
+    want.step_size = 0.03;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_samples_per_step(svi, 2));
+    want.samples_per_step = 2;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_step_rule(svi, BSVI_STEP_ADAM));
+    want.rule = BSVI_STEP_ADAM;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_momentum(svi, 0.7));
+    want.momentum = 0.7;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_adam(svi, 0.8, 0.99, 1e-6));
+    want.adam_beta1 = 0.8;
+    want.adam_beta2 = 0.99;
+    want.adam_epsilon = 1e-6;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_clip_norm(svi, 2.0));
+    want.clip_norm = 2.0;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_grad_form(svi, BSVI_GRAD_STL));
+    want.grad_form = BSVI_GRAD_STL;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_double_sampling(svi, 1));
+    want.double_sampling = 1;
+    assert_handle_options(svi, &want);
+    TU_OK(bsvi_svi_set_divergence_policy(svi, BSVI_DIVERGENCE_FREEZE));
+    want.divergence = BSVI_DIVERGENCE_FREEZE;
+    assert_handle_options(svi, &want);
+    const bsvi_svi_options all = options_all_changed();
+    assert_options_equal(&want, &all);
+    /* refused setters change nothing */
+    TU_STATUS(bsvi_svi_set_steps(svi, BSVI_MAX_STEPS + 1), BSVI_ERR_OUT_OF_RANGE);
+    TU_STATUS(bsvi_svi_set_step_size(svi, NAN), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_samples_per_step(svi, 0), BSVI_ERR_ZERO_SIZE);
+    TU_STATUS(bsvi_svi_set_step_rule(svi, (bsvi_step_rule)7), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_momentum(svi, 1.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_adam(svi, 0.5, 0.5, 0.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_clip_norm(svi, -1.0), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_grad_form(svi, BSVI_GRAD_DREG), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_double_sampling(svi, 2), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_svi_set_divergence_policy(svi, (bsvi_divergence_policy)2),
+              BSVI_ERR_BAD_VALUE);
+    assert_handle_options(svi, &want);
+    /* the seed and the progress callback are not options */
+    TU_OK(bsvi_svi_set_seed(svi, 99));
+    TU_OK(bsvi_svi_set_stream(svi, 3, 4));
+    assert_handle_options(svi, &want);
+    bsvi_svi_destroy(svi);
+}
+
+/* Options that differ from options_all_changed() in every field, with field f made invalid
+ * (f < 0: none); *expected receives the status and *words what the message names. */
+static bsvi_svi_options options_bad(int f, bsvi_status *expected, const char **words)
+{
+    bsvi_svi_options o = bsvi_svi_options_default();
+    o.steps = 7;
+    o.step_size = 0.2;
+    o.samples_per_step = 3;
+    o.rule = BSVI_STEP_MOMENTUM;
+    o.momentum = 0.25;
+    o.adam_beta1 = 0.5;
+    o.adam_beta2 = 0.9;
+    o.adam_epsilon = 1e-4;
+    o.clip_norm = 0.5;
+    o.grad_form = BSVI_GRAD_ANALYTIC_KL;
+    o.double_sampling = 0;
+    o.divergence = BSVI_DIVERGENCE_FAIL;
+    *expected = BSVI_ERR_BAD_VALUE;
+    *words = "";
+    switch (f) {
+    case 0:
+        o.steps = BSVI_MAX_STEPS + 1, *expected = BSVI_ERR_OUT_OF_RANGE, *words = "steps";
+        break;
+    case 1: o.step_size = 0.0, *words = "step_size|eta"; break;
+    case 2: o.step_size = -1e-3, *words = "step_size|eta"; break;
+    case 3: o.step_size = NAN, *words = "step_size|eta"; break;
+    case 4: o.step_size = INFINITY, *words = "step_size|eta"; break;
+    case 5: o.samples_per_step = 0, *expected = BSVI_ERR_ZERO_SIZE, *words = "samples"; break;
+    case 6:
+        o.samples_per_step = BSVI_MAX_SAMPLES + 1, *expected = BSVI_ERR_OUT_OF_RANGE;
+        *words = "samples";
+        break;
+    case 7: o.rule = (bsvi_step_rule)3, *words = "rule"; break;
+    case 8: o.rule = (bsvi_step_rule)-1, *words = "rule"; break;
+    case 9: o.momentum = 1.0, *words = "momentum|beta"; break;
+    case 10: o.momentum = -0.1, *words = "momentum|beta"; break;
+    case 11: o.momentum = NAN, *words = "momentum|beta"; break;
+    case 12: o.adam_beta1 = 1.0, *words = "beta1"; break;
+    case 13: o.adam_beta1 = -0.5, *words = "beta1"; break;
+    case 14: o.adam_beta1 = NAN, *words = "beta1"; break;
+    case 15: o.adam_beta2 = 1.0, *words = "beta2"; break;
+    case 16: o.adam_beta2 = NAN, *words = "beta2"; break;
+    case 17: o.adam_epsilon = 0.0, *words = "epsilon"; break;
+    case 18: o.adam_epsilon = -1e-8, *words = "epsilon"; break;
+    case 19: o.adam_epsilon = INFINITY, *words = "epsilon"; break;
+    case 20: o.adam_epsilon = NAN, *words = "epsilon"; break;
+    case 21: o.clip_norm = -1.0, *words = "clip"; break;
+    case 22: o.clip_norm = NAN, *words = "clip"; break;
+    case 23: o.clip_norm = INFINITY, *words = "clip"; break;
+    case 24: o.grad_form = BSVI_GRAD_DREG, *words = "grad_form|form|dreg"; break;
+    case 25: o.grad_form = (bsvi_grad_form)9, *words = "grad_form|form"; break;
+    case 26: o.double_sampling = 2, *words = "double"; break;
+    case 27: o.double_sampling = -1, *words = "double"; break;
+    case 28: o.divergence = (bsvi_divergence_policy)2, *words = "divergence"; break;
+    case 29: o.divergence = (bsvi_divergence_policy)-1, *words = "divergence"; break;
+    default: *expected = BSVI_OK; break;
+    }
+    return o;
+}
+#define NBAD_OPTIONS 30
+
+/* bsvi_svi_set_options validates every field with the setter's status, names the bad field,
+ * and on error changes nothing. */
+static void test_set_options_validation(void **state)
+{
+    (void)state;
+    bsvi_svi *svi = NULL;
+    TU_OK(bsvi_svi_create(2, &svi));
+    const bsvi_svi_options good = options_all_changed();
+    TU_OK(bsvi_svi_set_options(svi, &good));
+    assert_handle_options(svi, &good);
+    assert_string_equal(bsvi_svi_last_error(svi), "");
+    for (int f = 0; f < NBAD_OPTIONS; ++f) {
+        bsvi_status expected;
+        const char *words;
+        const bsvi_svi_options bad = options_bad(f, &expected, &words);
+        const bsvi_status st = bsvi_svi_set_options(svi, &bad);
+        if (st != expected) {
+            fail_msg("bad field case %d: returned %d (%s), expected %d (%s)", f, (int)st,
+                     bsvi_status_string(st), (int)expected, bsvi_status_string(expected));
+        }
+        TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), words);
+        assert_handle_options(svi, &good);
+        /* the per-field setter agrees on the status */
+        bsvi_svi *one = NULL;
+        TU_OK(bsvi_svi_create(2, &one));
+        bsvi_status st1 = BSVI_OK;
+        switch (f) {
+        case 0: st1 = bsvi_svi_set_steps(one, bad.steps); break;
+        case 1: case 2: case 3: case 4: st1 = bsvi_svi_set_step_size(one, bad.step_size); break;
+        case 5: case 6: st1 = bsvi_svi_set_samples_per_step(one, bad.samples_per_step); break;
+        case 7: case 8: st1 = bsvi_svi_set_step_rule(one, bad.rule); break;
+        case 9: case 10: case 11: st1 = bsvi_svi_set_momentum(one, bad.momentum); break;
+        case 12: case 13: case 14: case 15: case 16: case 17: case 18: case 19: case 20:
+            st1 = bsvi_svi_set_adam(one, bad.adam_beta1, bad.adam_beta2, bad.adam_epsilon);
+            break;
+        case 21: case 22: case 23: st1 = bsvi_svi_set_clip_norm(one, bad.clip_norm); break;
+        case 24: case 25: st1 = bsvi_svi_set_grad_form(one, bad.grad_form); break;
+        case 26: case 27: st1 = bsvi_svi_set_double_sampling(one, bad.double_sampling); break;
+        default: st1 = bsvi_svi_set_divergence_policy(one, bad.divergence); break;
+        }
+        if (st1 != expected) {
+            fail_msg("bad field case %d: the setter returned %d, set_options %d", f, (int)st1,
+                     (int)expected);
+        }
+        bsvi_svi_destroy(one);
+    }
+    /* Two bad fields: the message names the first (in the struct's order). */
+    bsvi_status ex;
+    const char *w;
+    bsvi_svi_options two = options_bad(1, &ex, &w); /* step_size = 0 */
+    two.clip_norm = -1.0;
+    TU_STATUS(bsvi_svi_set_options(svi, &two), BSVI_ERR_BAD_VALUE);
+    TU_MESSAGE_MENTIONS(bsvi_svi_last_error(svi), "step_size|eta");
+    assert_false(tu_mentions(bsvi_svi_last_error(svi), "clip"));
+    assert_handle_options(svi, &good);
+    /* The limits themselves are valid; a valid struct replaces every field. */
+    bsvi_svi_options edge = options_bad(-1, &ex, &w);
+    edge.steps = BSVI_MAX_STEPS;
+    edge.samples_per_step = BSVI_MAX_SAMPLES;
+    edge.momentum = 0.0;
+    edge.adam_beta1 = 0.0;
+    edge.adam_beta2 = 0.0;
+    edge.clip_norm = 0.0;
+    edge.step_size = DBL_MAX;
+    TU_OK(bsvi_svi_set_options(svi, &edge));
+    assert_handle_options(svi, &edge);
+    edge.steps = 0;
+    edge.step_size = DBL_MIN;
+    TU_OK(bsvi_svi_set_options(svi, &edge));
+    assert_handle_options(svi, &edge);
+    /* NULL arguments */
+    TU_STATUS(bsvi_svi_set_options(NULL, &good), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_set_options(svi, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_MESSAGE(bsvi_svi_last_error(svi));
+    assert_handle_options(svi, &edge);
+    bsvi_svi_destroy(svi);
+}
+
+/* Setting the options struct, then running, is bitwise the run of a handle configured by the
+ * individual setters; setting the defaults makes a used handle run as a fresh one. */
+static void test_options_equal_setters(void **state)
+{
+    (void)state;
+    const size_t B = 4, d = 3, D = 5;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, D, B, 0.8, 0, 41), 0);
+    bsvi_model *model = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    double mean0[12], ls0[12];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi_options cfg[3];
+    cfg[0] = options_all_changed();
+    cfg[1] = cfg[0];
+    cfg[1].rule = BSVI_STEP_MOMENTUM;
+    cfg[1].grad_form = BSVI_GRAD_ANALYTIC_KL;
+    cfg[1].double_sampling = 0;
+    cfg[1].clip_norm = 0.0;
+    cfg[1].samples_per_step = 3;
+    cfg[1].steps = 6;
+    cfg[2] = bsvi_svi_options_default();
+    cfg[2].steps = 3;
+    cfg[2].step_size = 0.05;
+    for (size_t c = 0; c < 3; ++c) {
+        const bsvi_svi_options *o = &cfg[c];
+        bsvi_svi *a = NULL, *b = NULL;
+        bsvi_trajectory *ta = NULL, *tb = NULL;
+        TU_OK(bsvi_svi_create(d, &a));
+        TU_OK(bsvi_svi_create(d, &b));
+        TU_OK(bsvi_trajectory_create(&ta));
+        TU_OK(bsvi_trajectory_create(&tb));
+        TU_OK(bsvi_svi_set_options(a, o));
+        TU_OK(bsvi_svi_set_steps(b, o->steps));
+        TU_OK(bsvi_svi_set_step_size(b, o->step_size));
+        TU_OK(bsvi_svi_set_samples_per_step(b, o->samples_per_step));
+        TU_OK(bsvi_svi_set_step_rule(b, o->rule));
+        TU_OK(bsvi_svi_set_momentum(b, o->momentum));
+        TU_OK(bsvi_svi_set_adam(b, o->adam_beta1, o->adam_beta2, o->adam_epsilon));
+        TU_OK(bsvi_svi_set_clip_norm(b, o->clip_norm));
+        TU_OK(bsvi_svi_set_grad_form(b, o->grad_form));
+        TU_OK(bsvi_svi_set_double_sampling(b, o->double_sampling));
+        TU_OK(bsvi_svi_set_divergence_policy(b, o->divergence));
+        assert_handle_options(a, o);
+        assert_handle_options(b, o);
+        TU_OK(bsvi_svi_set_seed(a, 700 + c));
+        TU_OK(bsvi_svi_set_seed(b, 700 + c));
+        for (int rep = 0; rep < 2; ++rep) {
+            TU_OK(bsvi_svi_run(a, model, q, ta));
+            TU_OK(bsvi_svi_run(b, model, q, tb));
+            assert_int_equal(bsvi_trajectory_steps(ta), o->steps);
+            assert_int_equal(bsvi_trajectory_is_double_sampled(ta), o->double_sampling);
+            tu_traj sa, sb;
+            tu_traj_read(ta, &sa);
+            tu_traj_read(tb, &sb);
+            tu_traj_assert_equal(&sa, &sb);
+            tu_traj_free(&sa);
+            tu_traj_free(&sb);
+        }
+        /* set_options does not touch the seed or the counter */
+        uint64_t seed = 0, counter = 0;
+        TU_OK(bsvi_svi_set_options(a, o));
+        TU_OK(bsvi_svi_get_stream(a, &seed, &counter, NULL));
+        assert_true(seed == 700 + c && counter == 2);
+        /* the defaults on a used handle: as a fresh handle (same seed) */
+        const bsvi_svi_options dflt = bsvi_svi_options_default();
+        bsvi_svi *f = NULL;
+        TU_OK(bsvi_svi_create(d, &f));
+        TU_OK(bsvi_svi_set_options(a, &dflt));
+        assert_handle_options(a, &dflt);
+        TU_OK(bsvi_svi_set_seed(a, 5));
+        TU_OK(bsvi_svi_set_seed(f, 5));
+        TU_OK(bsvi_svi_run(a, model, q, ta));
+        TU_OK(bsvi_svi_run(f, model, q, tb));
+        tu_traj sa, sf;
+        tu_traj_read(ta, &sa);
+        tu_traj_read(tb, &sf);
+        tu_traj_assert_equal(&sa, &sf);
+        tu_traj_free(&sa);
+        tu_traj_free(&sf);
+        bsvi_svi_destroy(f);
+        bsvi_svi_destroy(a);
+        bsvi_svi_destroy(b);
+        bsvi_trajectory_destroy(ta);
+        bsvi_trajectory_destroy(tb);
+    }
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    lg_free(&lg);
+}
+
+/* Name helpers: every value round-trips; unknown values give NULL, unknown names BAD_VALUE
+ * with the output unchanged. */
+static void test_names(void **state)
+{
+    (void)state;
+    const char *rules[3] = {"gradient", "momentum", "adam"};
+    for (int i = 0; i < 3; ++i) {
+        assert_string_equal(bsvi_step_rule_name((bsvi_step_rule)i), rules[i]);
+        bsvi_step_rule r = (bsvi_step_rule)-5;
+        TU_OK(bsvi_step_rule_from_name(rules[i], &r));
+        assert_int_equal(r, i);
+    }
+    assert_null(bsvi_step_rule_name((bsvi_step_rule)3));
+    assert_null(bsvi_step_rule_name((bsvi_step_rule)-1));
+    const char *forms[4] = {"pathwise", "stl", "analytic-kl", "dreg"};
+    for (int i = 0; i < 4; ++i) {
+        assert_string_equal(bsvi_grad_form_name((bsvi_grad_form)i), forms[i]);
+        bsvi_grad_form g = (bsvi_grad_form)-5;
+        TU_OK(bsvi_grad_form_from_name(forms[i], &g));
+        assert_int_equal(g, i);
+    }
+    assert_null(bsvi_grad_form_name((bsvi_grad_form)4));
+    const char *pols[2] = {"fail", "freeze"};
+    for (int i = 0; i < 2; ++i) {
+        assert_string_equal(bsvi_divergence_policy_name((bsvi_divergence_policy)i), pols[i]);
+        bsvi_divergence_policy p = (bsvi_divergence_policy)-5;
+        TU_OK(bsvi_divergence_policy_from_name(pols[i], &p));
+        assert_int_equal(p, i);
+    }
+    assert_null(bsvi_divergence_policy_name((bsvi_divergence_policy)2));
+    const char *bounds[7] = {"elbo", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "giwae"};
+    for (int i = 0; i < 7; ++i) {
+        assert_string_equal(bsvi_bound_name((bsvi_bound)i), bounds[i]);
+        bsvi_bound k = (bsvi_bound)-5;
+        TU_OK(bsvi_bound_from_name(bounds[i], &k));
+        assert_int_equal(k, i);
+    }
+    assert_null(bsvi_bound_name((bsvi_bound)7));
+    /* exact match only; output unchanged on error */
+    const char *bad[4] = {"", "Adam", "adam ", "grad"};
+    for (int i = 0; i < 4; ++i) {
+        bsvi_step_rule r = BSVI_STEP_MOMENTUM;
+        TU_STATUS(bsvi_step_rule_from_name(bad[i], &r), BSVI_ERR_BAD_VALUE);
+        assert_int_equal(r, BSVI_STEP_MOMENTUM);
+    }
+    bsvi_grad_form g = BSVI_GRAD_STL;
+    TU_STATUS(bsvi_grad_form_from_name("STL", &g), BSVI_ERR_BAD_VALUE);
+    TU_STATUS(bsvi_grad_form_from_name("analytic_kl", &g), BSVI_ERR_BAD_VALUE);
+    assert_int_equal(g, BSVI_GRAD_STL);
+    bsvi_divergence_policy p = BSVI_DIVERGENCE_FREEZE;
+    TU_STATUS(bsvi_divergence_policy_from_name("frozen", &p), BSVI_ERR_BAD_VALUE);
+    assert_int_equal(p, BSVI_DIVERGENCE_FREEZE);
+    bsvi_bound k = BSVI_BOUND_GIWAE;
+    TU_STATUS(bsvi_bound_from_name("bsvi_ds", &k), BSVI_ERR_BAD_VALUE);
+    assert_int_equal(k, BSVI_BOUND_GIWAE);
+    TU_STATUS(bsvi_step_rule_from_name(NULL, &(bsvi_step_rule){0}), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_step_rule_from_name("adam", NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_grad_form_from_name(NULL, &g), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_grad_form_from_name("stl", NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_divergence_policy_from_name(NULL, &p), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_divergence_policy_from_name("fail", NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_bound_from_name(NULL, &k), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_bound_from_name("elbo", NULL), BSVI_ERR_NULL_ARGUMENT);
+}
+
+/* ---- the stream and the statistics ---------------------------------------------------- */
+
+/* A standard-normal host prior that counts its calls and rows. */
+typedef struct prior_count {
+    unsigned long calls, rows;
+} prior_count;
+
+static int counting_prior(size_t n, size_t dim, const double *z, const size_t *data_index,
+                          double *log_density, double *grad, void *user_data)
+{
+    prior_count *pc = user_data;
+    pc->calls++;
+    pc->rows += n;
+    return lg_prior_std_normal(n, dim, z, data_index, log_density, grad, NULL);
+}
+
+static void assert_stats(const bsvi_svi *svi, const bsvi_stats *want)
+{
+    bsvi_stats got;
+    memset(&got, 0xA5, sizeof got);
+    TU_OK(bsvi_svi_get_stats(svi, &got));
+    assert_true(got.calls == want->calls);
+    assert_true(got.data_points == want->data_points);
+    assert_true(got.likelihood_calls == want->likelihood_calls);
+    assert_true(got.likelihood_rows == want->likelihood_rows);
+    assert_true(got.prior_calls == want->prior_calls);
+    assert_true(got.prior_rows == want->prior_rows);
+    assert_true(got.svi_steps == want->svi_steps);
+    assert_true(got.zero_points == want->zero_points);
+}
+
+static void assert_stream(const bsvi_svi *svi, uint64_t seed, uint64_t counter, uint64_t id)
+{
+    uint64_t s = 1234, c = 1234, i = 1234;
+    TU_OK(bsvi_svi_get_stream(svi, &s, &c, &i));
+    assert_true(s == seed);
+    assert_true(c == counter);
+    assert_true(i == id);
+}
+
+static int cancel_second(size_t done, size_t total, void *user_data)
+{
+    (void)done, (void)total;
+    return ++*(int *)user_data >= 2;
+}
+
+/* get_stream reports what set_seed / set_stream set and the counter advanced by successful
+ * runs; get_stats counts successful runs, their data points, callback calls and rows and SVI
+ * steps; failed and cancelled runs change neither. */
+static void test_stream_and_stats(void **state)
+{
+    (void)state;
+    const size_t B = 3, d = 2, k = 4;
+    lg_model lg;
+    assert_int_equal(lg_init(&lg, d, 4, B, 0.9, 0, 61), 0);
+    lg_model lg3;
+    assert_int_equal(lg_init(&lg3, 3, 4, B, 0.9, 0, 62), 0);
+    bsvi_model *model = NULL, *model3 = NULL, *hostprior = NULL, *nolik = NULL;
+    TU_OK(lg_make_model(&lg, &model));
+    TU_OK(lg_make_model(&lg3, &model3));
+    TU_OK(lg_make_model(&lg, &hostprior));
+    prior_count pc = {0, 0};
+    TU_OK(bsvi_model_set_prior(hostprior, counting_prior, &pc));
+    TU_OK(bsvi_model_create(d, &nolik));
+    double mean0[6], ls0[6];
+    poor_params(B, d, mean0, ls0);
+    bsvi_proposal *q = NULL;
+    TU_OK(lg_make_proposal(B, d, mean0, ls0, &q));
+    bsvi_svi *svi = NULL;
+    bsvi_trajectory *t = NULL;
+    TU_OK(bsvi_svi_create(d, &svi));
+    TU_OK(bsvi_trajectory_create(&t));
+
+    bsvi_stats want;
+    memset(&want, 0, sizeof want);
+    assert_stream(svi, 0, 0, 0);
+    assert_stats(svi, &want);
+    TU_OK(bsvi_svi_get_stream(svi, NULL, NULL, NULL));
+    TU_STATUS(bsvi_svi_get_stream(NULL, NULL, NULL, NULL), BSVI_ERR_NULL_ARGUMENT);
+    bsvi_stats st;
+    TU_STATUS(bsvi_svi_get_stats(NULL, &st), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_get_stats(svi, NULL), BSVI_ERR_NULL_ARGUMENT);
+    TU_STATUS(bsvi_svi_reset_stats(NULL), BSVI_ERR_NULL_ARGUMENT);
+
+    TU_OK(bsvi_svi_set_seed(svi, 9));
+    assert_stream(svi, 9, 0, 0);
+    TU_OK(bsvi_svi_set_stream(svi, 4, 6));
+    assert_stream(svi, 9, 4, 6);
+    TU_OK(bsvi_svi_set_steps(svi, k));
+    TU_OK(bsvi_svi_set_samples_per_step(svi, 2));
+    TU_OK(bsvi_svi_set_step_size(svi, 0.02));
+
+    /* a run: one likelihood call per slot, whatever the batch size */
+    unsigned long c0 = lg.calls, r0 = lg.rows;
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    assert_stream(svi, 9, 5, 6);
+    assert_true(lg.calls - c0 == k + 1);
+    want.calls = 1;
+    want.data_points = B;
+    want.likelihood_calls = lg.calls - c0;
+    want.likelihood_rows = lg.rows - r0;
+    want.svi_steps = k;
+    assert_stats(svi, &want);
+    assert_true(want.likelihood_rows >= (k + 1) * B);
+
+    /* double sampling: more rows, counted as passed */
+    TU_OK(bsvi_svi_set_double_sampling(svi, 1));
+    c0 = lg.calls, r0 = lg.rows;
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    assert_stream(svi, 9, 6, 6);
+    want.calls = 2;
+    want.data_points = 2 * B;
+    want.likelihood_calls += lg.calls - c0;
+    want.likelihood_rows += lg.rows - r0;
+    want.svi_steps = 2 * k;
+    assert_true(lg.calls - c0 == k + 1);
+    assert_stats(svi, &want);
+
+    /* a host prior: its calls and rows too */
+    c0 = lg.calls, r0 = lg.rows;
+    TU_OK(bsvi_svi_run(svi, hostprior, q, t));
+    want.calls = 3;
+    want.data_points = 3 * B;
+    want.likelihood_calls += lg.calls - c0;
+    want.likelihood_rows += lg.rows - r0;
+    want.prior_calls = pc.calls;
+    want.prior_rows = pc.rows;
+    want.svi_steps = 3 * k;
+    assert_true(pc.calls == k + 1 && pc.rows == lg.rows - r0);
+    assert_stats(svi, &want);
+    assert_stream(svi, 9, 7, 6);
+
+    /* failed runs: nothing counted, the counter stays */
+    TU_STATUS(bsvi_svi_run(svi, model3, q, t), BSVI_ERR_SIZE_MISMATCH);
+    TU_STATUS(bsvi_svi_run(svi, nolik, q, t), BSVI_ERR_BAD_STATE);
+    lg_faulty fl = {&lg, 2, 0, 5, LG_FAULT_CODE};
+    bsvi_model *faulty = NULL;
+    TU_OK(bsvi_model_create(d, &faulty));
+    TU_OK(bsvi_model_set_likelihood(faulty, lg_faulty_likelihood, &fl));
+    TU_STATUS(bsvi_svi_run(svi, faulty, q, t), BSVI_ERR_CALLBACK_FAILED);
+    assert_true(fl.calls == 3); /* two good callback calls before the failure: not counted */
+    int ncancel = 0;
+    TU_OK(bsvi_svi_set_progress(svi, cancel_second, &ncancel));
+    c0 = lg.calls;
+    TU_STATUS(bsvi_svi_run(svi, model, q, t), BSVI_ERR_CANCELLED);
+    assert_true(lg.calls - c0 == 2);
+    TU_OK(bsvi_svi_set_progress(svi, NULL, NULL));
+    assert_stats(svi, &want);
+    assert_stream(svi, 9, 7, 6);
+
+    /* setters do not reset the counters; set_seed resets the call counter only */
+    TU_OK(bsvi_svi_set_seed(svi, 10));
+    TU_OK(bsvi_svi_set_steps(svi, 0));
+    const bsvi_svi_options dflt = bsvi_svi_options_default();
+    TU_OK(bsvi_svi_set_options(svi, &dflt));
+    assert_stats(svi, &want);
+    assert_stream(svi, 10, 0, 6);
+    /* k = 0: one call, no step */
+    TU_OK(bsvi_svi_set_steps(svi, 0));
+    c0 = lg.calls, r0 = lg.rows;
+    TU_OK(bsvi_svi_run(svi, model, q, t));
+    want.calls = 4;
+    want.data_points = 4 * B;
+    want.likelihood_calls += 1;
+    want.likelihood_rows += lg.rows - r0;
+    assert_true(lg.calls - c0 == 1 && lg.rows - r0 == B);
+    assert_stats(svi, &want);
+
+    /* reset_stats: zeros; the stream is kept */
+    TU_OK(bsvi_svi_reset_stats(svi));
+    memset(&want, 0, sizeof want);
+    assert_stats(svi, &want);
+    assert_stream(svi, 10, 1, 6);
+    /* each handle counts only its own runs */
+    bsvi_svi *other = NULL;
+    TU_OK(bsvi_svi_create(d, &other));
+    TU_OK(bsvi_svi_run(other, model, q, t));
+    assert_stats(svi, &want);
+    TU_OK(bsvi_svi_get_stats(other, &st));
+    assert_true(st.calls == 1 && st.svi_steps == 10 && st.likelihood_calls == 11);
+
+    bsvi_svi_destroy(other);
+    bsvi_model_destroy(faulty);
+    bsvi_svi_destroy(svi);
+    bsvi_trajectory_destroy(t);
+    bsvi_proposal_destroy(q);
+    bsvi_model_destroy(model);
+    bsvi_model_destroy(model3);
+    bsvi_model_destroy(hostprior);
+    bsvi_model_destroy(nolik);
+    lg_free(&lg);
+    lg_free(&lg3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_setters),
+        cmocka_unit_test(test_options_defaults),
+        cmocka_unit_test(test_set_options_validation),
+        cmocka_unit_test(test_options_equal_setters),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_buffer_and_rules),
         cmocka_unit_test(test_zero_steps),
         cmocka_unit_test(test_gradient_finite_differences),
@@ -1104,6 +1735,7 @@ int main(void)
         cmocka_unit_test(test_run_bad_input),
         cmocka_unit_test(test_divergence_freeze),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_stream_and_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

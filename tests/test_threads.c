@@ -68,6 +68,7 @@ static void *pipeline(void *arg)
     bsvi_svi *svi = NULL;
     bsvi_trajectory *t = NULL;
     bsvi_estimator *est[4] = {NULL, NULL, NULL, NULL};
+    bsvi_buffer_weights *pw[4] = {NULL, NULL, NULL, NULL};
     bsvi_evaluator *ev = NULL;
     const bsvi_model *m = j->model;
     if (!j->shared_model) {
@@ -90,38 +91,53 @@ static void *pipeline(void *arg)
     J_OK(bsvi_svi_set_double_sampling(svi, 1));
     J_OK(bsvi_svi_set_seed(svi, j->seed));
     J_OK(bsvi_trajectory_create(&t));
-    const bsvi_bound kinds[4] = {BSVI_BOUND_IWAE, BSVI_BOUND_BSVI, BSVI_BOUND_BSVI_DS,
-                                 BSVI_BOUND_BSVI_SIR};
+    /* est[0]: IWAE; est[1], est[2]: BSVI over the double-sampled trajectory (BSVI-DS), each
+     * with its own pi; est[3]: BSVI-SIR. Each trajectory bound optimises its own pi. */
     for (size_t e = 0; e < 4; ++e) {
-        J_OK(bsvi_estimator_create(kinds[e], D, &est[e]));
+        J_OK(bsvi_estimator_create(D, &est[e]));
         J_OK(bsvi_estimator_set_seed(est[e], j->seed + 100));
-        if (kinds[e] != BSVI_BOUND_IWAE) {
-            J_OK(bsvi_estimator_set_pi_optimisation(est[e], 1));
+        if (e > 0) {
+            J_OK(bsvi_buffer_weights_create(K + 1, &pw[e]));
         }
     }
-    J_OK(bsvi_estimator_set_num_resamples(est[3], 3));
     J_OK(bsvi_evaluator_create(D, &ev));
     J_OK(bsvi_evaluator_set_seed(ev, j->seed));
     J_OK(bsvi_evaluator_set_chunk_rows(ev, 5));
+    bsvi_svi_options opts;
+    J_OK(bsvi_svi_get_options(svi, &opts));
+    J_OK(bsvi_evaluator_set_svi_options(ev, &opts));
     double buf[64];
     for (int rep = 0; rep < REPEATS; ++rep) {
         J_OK(bsvi_svi_run(svi, m, q, t));
         J_OK(bsvi_trajectory_get_log_weights(t, buf));
         put(j, buf, B * (K + 1));
-        J_OK(bsvi_estimator_compute(est[0], m, q, NULL));
+        J_OK(bsvi_estimator_iwae(est[0], m, q, 10, BSVI_GRAD_PATHWISE));
         for (size_t e = 1; e < 4; ++e) {
-            J_OK(bsvi_estimator_compute(est[e], NULL, NULL, t));
-            J_OK(bsvi_estimator_pi_step(est[e]));
+            if (e < 3) {
+                J_OK(bsvi_estimator_bsvi(est[e], t, pw[e]));
+            } else {
+                J_OK(bsvi_estimator_bsvi_sir(est[e], t, pw[e], 3));
+            }
+            J_OK(bsvi_buffer_weights_accumulate(pw[e], t));
+            J_OK(bsvi_buffer_weights_step(pw[e]));
+        }
+        bsvi_bound kind = BSVI_BOUND_ELBO;
+        J_OK(bsvi_estimator_result_kind(est[2], &kind));
+        if (kind != BSVI_BOUND_BSVI_DS) {
+            j->failed = __LINE__;
+            goto done;
         }
         for (size_t e = 0; e < 4; ++e) {
             J_OK(bsvi_estimator_get_bounds(est[e], buf, B));
             put(j, buf, B);
         }
-        J_OK(bsvi_estimator_get_buffer_weights(est[1], buf, K + 1));
+        J_OK(bsvi_buffer_weights_get_probs(pw[1], buf, K + 1));
+        put(j, buf, K + 1);
+        J_OK(bsvi_buffer_weights_get_probs(pw[3], buf, K + 1));
         put(j, buf, K + 1);
         J_OK(bsvi_evaluator_iwae(ev, m, q, 7, buf));
         put(j, buf, B);
-        J_OK(bsvi_evaluator_bsvi(ev, m, q, svi, 3, buf, fq));
+        J_OK(bsvi_evaluator_bsvi(ev, m, q, 3, buf, fq));
         put(j, buf, B);
         J_OK(bsvi_evaluator_elbo_star(ev, m, fq, 6, buf, buf + B, buf + 2 * B));
         put(j, buf, 3 * B);
@@ -132,6 +148,7 @@ done:
     bsvi_evaluator_destroy(ev);
     for (size_t e = 0; e < 4; ++e) {
         bsvi_estimator_destroy(est[e]);
+        bsvi_buffer_weights_destroy(pw[e]);
     }
     bsvi_trajectory_destroy(t);
     bsvi_svi_destroy(svi);
@@ -390,6 +407,7 @@ static void lifecycle_round(const bsvi_model *m, size_t round)
     bsvi_svi *svi = NULL;
     bsvi_trajectory *t = NULL;
     bsvi_estimator *e = NULL, *g = NULL;
+    bsvi_buffer_weights *w = NULL;
     bsvi_evaluator *ev = NULL;
     bsvi_model *m2 = NULL;
     const size_t b = 1 + round % 3; /* varying shapes: workspaces grow and are freed */
@@ -399,17 +417,21 @@ static void lifecycle_round(const bsvi_model *m, size_t round)
     TU_OK(bsvi_svi_set_steps(svi, 1 + round % 2));
     TU_OK(bsvi_trajectory_create(&t));
     TU_OK(bsvi_svi_run(svi, m, q, t));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_BSVI_SIR, D, &e));
-    TU_OK(bsvi_estimator_compute(e, NULL, NULL, t));
-    TU_OK(bsvi_estimator_create(BSVI_BOUND_GIWAE, D, &g));
+    TU_OK(bsvi_estimator_create(D, &e));
+    TU_OK(bsvi_estimator_bsvi_sir(e, t, NULL, 1));
+    TU_OK(bsvi_estimator_create(D, &g));
+    TU_OK(bsvi_buffer_weights_create(2, &w));
     const double lj[2] = {-1.0, -2.0}, lq[2] = {-0.5, -0.5};
-    TU_OK(bsvi_estimator_compute_terms(g, 1, 2, lj, lq));
+    TU_OK(bsvi_estimator_giwae(g, 1, 2, lj, lq, w));
+    TU_OK(bsvi_buffer_weights_accumulate_terms(w, 1, 2, lj, lq));
+    TU_OK(bsvi_buffer_weights_step(w));
     TU_OK(bsvi_evaluator_create(D, &ev));
     double out[3];
     TU_OK(bsvi_evaluator_iwae(ev, m, q, 3, out));
     /* failing calls allocate nothing that outlives them either */
     TU_STATUS(bsvi_svi_run(svi, m2, q, t), BSVI_ERR_BAD_STATE);
     bsvi_evaluator_destroy(ev);
+    bsvi_buffer_weights_destroy(w);
     bsvi_estimator_destroy(g);
     bsvi_estimator_destroy(e);
     bsvi_trajectory_destroy(t);
@@ -424,7 +446,7 @@ static void test_create_destroy_no_growth(void **state)
     bsvi_model *m = NULL;
     TU_OK(bsvi_model_create(D, &m));
     TU_OK(bsvi_model_set_likelihood(m, pure_likelihood, NULL));
-    const size_t warm = 500, rounds = 3000; /* 7 handles per round: 21000 handles */
+    const size_t warm = 500, rounds = 3000; /* 8 handles per round: 28000 handles */
     for (size_t r = 0; r < warm; ++r) {
         lifecycle_round(m, r);
     }
@@ -433,7 +455,7 @@ static void test_create_destroy_no_growth(void **state)
         lifecycle_round(m, r);
     }
     const long after = rss_kib();
-    print_message("lifecycle: %zu rounds x 7 handles; RSS %ld KiB -> %ld KiB\n", warm + rounds,
+    print_message("lifecycle: %zu rounds x 8 handles; RSS %ld KiB -> %ld KiB\n", warm + rounds,
                   before, after);
     if (before > 0 && after > 0 && !under_instrumentation()) {
         /* A leak of even one small allocation per round would add > 100 KiB. */

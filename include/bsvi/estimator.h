@@ -33,8 +33,8 @@
  *
  * Buffer weights pi (BSVI, BSVI-SIR, GIWAE) are read from a ::bsvi_buffer_weights handle
  * (NULL: uniform) and never changed: optimising pi is bsvi_buffer_weights_accumulate() and
- * bsvi_buffer_weights_step(). Computing a bound changes nothing but this handle's results
- * and its call counter.
+ * bsvi_buffer_weights_step(). Computing a bound changes nothing but this handle's results,
+ * its call counter and its statistics.
  *
  * Data points with zero density: a data point whose weights are all zero (every sample's
  * log p is -INFINITY) has the bound -INFINITY, coefficients 0 (its targets' latents are
@@ -198,8 +198,13 @@ BSVI_API bsvi_status bsvi_estimator_elbo(bsvi_estimator *est, const bsvi_model *
  * @param est Handle. @param model Model. @param q Proposal holding lambda_0 (read only).
  * @param K Samples, 1..::BSVI_MAX_SAMPLES.
  * @param form ::BSVI_GRAD_PATHWISE or ::BSVI_GRAD_DREG (STL is refused: biased for IWAE).
- * @return As bsvi_estimator_elbo(), plus ::BSVI_ERR_ZERO_SIZE and ::BSVI_ERR_OUT_OF_RANGE
- *         (K, or K*dim beyond the generator's 2^33 normals per stream, see rng.h).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE (K),
+ *         ::BSVI_ERR_OUT_OF_RANGE (K, or K*dim beyond the generator's 2^33 normals per
+ *         stream, see rng.h), ::BSVI_ERR_BAD_VALUE (form), ::BSVI_ERR_SIZE_MISMATCH
+ *         (dimension), ::BSVI_ERR_BAD_STATE (no likelihood), ::BSVI_ERR_CALLBACK_FAILED,
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (a zero-density point under
+ *         ::BSVI_POINTS_FAIL; a non-finite encoder gradient), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_REENTRANT (see status.h). On error the previous results are unchanged.
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_estimator_iwae(bsvi_estimator *est, const bsvi_model *model,
@@ -237,7 +242,11 @@ BSVI_API bsvi_status bsvi_estimator_bsvi(bsvi_estimator *est, const bsvi_traject
  * with coefficient 0.
  * @param est Handle. @param traj Non-empty trajectory. @param pi Buffer weights, or NULL
  *        for uniform. @param M Targets per data point, 1..::BSVI_MAX_SAMPLES.
- * @return As bsvi_estimator_bsvi(), plus ::BSVI_ERR_ZERO_SIZE and ::BSVI_ERR_OUT_OF_RANGE (M).
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE (M),
+ *         ::BSVI_ERR_OUT_OF_RANGE (M), ::BSVI_ERR_SIZE_MISMATCH (dimension, or pi's size
+ *         versus k+1), ::BSVI_ERR_BAD_STATE (empty trajectory), ::BSVI_ERR_NUMERIC (a
+ *         zero-density point under ::BSVI_POINTS_FAIL), ::BSVI_ERR_NO_MEMORY,
+ *         ::BSVI_ERR_REENTRANT. On error the previous results are unchanged.
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_estimator_bsvi_sir(bsvi_estimator *est, const bsvi_trajectory *traj,
@@ -249,7 +258,8 @@ BSVI_API bsvi_status bsvi_estimator_bsvi_sir(bsvi_estimator *est, const bsvi_tra
  * bound_b = LSE_i(log pi_i + log_joint[b*n+i] - log_proposal[b*n+i]), where
  * log_proposal[b*n+i] is log q(z_i | z_v(i)) of the host's proposal. Targets carry slot i
  * and coefficient r_bi; they have no latent and the result has no encoder gradient.
- * @param est Handle. @param batch Data points B (>= 1). @param n Terms per data point (>= 1).
+ * @param est Handle. @param batch Data points B, 1..::BSVI_MAX_BATCH.
+ * @param n Terms per data point, 1..::BSVI_MAX_STEPS+1.
  * @param log_joint B*n values of log p(x_b, z_i) (not NULL). -INFINITY legal; NaN and
  *        +INFINITY refused.
  * @param log_proposal B*n values of log q (not NULL); NaN and -INFINITY are refused

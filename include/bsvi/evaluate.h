@@ -25,8 +25,8 @@
  * Callbacks (the model's, the progress callback): while an evaluation runs it holds the
  * evaluator, the model, the proposal and final_q (see status.h). From a
  * callback these may be read, and other evaluators, SVI handles and estimators may be used
- * with them, but calls that would change a held handle (any call on the evaluator itself,
- * setters of the proposals) return ::BSVI_ERR_REENTRANT; destroying one
+ * with them, but calls that would change a held handle (any call that changes the
+ * evaluator or runs an estimate on it, setters of the proposals) return ::BSVI_ERR_REENTRANT; destroying one
  * is deferred until the evaluation returns.
  */
 #ifndef BSVI_EVALUATE_H
@@ -128,7 +128,9 @@ BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *m
  * @brief Set the refinement BSVI-K uses (every field of @p options but steps, which is K-1).
  *
  * Default: bsvi_svi_options_default(). The evaluator's own seed and stream drive it.
- * @param ev Handle. @param options Options (not NULL; copied), checked as bsvi_svi_set_options().
+ * @param ev Handle. @param options Options (not NULL; copied), checked as by
+ *        bsvi_svi_set_options() except the steps field, which is neither checked nor used
+ *        (bsvi_evaluator_get_svi_options() returns it as set).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_BAD_VALUE, ::BSVI_ERR_REENTRANT. Nothing changes on error.
  * @since 0.2.0

@@ -16,8 +16,8 @@
  * describe another thread's failure; read it once the other threads are done with the
  * handle (the status is always this call's).
  *
- * Callbacks: a running call that reads a proposal (bsvi_svi_run(), bsvi_estimator_compute(),
- * the evaluator's estimates, final_q of bsvi_evaluator_bsvi()) holds it (see status.h): its
+ * Callbacks: a running call that reads a proposal (bsvi_svi_run(), bsvi_estimator_elbo(),
+ * bsvi_estimator_iwae(), the evaluator's estimates, final_q of bsvi_evaluator_bsvi()) holds it (see status.h): its
  * const functions work from a callback, its other functions return ::BSVI_ERR_REENTRANT,
  * and its destroy is deferred until the call returns.
  */

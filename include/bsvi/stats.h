@@ -24,8 +24,10 @@ typedef struct bsvi_stats {
     uint64_t likelihood_rows;  /**< Latent rows passed to it. */
     uint64_t prior_calls;      /**< Calls of the host's prior callback (0 with the built-in prior). */
     uint64_t prior_rows;       /**< Latent rows passed to it. */
-    uint64_t svi_steps;        /**< SVI steps taken (one per step of a batch, whatever its size). */
-    uint64_t zero_points;      /**< Data points whose result was a bound of -INFINITY. */
+    uint64_t svi_steps;        /**< SVI steps run: k per bsvi_svi_run(), K-1 per BSVI-K estimate,
+                                    whatever the batch size and however many points froze. */
+    uint64_t zero_points;      /**< Data points whose bound or estimate was -INFINITY (always 0
+                                    for SVI runs, which compute no bound). */
 } bsvi_stats;
 
 BSVI_END_DECLS

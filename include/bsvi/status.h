@@ -8,8 +8,9 @@
  * available) stores a human-readable message retrievable with the handle's
  * `*_last_error` function.
  *
- * Re-entrancy: a call that runs host callbacks (bsvi_svi_run(), bsvi_estimator_compute(),
- * the bsvi_evaluator_* estimates, bsvi_model_log_joint()) holds every handle passed to it
+ * Re-entrancy: a call that runs host callbacks (bsvi_svi_run(), bsvi_estimator_elbo(),
+ * bsvi_estimator_iwae(), the bsvi_evaluator_* estimates, bsvi_model_log_joint()) holds
+ * every handle passed to it
  * until it returns. From inside a callback, a held handle can be read (its const
  * functions, and calls that only read it, such as a nested run on other SVI, trajectory
  * and estimator handles with the same model and proposal), but any call that would change

@@ -117,7 +117,8 @@ BSVI_API bsvi_status bsvi_buffer_weights_mean_position(const bsvi_buffer_weights
                                                        double *out);
 
 /**
- * @brief Set Adam's parameters for the logits (keeps its moments).
+ * @brief Set Adam's parameters for the logits (keeps its moments, step count and the
+ *        accumulated gradient).
  * @param w Handle. @param learning_rate Finite, > 0. @param beta1 In [0,1). @param beta2 In [0,1).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE.
  * @since 0.2.0
@@ -167,7 +168,8 @@ BSVI_API bsvi_status bsvi_buffer_weights_accumulate(bsvi_buffer_weights *w,
  *
  * log w_bi = log_joint[b*n+i] - log_proposal[b*n+i], with the value checks of
  * bsvi_estimator_giwae().
- * @param w Handle with @p n slots. @param batch Data points (>= 1). @param n Terms per data point.
+ * @param w Handle with @p n slots. @param batch Data points, 1..::BSVI_MAX_BATCH.
+ * @param n Terms per data point (the handle's size).
  * @param log_joint batch*n values (not NULL). @param log_proposal batch*n values (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
  *         ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_VALUE (NaN, log_joint +INFINITY or
@@ -204,7 +206,8 @@ BSVI_API bsvi_status bsvi_buffer_weights_set_gradient(bsvi_buffer_weights *w, co
 /**
  * @brief Take one Adam ascent step on the logits with sum / count, then clear both.
  * @param w Handle.
- * @return ::BSVI_OK (also when the count is 0: no step is taken), ::BSVI_ERR_NULL_ARGUMENT,
+ * @return ::BSVI_OK (also when the count is 0: no step is taken and nothing changes, not even
+ *         a sum set by bsvi_buffer_weights_set_gradient()), ::BSVI_ERR_NULL_ARGUMENT,
  *         ::BSVI_ERR_NUMERIC (the step would make a finite logit non-finite, by overflow or
  *         by the re-centring; nothing changes).
  * @since 0.2.0

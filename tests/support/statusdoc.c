@@ -21,6 +21,7 @@ static struct {
     size_t n;
     char name[SD_MAX_FUNCS][64];
     unsigned mask[SD_MAX_FUNCS];
+    char ref[SD_MAX_FUNCS][64]; /* "@return As bsvi_other(), plus ...": bsvi_other, else "" */
 } db;
 
 const char *sd_status_name(bsvi_status st)
@@ -114,6 +115,23 @@ static void parse(const char *text)
         memcpy(db.name[db.n], nm, len);
         db.name[db.n][len] = '\0';
         db.mask[db.n] = statuses_in(ret, stop);
+        /* "@return As bsvi_other(), plus X and Y": the list of bsvi_other and X, Y */
+        db.ref[db.n][0] = '\0';
+        const char *as = ret + strlen("@return");
+        while (as < stop && isspace((unsigned char)*as)) {
+            ++as;
+        }
+        if (strncmp(as, "As bsvi_", 8) == 0) {
+            as += 3;
+            size_t rl = 0;
+            while (rl < 63 && (isalnum((unsigned char)as[rl]) || as[rl] == '_')) {
+                ++rl;
+            }
+            if (as[rl] == '(') {
+                memcpy(db.ref[db.n], as, rl);
+                db.ref[db.n][rl] = '\0';
+            }
+        }
         db.n++;
     }
 }
@@ -132,8 +150,9 @@ static void load(void)
         return;
     }
     *cut = '\0';
-    static const char *const headers[] = {"model", "proposal", "svi", "trajectory",
-                                          "estimator", "evaluate", "rng", "status", "version"};
+    static const char *const headers[] = {"model",    "proposal", "svi",    "trajectory",
+                                          "weights",  "stats",    "estimator", "evaluate",
+                                          "rng",      "status",   "version"};
     for (size_t i = 0; i < sizeof headers / sizeof headers[0]; ++i) {
         char path[4200];
         snprintf(path, sizeof path, "%sinclude/bsvi/%s.h", root, headers[i]);
@@ -143,6 +162,32 @@ static void load(void)
             free(text);
         }
     }
+    /* Resolve "As bsvi_other()" references (chains too: repeat until nothing changes). */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t f = 0; f < db.n; ++f) {
+            if (db.ref[f][0] == '\0') {
+                continue;
+            }
+            for (size_t g = 0; g < db.n; ++g) {
+                if (strcmp(db.name[g], db.ref[f]) == 0 && (db.mask[f] | db.mask[g]) != db.mask[f]) {
+                    db.mask[f] |= db.mask[g];
+                    changed = 1;
+                }
+            }
+        }
+    }
+}
+
+const char *sd_reference(const char *fn)
+{
+    load();
+    for (size_t f = 0; f < db.n; ++f) {
+        if (strcmp(db.name[f], fn) == 0) {
+            return db.ref[f][0] ? db.ref[f] : NULL;
+        }
+    }
+    return NULL;
 }
 
 int sd_documented(const char *fn, bsvi_status st)

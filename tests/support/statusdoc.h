@@ -1,6 +1,7 @@
 /* statusdoc.h: the status lists of the public headers, parsed at run time (issue 12,
  * item 7). Every `BSVI_API bsvi_status bsvi_xxx(` declaration in include/bsvi/ has a doc
- * comment whose @return paragraph (up to @since) names the statuses the call can return;
+ * comment whose @return paragraph (up to @since) names the statuses the call can return,
+ * possibly starting "As bsvi_other(), plus ..." (that function's list and the ones named);
  * tests check each status they observe against that list. */
 #ifndef BSVI_STATUSDOC_H
 #define BSVI_STATUSDOC_H
@@ -10,6 +11,10 @@
 /* 1 when the header documents that function fn may return st, 0 when it does not, -1 when
  * no header declares fn (as a bsvi_status function). Parses the headers on first use. */
 int sd_documented(const char *fn, bsvi_status st);
+
+/* The function whose list fn's header refers to ("@return As bsvi_other(), plus ..."; the
+ * lists of sd_documented() and sd_function() include the referred list), or NULL. */
+const char *sd_reference(const char *fn);
 
 /* Number of bsvi_status functions found in the headers (0 if they could not be read). */
 size_t sd_num_functions(void);
