@@ -1,4 +1,5 @@
-# Locate a CBLAS for libbsvi (included from the top-level CMakeLists.txt).
+# Locate a CBLAS for libbsvi's examples and benchmarks (included from the top-level
+# CMakeLists.txt when they are built; the library itself links no BLAS).
 #
 # BSVI_CBLAS selects: AUTO (OpenBLAS when present, the reference CBLAS
 # otherwise), OpenBLAS, or Reference. Sets:
@@ -6,8 +7,6 @@
 #   BSVI_CBLAS_INCLUDE_DIRS   directory holding the cblas.h to use (may be empty
 #                             when cblas.h is on the default include path)
 #   BSVI_CBLAS_LIBRARIES      absolute library paths
-#   BSVI_PC_REQUIRES_PRIVATE  for bsvi.pc (e.g. "openblas")
-#   BSVI_PC_LIBS_PRIVATE      for bsvi.pc (e.g. "-lblas")
 # Every candidate is checked by linking a call to cblas_ddot.
 
 include(CheckCSourceCompiles)
@@ -31,20 +30,6 @@ function(_bsvi_cblas_try result incdirs libs)
     check_c_source_compiles("${_bsvi_cblas_probe}" ${_var})
     set(${result} ${${_var}} PARENT_SCOPE)
     cmake_pop_check_state()
-endfunction()
-
-# _bsvi_pc_link_flags(<out-var> <library-path> <name>): "-L<dir> -l<name>",
-# the -L only when <dir> is not a default linker directory. Libraries go in
-# bsvi.pc's Libs.private (not Requires.private), so `pkg-config --cflags bsvi`
-# never needs the BLAS development .pc file.
-function(_bsvi_pc_link_flags out path name)
-    get_filename_component(_dir "${path}" DIRECTORY)
-    list(FIND CMAKE_C_IMPLICIT_LINK_DIRECTORIES "${_dir}" _idx)
-    if(_idx EQUAL -1)
-        set(${out} "-L${_dir} -l${name}" PARENT_SCOPE)
-    else()
-        set(${out} "-l${name}" PARENT_SCOPE)
-    endif()
 endfunction()
 
 set(BSVI_CBLAS_VENDOR "")
@@ -84,8 +69,6 @@ if(_bsvi_cblas_want STREQUAL "AUTO" OR _bsvi_cblas_want STREQUAL "OPENBLAS")
             set(BSVI_CBLAS_VENDOR "OpenBLAS")
             set(BSVI_CBLAS_INCLUDE_DIRS ${_ob_inc})
             set(BSVI_CBLAS_LIBRARIES ${BSVI_OPENBLAS_LIBRARY})
-            set(BSVI_PC_REQUIRES_PRIVATE "")
-            _bsvi_pc_link_flags(BSVI_PC_LIBS_PRIVATE "${BSVI_OPENBLAS_LIBRARY}" openblas)
         endif()
     endif()
     if(NOT BSVI_CBLAS_VENDOR AND _bsvi_cblas_want STREQUAL "OPENBLAS")
@@ -97,7 +80,7 @@ endif()
 # ---- reference CBLAS (Debian libblas-dev: libblas.so carries cblas_*) --------
 if(NOT BSVI_CBLAS_VENDOR)
     # Debian installs the reference header as cblas-netlib.h (cblas.h is an
-    # alternatives link to it or to OpenBLAS's); libbsvi includes <cblas.h>,
+    # alternatives link to it or to OpenBLAS's); the examples include <cblas.h>,
     # so look for a directory with cblas.h.
     find_path(BSVI_REF_CBLAS_INCLUDE_DIR cblas.h
               PATH_SUFFIXES x86_64-linux-gnu aarch64-linux-gnu cblas)
@@ -128,8 +111,6 @@ if(NOT BSVI_CBLAS_VENDOR)
                 set(BSVI_CBLAS_VENDOR "Reference")
                 set(BSVI_CBLAS_INCLUDE_DIRS ${_ref_inc})
                 set(BSVI_CBLAS_LIBRARIES ${BSVI_REF_${_cand}_LIBRARY})
-                set(BSVI_PC_REQUIRES_PRIVATE "")
-                _bsvi_pc_link_flags(BSVI_PC_LIBS_PRIVATE "${BSVI_REF_${_cand}_LIBRARY}" ${_cand})
                 break()
             endif()
         endif()

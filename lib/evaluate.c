@@ -17,7 +17,7 @@ struct bsvi_evaluator {
     size_t *taken, cap_taken;   /* steps taken per data point by the last BSVI-K */
     size_t taken_n, nfrozen, nzero;
     bsvi__svi_ws ws;
-    double *eps, *z, *g, *lik, *prior; /* chunk*d (eps|z), chunk*d (g: host-prior scratch), chunk (lik|prior) */
+    double *eps, *z, *lik, *prior; /* chunk*d (eps|z), chunk (lik|prior; lq follows) */
     double *lq;                        /* chunk: log q */
     size_t *idx;
     double *acc;                       /* B*4 accumulators */
@@ -87,7 +87,6 @@ static bsvi_status release_all(bsvi_evaluator *ev, const bsvi_model *model,
 static void evaluator_free(bsvi_evaluator *ev) {
     bsvi__svi_ws_free(&ev->ws);
     free(ev->eps);
-    free(ev->g);
     free(ev->lik);
     free(ev->idx);
     free(ev->acc);
@@ -252,19 +251,19 @@ static bsvi_status common_checks(bsvi_evaluator *ev, const bsvi_model *model,
     return BSVI_OK;
 }
 
-static bsvi_status reserve(bsvi_evaluator *ev, size_t B, int host_prior, const char *fn) {
+static bsvi_status reserve(bsvi_evaluator *ev, size_t B, const char *fn) {
     const size_t d = ev->dim, rows = ev->chunk;
     size_t rowsd, bd;
     if (bsvi__mul_overflow(rows, d, &rowsd) || bsvi__mul_overflow(B, d, &bd) ||
         rowsd > SIZE_MAX / 64 || bd > SIZE_MAX / 64)
         return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: sizes overflow", fn);
     int fail = 0;
-    if (rowsd > ev->cap_rowsd || !ev->eps || (host_prior && !ev->g)) {
-        size_t c0 = 0, c1 = 0;
-        free(ev->eps), free(ev->g);
-        ev->eps = ev->g = NULL;
+    if (rowsd > ev->cap_rowsd || !ev->eps) {
+        size_t c0 = 0;
+        free(ev->eps);
+        ev->eps = NULL;
         ev->cap_rowsd = 0;
-        fail |= bsvi__grow(&ev->eps, &c0, 2 * rowsd) || bsvi__grow(&ev->g, &c1, rowsd);
+        fail |= bsvi__grow(&ev->eps, &c0, 2 * rowsd);
         if (!fail) ev->cap_rowsd = rowsd;
     }
     if (!fail && (rows > ev->cap_rows || !ev->lik)) {
@@ -395,7 +394,7 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
     if (st != BSVI_OK) return st;
     if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
-    if ((st = reserve(ev, q->batch, model->prior != NULL, fn)) != BSVI_OK) return st;
+    if ((st = reserve(ev, q->batch, fn)) != BSVI_OK) return st;
     hold_all(ev, model, q, NULL);
     bsvi_stats calls = {0};
     st = stream(ev, model, q, S, 0, 0, &calls);
@@ -419,7 +418,7 @@ static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
     if (st != BSVI_OK) return st;
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     const size_t B = q_final->batch, d = ev->dim;
-    if ((st = reserve(ev, B, model->prior != NULL, fn)) != BSVI_OK) return st;
+    if ((st = reserve(ev, B, fn)) != BSVI_OK) return st;
     /* 2^scale_exp >= 2S: a sum of S terms scaled by 2^-scale_exp stays below DBL_MAX / 2. */
     int scale_exp = 1;
     while (scale_exp < 40 && ldexp(1.0, scale_exp) < 2.0 * (double)S) ++scale_exp;
@@ -502,7 +501,7 @@ static bsvi_status bsvi_k(bsvi_evaluator *ev, const bsvi_model *model, const bsv
     cfg.progress_data = ev->progress_data;
     cfg.progress_total = q->batch * K;
     const size_t B = q->batch, d = ev->dim;
-    if ((st = reserve(ev, B, 0, fn)) != BSVI_OK) return st;
+    if ((st = reserve(ev, B, fn)) != BSVI_OK) return st;
     if (bsvi__grow_size(&ev->taken, &ev->cap_taken, B))
         return bsvi__fail(ev->err, BSVI_ERR_NO_MEMORY, "%s: out of memory", fn);
     const size_t per = cfg.m + (cfg.ds ? 1u : 0u);

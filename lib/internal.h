@@ -24,7 +24,7 @@ bsvi_status bsvi__fail(char *buf, bsvi_status st, const char *fmt, ...)
 /* Handles that may be shared between threads (a model; a proposal's const functions)
  * store error messages through this variant: the message is formatted aside and copied in
  * under the handle's lock word, or dropped when another thread is writing one at that
- * moment, so that concurrent failures never race on the buffer (issue 12). */
+ * moment, so that concurrent failures never race on the buffer. */
 bsvi_status bsvi__fail_shared(char *buf, atomic_int *lock, bsvi_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

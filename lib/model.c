@@ -169,10 +169,10 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
                              double *gscratch, bsvi_stats *stats, char *err) {
     const size_t d = m->dim;
     double *gl = (grad_mode == BSVI__GRAD_NONE) ? NULL : g;
-    /* Reliability fix (found by fuzz/fuzz_api.c under valgrind): a callback that writes
-     * only some rows left the rest uninitialised, and the library read them. The outputs
-     * are pre-filled with NaN, so an unwritten entry is reported as BSVI_ERR_CALLBACK_NAN
-     * deterministically. */
+    /* The library never reads an output the callback did not write: every output it asks
+     * for is pre-filled with NaN, so an entry left unwritten (a callback that fills only
+     * some rows) fails check_output as BSVI_ERR_CALLBACK_NAN, deterministically, instead
+     * of passing uninitialised memory on. */
     for (size_t r = 0; r < n; ++r) lik[r] = NAN;
     if (gl)
         for (size_t i = 0; i < n * d; ++i) gl[i] = NAN;
@@ -214,10 +214,12 @@ bsvi_status bsvi__model_eval(const bsvi_model *m, size_t n, const double *z, con
                           rc);
     st = check_output("prior", n, d, idx, prior, gp, err);
     if (st != BSVI_OK) return st;
-    /* Reliability fix (found by fuzz/fuzz_api.c): two finite but huge log densities
-     * (e.g. 1e308 + 1e308) sum to +infinity, which would turn log w, every bound and
-     * the softmax weights r into +inf/NaN while the call reports success. Refuse the
-     * sum here, for every caller (SVI, estimators, evaluator, bsvi_model_log_joint). */
+    /* A successful evaluation never has log p(x|z) + log p(z) = +infinity, which would
+     * turn log w, every bound and the softmax weights r into +inf/NaN under BSVI_OK. Each
+     * term is below +infinity (check_output), but two finite huge ones (1e308 + 1e308)
+     * can still sum to it: the sum is refused here, once for every caller (SVI,
+     * estimators, evaluator, bsvi_model_log_joint). The built-in prior is at most 0, so
+     * that path above needs no such check. */
     for (size_t r = 0; r < n; ++r)
         if (lik[r] + prior[r] == INFINITY)
             return bsvi__fail(err, BSVI_ERR_CALLBACK_NAN,
@@ -252,9 +254,10 @@ bsvi_status bsvi_model_log_joint(bsvi_model *model, size_t n, const double *z,
     size_t nd;
     if (bsvi__mul_overflow(n, d, &nd) || nd > SIZE_MAX / 3 - 2 * n)
         return MFAIL(model, BSVI_ERR_OUT_OF_RANGE, "bsvi_model_log_joint: n too large");
-    /* Reliability fix (found by fuzz/fuzz_api.c): a NaN latent made the built-in standard
-     * normal prior NaN, and log_joint NaN was returned with BSVI_OK. The library itself
-     * only ever evaluates finite z; a host passing a non-finite one gets BAD_VALUE. */
+    /* Only finite z are evaluated, as inside the library (whose own latents are always
+     * finite): a non-finite z would make the built-in standard normal prior, and so
+     * log_joint, NaN under BSVI_OK. A host passing one gets BSVI_ERR_BAD_VALUE before any
+     * callback runs or any output is written. */
     for (size_t i = 0; i < nd; ++i)
         if (!isfinite(z[i]))
             return MFAIL(model, BSVI_ERR_BAD_VALUE,

@@ -46,7 +46,8 @@ void bsvi__proposal_release(const bsvi_proposal *q) {
 }
 
 /* Every message of a proposal goes through the shared variant: its const functions may
- * run (and fail) on several threads at once (issue 12). */
+ * run (and fail) on several threads at once, and two failures must never write the
+ * message buffer concurrently. */
 #define QFAIL(q, st, ...) \
     bsvi__fail_shared((char *)(q)->err, (atomic_int *)&(q)->errlock, (st), __VA_ARGS__)
 
@@ -126,8 +127,9 @@ bsvi_status bsvi_proposal_sample(bsvi_proposal *q, size_t nsamples, double *z, d
     bsvi_status st = check_nsamples(q, nsamples, "bsvi_proposal_sample");
     if (st != BSVI_OK) return st;
     const size_t d = q->dim;
-    /* Reliability fix: more than 2^33 normals per data point would wrap the generator's
-     * block index and repeat draws within the call (see rng.h); refuse up front. */
+    /* No draw repeats within a call: one data point's stream holds 2^33 normals before
+     * the generator's block index wraps (see rng.h), so a larger request is refused up
+     * front. */
     if ((uint64_t)nsamples * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
         return QFAIL(q, BSVI_ERR_OUT_OF_RANGE,
                           "bsvi_proposal_sample: nsamples * dim = %zu * %zu exceeds the 2^33 "
@@ -156,8 +158,8 @@ bsvi_status bsvi_proposal_log_density(const bsvi_proposal *q, size_t nsamples, c
     bsvi_status st = check_nsamples(q, nsamples, "bsvi_proposal_log_density");
     if (st != BSVI_OK) return st;
     const size_t d = q->dim;
-    /* Reliability fix (issue 12): a NaN latent gave a NaN log q under BSVI_OK. Checked
-     * before any output is written (infinite z is legal: its density is zero). */
+    /* BSVI_OK never comes with a NaN log q: a NaN latent is refused, before any output
+     * is written. An infinite z is legal (its density is zero: log q = -infinity). */
     const size_t nz = q->batch * nsamples * d;
     for (size_t i = 0; i < nz; ++i)
         if (isnan(z[i]))

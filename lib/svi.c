@@ -213,7 +213,8 @@ BSVI__CLONES static size_t step_delta(const bsvi__svi_cfg *cfg, size_t n2, doubl
     return n2;
 }
 
-/* Scales one data point's direction (2d) to norm at most clip (see the reliability fixes). */
+/* Scales one data point's direction (2d) to norm at most clip, also when its squared norm
+ * overflows (below). */
 static void clip_dir(double clip, size_t n2, double *dir) {
     double nrm = 0.0;
     for (size_t j = 0; j < n2; ++j) nrm += dir[j] * dir[j];
@@ -222,10 +223,11 @@ static void clip_dir(double clip, size_t n2, double *dir) {
         const double sc = clip / nrm;
         for (size_t j = 0; j < n2; ++j) dir[j] *= sc;
     } else if (nrm == INFINITY) {
-        /* Reliability fix (issue 12): a finite direction of about 1e155 or more
-         * overflowed the squared norm, and clip / inf = 0 gave a step of exactly
-         * 0. Scale by the largest entry first: |dir| = a * r, r in [1, sqrt(2d)].
-         * (A non-finite entry stays non-finite and is divergence below.) */
+        /* A finite direction is clipped to norm clip even when its squared norm
+         * overflows (entries of about 1e155 or more), rather than scaled by
+         * clip / inf = 0 into a zero step: the norm is taken relative to the largest
+         * entry, |dir| = a * r with r in [1, sqrt(2d)]. (A non-finite entry stays
+         * non-finite and the caller treats it as divergence.) */
         double a = 0.0;
         for (size_t j = 0; j < n2; ++j)
             if (fabs(dir[j]) > a) a = fabs(dir[j]);
@@ -246,8 +248,8 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
     const size_t k = cfg->k, m = cfg->m, K = k + 1;
     const int ds = cfg->ds ? 1 : 0;
     const size_t rows_max = nb * (m + (size_t)ds);
-    /* Reliability fix: m * dim above 2^33 would repeat normals within a data point's
-     * stream for one step (see rng.h); refuse before allocating. */
+    /* No draw repeats within a step: one data point's stream holds 2^33 normals per step
+     * (see rng.h), so m * dim above that is refused, before anything is allocated. */
     if ((uint64_t)m * (uint64_t)d > BSVI__MAX_STREAM_NORMALS)
         return bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE,
                           "samples per step * dim = %zu * %zu exceeds the 2^33 normals one data "
@@ -367,10 +369,10 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             }
             if (first) memset(dmu, 0, 2 * d * sizeof *dmu);
             if (i == 0 && rec) {
-                /* Reliability fix (tests/test_robustness.c): huge host gradients times
-                 * sigma can overflow the step-0 direction (inf, or NaN from opposite
-                 * infinities). It is the encoder gradient returned to the host, so the run
-                 * fails under either divergence policy instead of reporting it with OK. */
+                /* The step-0 direction is the encoder gradient returned to the host, so it
+                 * is never recorded non-finite under BSVI_OK: when huge host gradients
+                 * times sigma overflow it (inf, or NaN from opposite infinities), the run
+                 * fails under either divergence policy (tests/test_robustness.c). */
                 for (size_t j = 0; j < 2 * d; ++j)
                     if (!isfinite(dmu[j]))
                         return bsvi__fail(err, BSVI_ERR_NUMERIC,
@@ -410,9 +412,10 @@ bsvi_status bsvi__svi_refine(const bsvi__svi_cfg *cfg, bsvi__svi_ws *ws, const b
             }
             double *dir = ws->dir + 2 * b * d;
             if (cfg->clip > 0.0) clip_dir(cfg->clip, 2 * d, dir);
-            /* Reliability fix (issue 12): an optimiser state that overflows (Adam's second
-             * moment of a 1e200 direction is +inf) gave a step of exactly 0 for ever, and
-             * the point was not counted as diverged. Such a step is divergence. */
+            /* A step whose optimiser state overflows is divergence, like a non-finite
+             * candidate: Adam's second moment of a 1e200 direction is +inf, which would
+             * otherwise give a step of exactly 0 for ever to a point never counted as
+             * diverged. step_delta reports the first overflowing coordinate. */
             size_t overflow = 2 * d;
             uint64_t any_bad;
             if (cfg->rule == BSVI_STEP_GRADIENT) {

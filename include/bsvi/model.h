@@ -157,8 +157,9 @@ BSVI_API int bsvi_model_has_standard_normal_prior(const bsvi_model *model);
  * @brief Evaluate log p(x, z) = log p(z) + log p(x | z) (and its gradient) through the model.
  *
  * A convenience for hosts and tests; it applies the same checks as the
- * library's internal evaluations. It allocates a scratch buffer of n*(dim+1)
- * doubles when a host prior is registered; it is not meant for hot loops.
+ * library's internal evaluations. Every call allocates (and frees) a scratch
+ * buffer of 2*n + 2*n*dim doubles, whatever the prior and whether or not grad is
+ * wanted; it is not meant for hot loops.
  * @param model Model handle with a likelihood registered.
  * @param n Number of rows (at least 1).
  * @param z Row-major n*dim latent points (not NULL).

@@ -3,8 +3,9 @@
  * @brief Compile-time and run-time version of libbsvi.
  *
  * The version lives here once; the build system parses it from this file.
- * The shared library's SONAME is the major version: a program linked against
- * libbsvi.so.N keeps working with every N.x.y release.
+ * The shared library's SONAME is the major version from 1.0 on (a program linked against
+ * libbsvi.so.N keeps working with every N.x.y release); while the major version is 0 it is
+ * major.minor (libbsvi.so.0.2), because a 0.x minor release may break the API and ABI.
  */
 #ifndef BSVI_VERSION_H
 #define BSVI_VERSION_H
@@ -13,7 +14,8 @@
 
 /** Major version: incremented on an incompatible ABI or API change. */
 #define BSVI_VERSION_MAJOR 0
-/** Minor version: incremented when functionality is added compatibly. */
+/** Minor version: incremented when functionality is added (compatibly from 1.0 on; while
+ * the major version is 0, a minor release may break compatibility). */
 #define BSVI_VERSION_MINOR 2
 /** Patch version: incremented for compatible bug fixes. */
 #define BSVI_VERSION_PATCH 0
