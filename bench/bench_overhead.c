@@ -86,13 +86,15 @@ static double time_it(int which, ctx *c, double min_time, int reps, int exclude_
             switch (which) {
             case -1: CHECK(bsvi_svi_run(c->svi, c->m, c->q, c->t)); break;
             case -2: CHECK(bsvi_evaluator_iwae(c->ev, c->m, c->q, c->k + 1, c->out)); break;
-            case -3:
-                CHECK(bsvi_evaluator_bsvi(c->ev, c->m, c->q, c->svi, c->k + 1, c->out, NULL));
+            case -3: CHECK(bsvi_evaluator_bsvi(c->ev, c->m, c->q, c->k + 1, c->out, NULL)); break;
+            case 0: CHECK(bsvi_estimator_elbo(c->e[0], c->m, c->q, BSVI_GRAD_PATHWISE)); break;
+            case 1:
+                CHECK(bsvi_estimator_iwae(c->e[1], c->m, c->q, c->k + 1, BSVI_GRAD_PATHWISE));
                 break;
-            case 0:
-            case 1: CHECK(bsvi_estimator_compute(c->e[which], c->m, c->q, NULL)); break;
-            case 4: CHECK(bsvi_estimator_compute(c->e[4], NULL, NULL, c->t_ds)); break;
-            default: CHECK(bsvi_estimator_compute(c->e[which], NULL, NULL, c->t)); break;
+            case 2: CHECK(bsvi_estimator_svi(c->e[2], c->t)); break;
+            case 3: CHECK(bsvi_estimator_bsvi(c->e[3], c->t, NULL)); break;
+            case 4: CHECK(bsvi_estimator_bsvi(c->e[4], c->t_ds, NULL)); break; /* BSVI-DS */
+            default: CHECK(bsvi_estimator_bsvi_sir(c->e[5], c->t, NULL, 1)); break;
             }
             ++n;
             t1 = now();
@@ -172,12 +174,12 @@ int main(int argc, char **argv) {
                 CHECK(bsvi_trajectory_create(&c.t_ds));
                 CHECK(bsvi_svi_run(c.svi, c.m, c.q, c.t));
                 CHECK(bsvi_svi_run(c.svi_ds, c.m, c.q, c.t_ds));
-                const bsvi_bound kinds[6] = {BSVI_BOUND_ELBO, BSVI_BOUND_IWAE, BSVI_BOUND_SVI,
-                                             BSVI_BOUND_BSVI, BSVI_BOUND_BSVI_DS,
-                                             BSVI_BOUND_BSVI_SIR};
-                for (int e = 0; e < 6; ++e) CHECK(bsvi_estimator_create(kinds[e], d, &c.e[e]));
-                CHECK(bsvi_estimator_set_num_samples(c.e[1], k + 1));
+                c.k = k;
+                for (int e = 0; e < 6; ++e) CHECK(bsvi_estimator_create(d, &c.e[e]));
                 CHECK(bsvi_evaluator_create(d, &c.ev));
+                bsvi_svi_options so; /* BSVI-(k+1) refines as c.svi does */
+                CHECK(bsvi_svi_get_options(c.svi, &so));
+                CHECK(bsvi_evaluator_set_svi_options(c.ev, &so));
                 c.out = (double *)malloc(B * sizeof *c.out);
                 if (!c.out) return 1;
                 row *r = &rows[nr++];
@@ -190,7 +192,6 @@ int main(int argc, char **argv) {
                 if (only) {
                     /* the evaluator's inner loops at this shape: IWAE-(k+1) and BSVI-(k+1)
                      * (ns per data point x dimension x sample or slot, callback excluded) */
-                    c.k = k;
                     r->eval_ns[0] = time_it(-2, &c, min_time, reps, 1) * norm;
                     r->eval_ns[1] = time_it(-3, &c, min_time, reps, 1) * norm;
                 }

@@ -184,16 +184,20 @@ int main(void) {
         h = fnv(h, buf, B * (K + 1) * sizeof(double));
         CHECK(bsvi_trajectory_get_latents(t, buf));
         h = fnv(h, buf, B * (K + 1) * DIM * sizeof(double));
-        const bsvi_bound kinds[6] = {BSVI_BOUND_ELBO, BSVI_BOUND_IWAE, BSVI_BOUND_SVI,
-                                     BSVI_BOUND_BSVI, BSVI_BOUND_BSVI_DS, BSVI_BOUND_BSVI_SIR};
+        /* ELBO, IWAE-(K+1), SVI-K, BSVI, BSVI-DS (BSVI over the double-sampled buffer),
+         * BSVI-SIR with M = 3; uniform pi */
         for (int e = 0; e < 6; ++e) {
             bsvi_estimator *est;
-            CHECK(bsvi_estimator_create(kinds[e], DIM, &est));
+            CHECK(bsvi_estimator_create(DIM, &est));
             CHECK(bsvi_estimator_set_seed(est, 7 + (uint64_t)e));
-            if (kinds[e] == BSVI_BOUND_IWAE) CHECK(bsvi_estimator_set_num_samples(est, K + 1));
-            if (kinds[e] == BSVI_BOUND_BSVI_SIR) CHECK(bsvi_estimator_set_num_resamples(est, 3));
-            if (e <= 1) CHECK(bsvi_estimator_compute(est, m, q, NULL));
-            else CHECK(bsvi_estimator_compute(est, NULL, NULL, e == 4 ? tds : t));
+            switch (e) {
+            case 0: CHECK(bsvi_estimator_elbo(est, m, q, BSVI_GRAD_PATHWISE)); break;
+            case 1: CHECK(bsvi_estimator_iwae(est, m, q, K + 1, BSVI_GRAD_PATHWISE)); break;
+            case 2: CHECK(bsvi_estimator_svi(est, t)); break;
+            case 3: CHECK(bsvi_estimator_bsvi(est, t, NULL)); break;
+            case 4: CHECK(bsvi_estimator_bsvi(est, tds, NULL)); break;
+            default: CHECK(bsvi_estimator_bsvi_sir(est, t, NULL, 3)); break;
+            }
             const size_t nt = bsvi_estimator_num_targets(est);
             CHECK(bsvi_estimator_get_bounds(est, buf, B));
             h = fnv(h, buf, B * sizeof(double));
@@ -209,7 +213,10 @@ int main(void) {
         CHECK(bsvi_evaluator_set_chunk_rows(ev, 1000));
         CHECK(bsvi_evaluator_iwae(ev, m, q, 5000, buf));
         h = fnv(h, buf, B * sizeof(double));
-        CHECK(bsvi_evaluator_bsvi(ev, m, q, svi, 500, buf, NULL));
+        bsvi_svi_options so;
+        CHECK(bsvi_svi_get_options(svi, &so)); /* BSVI-500 refines as svi does */
+        CHECK(bsvi_evaluator_set_svi_options(ev, &so));
+        CHECK(bsvi_evaluator_bsvi(ev, m, q, 500, buf, NULL));
         h = fnv(h, buf, B * sizeof(double));
         /* Split batch: the first and second halves with id offsets reproduce the whole. */
         static double lw_all[B * (K + 1)], z_all[B * (K + 1) * DIM];

@@ -7,7 +7,11 @@
  * every call the example makes into libbsvi, into its network functions and
  * into cblas_sgemm / cblas_dgemm goes through a __wrap_ function below that times it. The
  * library's own time is the time inside libbsvi calls minus the time the
- * library spent in the host's likelihood callback (vae_decoder_log_lik).
+ * library spent in the host's likelihood callback (vae_decoder_log_lik). What the
+ * library did is not counted here: "lib_per_step" (train) and "lib_per_image" (eval)
+ * come from the handles' own counters (bsvi_svi_get_stats, bsvi_estimator_get_stats,
+ * bsvi_evaluator_get_stats): successful calls, likelihood callbacks and their latent
+ * rows, SVI steps. They are reported with or without the wrap.
  *
  * Built twice: bench_train_step over the float32 example (vae_example) and
  * bench_train_step64 over the float64 one (vae_example64); "dtype" in the output
@@ -84,7 +88,7 @@ typedef struct split {
     double enc_fwd, enc_bwd, dec_acc, adam, zero;
     double gemm;      /* inside cblas_sgemm / cblas_dgemm, wherever called */
     double gemm_flops;
-    double ncalls_cb, ncalls_gemm;
+    double ncalls_gemm;
 } split;
 
 static split S;
@@ -127,13 +131,26 @@ static void record_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasi
 LIBWRAP(bsvi_status, bsvi_svi_run,
         (bsvi_svi * a, const bsvi_model *b, const bsvi_proposal *c, bsvi_trajectory *d),
         (a, b, c, d))
-LIBWRAP(bsvi_status, bsvi_estimator_compute,
-        (bsvi_estimator * a, const bsvi_model *b, const bsvi_proposal *c,
-         const bsvi_trajectory *d),
+LIBWRAP(bsvi_status, bsvi_estimator_elbo,
+        (bsvi_estimator * a, const bsvi_model *b, const bsvi_proposal *c, bsvi_grad_form d),
+        (a, b, c, d))
+LIBWRAP(bsvi_status, bsvi_estimator_iwae,
+        (bsvi_estimator * a, const bsvi_model *b, const bsvi_proposal *c, size_t d,
+         bsvi_grad_form e),
+        (a, b, c, d, e))
+LIBWRAP(bsvi_status, bsvi_estimator_svi, (bsvi_estimator * a, const bsvi_trajectory *b), (a, b))
+LIBWRAP(bsvi_status, bsvi_estimator_bsvi,
+        (bsvi_estimator * a, const bsvi_trajectory *b, const bsvi_buffer_weights *c), (a, b, c))
+LIBWRAP(bsvi_status, bsvi_estimator_bsvi_sir,
+        (bsvi_estimator * a, const bsvi_trajectory *b, const bsvi_buffer_weights *c, size_t d),
         (a, b, c, d))
 LIBWRAP(bsvi_status, bsvi_trajectory_health,
-        (const bsvi_trajectory *a, const double *b, size_t c, double *d, double *e, double *f),
-        (a, b, c, d, e, f))
+        (const bsvi_trajectory *a, const struct bsvi_buffer_weights *b, bsvi_health *c), (a, b, c))
+LIBWRAP(bsvi_status, bsvi_buffer_weights_mean_position,
+        (const bsvi_buffer_weights *a, double *b), (a, b))
+LIBWRAP(bsvi_status, bsvi_buffer_weights_accumulate,
+        (bsvi_buffer_weights * a, const bsvi_trajectory *b), (a, b))
+LIBWRAP(bsvi_status, bsvi_buffer_weights_step, (bsvi_buffer_weights * a), (a))
 LIBWRAP(bsvi_status, bsvi_estimator_get_bounds, (const bsvi_estimator *a, double *b, size_t c),
         (a, b, c))
 LIBWRAP(bsvi_status, bsvi_estimator_get_targets,
@@ -141,11 +158,6 @@ LIBWRAP(bsvi_status, bsvi_estimator_get_targets,
         (a, b, c, d, e, f))
 LIBWRAP(bsvi_status, bsvi_estimator_get_encoder_grad,
         (const bsvi_estimator *a, size_t b, double *c, double *d), (a, b, c, d))
-LIBWRAP(bsvi_status, bsvi_estimator_get_mean_position, (const bsvi_estimator *a, double *b),
-        (a, b))
-LIBWRAP(bsvi_status, bsvi_estimator_get_buffer_weights,
-        (const bsvi_estimator *a, double *b, size_t c), (a, b, c))
-LIBWRAP(size_t, bsvi_estimator_num_buffer_weights, (const bsvi_estimator *a), (a))
 LIBWRAP(size_t, bsvi_estimator_num_targets, (const bsvi_estimator *a), (a))
 LIBWRAP(bsvi_status, bsvi_proposal_set_params, (bsvi_proposal * a, const double *b, const double *c),
         (a, b, c))
@@ -156,10 +168,17 @@ LIBWRAP(bsvi_status, bsvi_evaluator_iwae,
         (bsvi_evaluator * a, const bsvi_model *b, const bsvi_proposal *c, size_t d, double *e),
         (a, b, c, d, e))
 LIBWRAP(bsvi_status, bsvi_evaluator_bsvi,
-        (bsvi_evaluator * a, const bsvi_model *b, const bsvi_proposal *c, const bsvi_svi *d,
-         size_t e, double *f, bsvi_proposal *g),
+        (bsvi_evaluator * a, const bsvi_model *b, const bsvi_proposal *c, size_t d, double *e,
+         bsvi_proposal *f),
+        (a, b, c, d, e, f))
+LIBWRAP(bsvi_status, bsvi_evaluator_elbo_star,
+        (bsvi_evaluator * a, const bsvi_model *b, const bsvi_proposal *c, size_t d, double *e,
+         double *f, double *g),
         (a, b, c, d, e, f, g))
 LIBWRAP(bsvi_status, bsvi_evaluator_set_chunk_rows, (bsvi_evaluator * a, size_t b), (a, b))
+LIBWRAP(bsvi_status, bsvi_evaluator_set_svi_options,
+        (bsvi_evaluator * a, const bsvi_svi_options *b), (a, b))
+LIBWRAP(bsvi_svi_options, bsvi_svi_options_default, (void), ())
 
 #define NETWRAP(field, name, params, args)                                                   \
     void __real_##name params;                                                               \
@@ -360,6 +379,33 @@ static const char *env_or(const char *name, const char *dflt) {
     return v ? v : dflt;
 }
 
+/* What the library did, from its handles' counters (stats.h), summed over the handles
+ * given (NULL: none). */
+static bsvi_stats lib_stats(const bsvi_svi *svi, const bsvi_estimator *est,
+                            const bsvi_evaluator *ev) {
+    bsvi_stats sum, h[3];
+    memset(&sum, 0, sizeof sum);
+    memset(h, 0, sizeof h);
+    if (svi) bsvi_svi_get_stats(svi, &h[0]);
+    if (est) bsvi_estimator_get_stats(est, &h[1]);
+    if (ev) bsvi_evaluator_get_stats(ev, &h[2]);
+    for (int i = 0; i < 3; ++i) {
+        sum.calls += h[i].calls;
+        sum.likelihood_calls += h[i].likelihood_calls;
+        sum.likelihood_rows += h[i].likelihood_rows;
+        sum.svi_steps += h[i].svi_steps;
+    }
+    return sum;
+}
+
+/* ,"key":{...}: the counters per unit (n units). */
+static void print_lib_stats(const char *key, const bsvi_stats *s, double n) {
+    printf(",\"%s\":{\"calls\":%.4g,\"likelihood_calls\":%.4g,\"likelihood_rows\":%.6g,"
+           "\"svi_steps\":%.4g}",
+           key, (double)s->calls / n, (double)s->likelihood_calls / n,
+           (double)s->likelihood_rows / n, (double)s->svi_steps / n);
+}
+
 /* ---- modes ---------------------------------------------------------------------- */
 
 static void print_split(const split *s, double n, double total) {
@@ -439,6 +485,8 @@ static int cmd_train(const char *dir, const char *methods, size_t steps, size_t 
             if (s == 0) first_bound = st.bound;
         }
         memset(&S, 0, sizeof S);
+        bsvi_svi_reset_stats(t.svi);
+        bsvi_estimator_reset_stats(t.est);
         double total = 0.0;
         n_gemm_calls = 0;
         gemm_overflow = 0;
@@ -462,6 +510,8 @@ static int cmd_train(const char *dir, const char *methods, size_t steps, size_t 
             printf("\"gemm_floor_ms\":%.4f,\"gemm_floor_calls\":%zu,", 1e3 * floor_s,
                    n_gemm_calls);
         print_split(&S, (double)steps, total);
+        const bsvi_stats ls = lib_stats(t.svi, t.est, NULL);
+        print_lib_stats("lib_per_step", &ls, (double)steps);
         printf(",\"times_ms\":[");
         for (size_t s = 0; s < steps; ++s) printf("%s%.4f", s ? "," : "", 1e3 * times[s]);
         printf("],\"median_ms\":%.4f}\n", 1e3 * median(times, steps));
@@ -493,6 +543,7 @@ static int cmd_eval(const char *dir, size_t bsvi_images, size_t iwae_images, siz
         const size_t images = which == 0 ? iwae_images : bsvi_images;
         double sum_ll = 0.0;
         memset(&S, 0, sizeof S);
+        bsvi_evaluator_reset_stats(ev);
         double total = 0.0;
         for (size_t r = 0; r < reps; ++r) {
             const double t0 = now();
@@ -515,6 +566,8 @@ static int cmd_eval(const char *dir, size_t bsvi_images, size_t iwae_images, siz
                VAE_PRECISION_NAME, which == 0 ? "iwae" : "bsvi", which == 0 ? iwae_S : bsvi_K, images, reps,
                env_or("OPENBLAS_NUM_THREADS", "unset"), sum_ll / (double)images);
         print_split(&S, (double)(reps * images), total);
+        const bsvi_stats ls = lib_stats(NULL, NULL, ev);
+        print_lib_stats("lib_per_image", &ls, (double)(reps * images));
         printf(",\"ms_per_image\":[");
         for (size_t r = 0; r < reps; ++r)
             printf("%s%.4f", r ? "," : "", 1e3 * times[r] / (double)images);

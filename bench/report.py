@@ -126,6 +126,7 @@ def split_of(rows):
     s = {k: statistics.mean(r["split_ms"][k] for r in rows) for k in keys}
     s["gemm_gflop"] = statistics.mean(r["gemm_gflop"] for r in rows)
     s["gemm_calls"] = rows[0]["gemm_calls"]
+    s["lib_per_step"] = rows[0].get("lib_per_step")  # the library's counters (bsvi_*_get_stats)
     return s
 
 
@@ -483,6 +484,16 @@ for m in METHODS:
         fmt(100 * g / (speak1_g if next(r for r in train_rows if r["m"] == m)["best_th"] == "1"
                        else speak_g), 0)))
 w("")
+lib_counts = [(m, splits[m]["lib_per_step"]) for m in METHODS
+              if m in splits and splits[m].get("lib_per_step")]
+if lib_counts:
+    w("What libbsvi did per step, from its handles' counters (`bsvi_svi_get_stats`, "
+      "`bsvi_estimator_get_stats`): "
+      + "; ".join("%s %d calls, %d likelihood callbacks of %d latent rows, %d SVI steps"
+                  % (m, round(c["calls"]), round(c["likelihood_calls"]),
+                     round(c["likelihood_rows"]), round(c["svi_steps"]))
+                  for m, c in lib_counts) + ".")
+    w("")
 if sir:
     w("libbsvi's own share of a bsvi-9-sir step: **%s%%** (%s ms of %s ms; target < 5%%: %s)."
       % (fmt(lib_share, 2), fmt(sir["lib_own"], 2), fmt(sir["total"], 2),

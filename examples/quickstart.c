@@ -426,7 +426,7 @@ typedef struct demo {
     double *mean0;  /* B x d encoder means     (lambda_0)      */
     double *lstd0;  /* B x d encoder log-stds  (lambda_0)      */
     double *bounds; /* B per-data-point bounds of one compute  */
-    double *pi;     /* k+1 optimised buffer weights            */
+    double *pi;     /* k+1 optimised buffer weights, for print */
     size_t *slots;  /* B*M slots of the SIR targets            */
     accumulator acc[NUM_ROWS];
 
@@ -436,8 +436,8 @@ typedef struct demo {
     bsvi_svi *svi_train;           /* SVI used while optimising pi (other seed)  */
     bsvi_trajectory *traj;         /* the buffer of one SVI run                  */
     size_t diverged;               /* data points frozen after divergence, summed */
-    size_t trajectories;           /* data-point trajectories run, summed         */
     bsvi_estimator *est[NUM_ROWS]; /* one estimator per table row                */
+    bsvi_buffer_weights *pi_opt;   /* the optimised buffer weights (k+1 slots)   */
     double mean_position;          /* E_pi[i/k] of the optimised pi              */
     double sir_position;           /* mean i/k of the slots BSVI-SIR resampled   */
 } demo;
@@ -511,65 +511,40 @@ static int setup(demo *s)
     }
     CHECK(bsvi_trajectory_create(&s->traj), bsvi_trajectory_last_error, NULL);
 
-    /* One estimator per row of the table. */
-    static const bsvi_bound kinds[NUM_ROWS] = {
-        [ROW_ELBO] = BSVI_BOUND_ELBO,         [ROW_IWAE] = BSVI_BOUND_IWAE,
-        [ROW_SVI] = BSVI_BOUND_SVI,           [ROW_BSVI_UNIFORM] = BSVI_BOUND_BSVI,
-        [ROW_BSVI_OPT] = BSVI_BOUND_BSVI,     [ROW_SIR] = BSVI_BOUND_BSVI_SIR,
-    };
+    /* One estimator per row of the table (each holds its row's results; the bound is the
+     * function called in evaluate()), and the buffer weights to optimise, uniform at first. */
     for (size_t r = 0; r < NUM_ROWS; ++r) {
-        CHECK(bsvi_estimator_create(kinds[r], LATENT_DIM, &s->est[r]), bsvi_estimator_last_error,
-              NULL);
+        CHECK(bsvi_estimator_create(LATENT_DIM, &s->est[r]), bsvi_estimator_last_error, NULL);
         CHECK(bsvi_estimator_set_seed(s->est[r], derive_seed(s->opt.seed, 10 + r)),
               bsvi_estimator_last_error, s->est[r]);
     }
-    CHECK(bsvi_estimator_set_num_samples(s->est[ROW_IWAE], IWAE_K), bsvi_estimator_last_error,
-          s->est[ROW_IWAE]);
-    CHECK(bsvi_estimator_set_uniform_buffer_weights(s->est[ROW_BSVI_UNIFORM], k + 1),
-          bsvi_estimator_last_error, s->est[ROW_BSVI_UNIFORM]);
-    CHECK(bsvi_estimator_set_uniform_buffer_weights(s->est[ROW_BSVI_OPT], k + 1),
-          bsvi_estimator_last_error, s->est[ROW_BSVI_OPT]);
-    CHECK(bsvi_estimator_set_num_resamples(s->est[ROW_SIR], SIR_M), bsvi_estimator_last_error,
-          s->est[ROW_SIR]);
+    CHECK(bsvi_buffer_weights_create(k + 1, &s->pi_opt), bsvi_buffer_weights_last_error, NULL);
+    CHECK(bsvi_buffer_weights_set_adam(s->pi_opt, PI_LR, 0.9, 0.999),
+          bsvi_buffer_weights_last_error, s->pi_opt);
     return 0;
 }
 
 /*
  * Learn the buffer weights pi = softmax(a): each iteration runs SVI afresh
- * (its own seed, so these draws are independent of the reported ones), lets
- * the BSVI estimator accumulate d/da of the batch-mean bound, and takes one
- * Adam ascent step. The learned pi is then frozen for the reported rows.
+ * (its own seed, so these draws are independent of the reported ones), adds
+ * d/da of every data point's BSVI bound to pi's accumulated gradient, and takes
+ * one Adam ascent step on the batch mean. The learned pi is then only read: by
+ * the BSVI row and the BSVI-SIR row alike.
  */
 static int optimise_pi(demo *s)
 {
-    bsvi_estimator *est = s->est[ROW_BSVI_OPT];
-    const size_t n = s->opt.steps + 1;
-
-    CHECK(bsvi_estimator_set_pi_adam(est, PI_LR, 0.9, 0.999), bsvi_estimator_last_error, est);
-    CHECK(bsvi_estimator_set_pi_optimisation(est, 1), bsvi_estimator_last_error, est);
+    bsvi_buffer_weights *pi = s->pi_opt;
     for (size_t it = 0; it < PI_ITERS; ++it) {
         CHECK(bsvi_svi_run(s->svi_train, s->model, s->q, s->traj), bsvi_svi_last_error,
               s->svi_train);
         s->diverged += bsvi_trajectory_num_diverged(s->traj);
-        s->trajectories += bsvi_trajectory_batch(s->traj);
-        CHECK(bsvi_estimator_compute(est, NULL, NULL, s->traj), bsvi_estimator_last_error, est);
-        CHECK(bsvi_estimator_pi_step(est), bsvi_estimator_last_error, est);
+        CHECK(bsvi_buffer_weights_accumulate(pi, s->traj), bsvi_buffer_weights_last_error, pi);
+        CHECK(bsvi_buffer_weights_step(pi), bsvi_buffer_weights_last_error, pi);
     }
-    CHECK(bsvi_estimator_set_pi_optimisation(est, 0), bsvi_estimator_last_error, est);
-
-    if (bsvi_estimator_num_buffer_weights(est) != n) {
-        fprintf(stderr, "quickstart: estimator holds %zu buffer weights, expected %zu\n",
-                bsvi_estimator_num_buffer_weights(est), n);
-        return 1;
-    }
-    CHECK(bsvi_estimator_get_buffer_weights(est, s->pi, n), bsvi_estimator_last_error, est);
-    CHECK(bsvi_estimator_get_mean_position(est, &s->mean_position), bsvi_estimator_last_error,
-          est);
-
-    /* BSVI-SIR uses the same learned pi; it differs from BSVI only in its decoder
-     * targets (M resampled buffer slots instead of all k+1). */
-    CHECK(bsvi_estimator_set_buffer_weights(s->est[ROW_SIR], s->pi, n), bsvi_estimator_last_error,
-          s->est[ROW_SIR]);
+    CHECK(bsvi_buffer_weights_get_probs(pi, s->pi, s->opt.steps + 1),
+          bsvi_buffer_weights_last_error, pi);
+    CHECK(bsvi_buffer_weights_mean_position(pi, &s->mean_position),
+          bsvi_buffer_weights_last_error, pi);
     return 0;
 }
 
@@ -595,19 +570,23 @@ static int evaluate(demo *s)
 
     for (size_t rep = 0; rep < s->opt.reps; ++rep) {
         /* ELBO and IWAE-10 sample the encoder's proposal directly. */
-        CHECK(bsvi_estimator_compute(s->est[ROW_ELBO], s->model, s->q, NULL),
-              bsvi_estimator_last_error, s->est[ROW_ELBO]);
-        CHECK(bsvi_estimator_compute(s->est[ROW_IWAE], s->model, s->q, NULL),
-              bsvi_estimator_last_error, s->est[ROW_IWAE]);
+        bsvi_estimator **e = s->est;
+        CHECK(bsvi_estimator_elbo(e[ROW_ELBO], s->model, s->q, BSVI_GRAD_PATHWISE),
+              bsvi_estimator_last_error, e[ROW_ELBO]);
+        CHECK(bsvi_estimator_iwae(e[ROW_IWAE], s->model, s->q, IWAE_K, BSVI_GRAD_PATHWISE),
+              bsvi_estimator_last_error, e[ROW_IWAE]);
 
         /* One SVI-k run fills the buffer; every trajectory-based row reads the
          * same buffer, so their differences are not blurred by separate draws. */
         CHECK(bsvi_svi_run(s->svi, s->model, s->q, s->traj), bsvi_svi_last_error, s->svi);
         s->diverged += bsvi_trajectory_num_diverged(s->traj);
-        s->trajectories += bsvi_trajectory_batch(s->traj);
-        for (size_t row = ROW_SVI; row <= ROW_SIR; ++row)
-            CHECK(bsvi_estimator_compute(s->est[row], NULL, NULL, s->traj),
-                  bsvi_estimator_last_error, s->est[row]);
+        CHECK(bsvi_estimator_svi(e[ROW_SVI], s->traj), bsvi_estimator_last_error, e[ROW_SVI]);
+        CHECK(bsvi_estimator_bsvi(e[ROW_BSVI_UNIFORM], s->traj, NULL), bsvi_estimator_last_error,
+              e[ROW_BSVI_UNIFORM]);
+        CHECK(bsvi_estimator_bsvi(e[ROW_BSVI_OPT], s->traj, s->pi_opt), bsvi_estimator_last_error,
+              e[ROW_BSVI_OPT]);
+        CHECK(bsvi_estimator_bsvi_sir(e[ROW_SIR], s->traj, s->pi_opt, SIR_M),
+              bsvi_estimator_last_error, e[ROW_SIR]);
 
         for (size_t row = 0; row < NUM_ROWS; ++row)
             if (record(s, row) != 0)
@@ -658,8 +637,12 @@ static int report(demo *s)
     printf("\nmean bound: average over %zu data points x %zu draws; gap = bound - log p(x);\n"
            "std. error: Monte Carlo standard error of the mean gap (data held fixed).\n",
            B, s->opt.reps);
-    printf("SVI divergence: %zu of %zu trajectories stopped early (frozen at their last finite "
-           "proposal)\n", s->diverged, s->trajectories);
+    /* every data point of every SVI run is one trajectory: the handles' counters */
+    bsvi_stats run, train;
+    CHECK(bsvi_svi_get_stats(s->svi, &run), bsvi_svi_last_error, s->svi);
+    CHECK(bsvi_svi_get_stats(s->svi_train, &train), bsvi_svi_last_error, s->svi_train);
+    printf("SVI divergence: %zu of %llu trajectories stopped early (frozen at their last finite "
+           "proposal)\n", s->diverged, (unsigned long long)(run.data_points + train.data_points));
     printf("optimised pi (%d Adam steps, rate %g): E_pi[i/k] = %.3f; pi =", PI_ITERS, PI_LR,
            s->mean_position);
     for (size_t i = 0; i <= k; ++i)
@@ -705,6 +688,7 @@ static void teardown(demo *s)
         bsvi_estimator_destroy(s->est[r]);
         accumulator_free(&s->acc[r]);
     }
+    bsvi_buffer_weights_destroy(s->pi_opt);
     bsvi_trajectory_destroy(s->traj);
     bsvi_svi_destroy(s->svi_train);
     bsvi_svi_destroy(s->svi);

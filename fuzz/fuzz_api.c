@@ -18,11 +18,16 @@
  * Invariants checked after every call (abort() on violation, which libFuzzer reports):
  * - the status is a known bsvi_status value; on error the handle's message is non-empty;
  * - on BSVI_OK no output holds NaN (bounds, log weights, coefficients, gradients, pi,
- *   evaluator outputs), target coefficients lie in [0, 1] and sum to 1 per data point,
- *   pi sums to 1;
+ *   evaluator outputs), target coefficients lie in [0, 1] and sum to 1 per data point, or
+ *   are all 0 for a data point whose bound is -INFINITY (zero density; counted by
+ *   num_zero_points, and never under BSVI_POINTS_FAIL), pi sums to 1, the handles'
+ *   counters (get_stats) moved by what the call did, the options and streams read back
+ *   are the ones set;
  * - on error the caller's output buffers (filled with a sentinel) are unchanged and the
- *   handle's observable results (trajectory contents, estimator results, proposal
- *   parameters) are bitwise what they were before the call.
+ *   handle's observable results (trajectory contents, estimator results and counters,
+ *   buffer weights with their optimiser state, proposal parameters, options) are bitwise
+ *   what they were before the call;
+ * - a bound compute never changes the buffer weights it reads.
  */
 #include <float.h>
 #include <math.h>
@@ -60,8 +65,9 @@ static void trace(const char *what, int st) {
 /* FUZZ_STATS=1 prints, at exit, how many operations of each kind ran and the statuses seen. */
 static const char *const g_op_names[13] = {
     "proposal_set_params", "proposal_sample/density/entropy/kl", "model_log_joint",
-    "svi_config", "svi_config", "svi_run", "svi_run", "estimator_create", "estimator_config",
-    "estimator_compute", "estimator_pi_step", "evaluator", "trajectory_health"};
+    "svi_config", "svi_config", "svi_run", "svi_run", "estimator/weights_create",
+    "estimator/weights_config", "estimator_compute", "weights_accumulate/step", "evaluator",
+    "trajectory_health"};
 static unsigned long g_ops[13], g_status[12], g_cb_calls, g_inputs;
 
 static void count_status(bsvi_status st) {
@@ -276,78 +282,137 @@ static void traj_check_ok(const tsnap *s) {
     CHECK(div == s->diverged);
 }
 
-/* Everything observable in an estimator's result and buffer weights. */
+/* Everything observable in an estimator's result, stream and counters. */
 typedef struct esnap {
-    size_t B, nt, npi;
+    size_t B, nt, nzero;
+    int has_kind, has_enc, has_z, has_eps;
+    bsvi_bound kind;
     double bounds[MAX_B];
     size_t tidx[MAX_B * MAX_S], tslot[MAX_B * MAX_S];
-    double tz[MAX_B * MAX_S * MAX_D], coef[MAX_B * MAX_S];
+    double tz[MAX_B * MAX_S * MAX_D], coef[MAX_B * MAX_S], tlw[MAX_B * MAX_S];
+    double eps[MAX_B * MAX_S * MAX_D];
     double gm[MAX_B * MAX_D], gs[MAX_B * MAX_D];
-    int has_enc, has_z;
-    double pi[MAX_N], pig[MAX_N];
+    uint64_t seed, counter, offset;
+    bsvi_stats stats;
 } esnap;
 
-static void est_snap(const bsvi_estimator *e, size_t d, esnap *s) {
+static void est_snap(const bsvi_estimator *e, esnap *s) {
     memset(s, 0, sizeof *s);
+    CHECK(bsvi_estimator_get_stream(e, &s->seed, &s->counter, &s->offset) == BSVI_OK);
+    CHECK(bsvi_estimator_get_stats(e, &s->stats) == BSVI_OK);
     s->B = bsvi_estimator_batch(e);
     s->nt = bsvi_estimator_num_targets(e);
-    s->npi = bsvi_estimator_num_buffer_weights(e);
-    CHECK(s->npi <= MAX_N);
-    if (s->npi) {
-        const bsvi_bound kind = bsvi_estimator_kind(e);
-        const int pik = kind == BSVI_BOUND_BSVI || kind == BSVI_BOUND_BSVI_DS ||
-                        kind == BSVI_BOUND_BSVI_SIR || kind == BSVI_BOUND_GIWAE;
-        CHECK(pik);
-        CHECK(bsvi_estimator_get_buffer_weights(e, s->pi, s->npi) == BSVI_OK);
-        CHECK(bsvi_estimator_get_pi_gradient(e, s->pig, s->npi) == BSVI_OK);
-    }
+    s->nzero = bsvi_estimator_num_zero_points(e);
+    bsvi_status st = bsvi_estimator_result_kind(e, &s->kind);
+    s->has_kind = st == BSVI_OK;
     if (s->B == 0) {
-        CHECK(s->nt == 0);
+        CHECK(st == BSVI_ERR_BAD_STATE && s->nt == 0 && s->nzero == 0);
+        double x;
+        CHECK(bsvi_estimator_get_bounds(e, &x, 0) != BSVI_OK);
         return;
     }
-    CHECK(s->B <= MAX_B && s->nt <= MAX_B * MAX_S && s->nt % s->B == 0);
+    CHECK(s->has_kind && (int)s->kind >= 0 && (int)s->kind <= 6);
+    CHECK(s->B <= MAX_B && s->nt <= MAX_B * MAX_S && s->nt % s->B == 0 && s->nzero <= s->B);
     CHECK(bsvi_estimator_get_bounds(e, s->bounds, s->B) == BSVI_OK);
-    bsvi_status st = bsvi_estimator_get_targets(e, s->nt, s->tidx, s->tslot, s->tz, s->coef);
-    s->has_z = st == BSVI_OK ? 1 : 0;
+    st = bsvi_estimator_get_targets(e, s->nt, s->tidx, s->tslot, s->tz, s->coef);
+    s->has_z = st == BSVI_OK;
     if (!s->has_z) {
-        CHECK(st == BSVI_ERR_BAD_STATE); /* GIWAE: no latents */
+        CHECK(st == BSVI_ERR_BAD_STATE && s->kind == BSVI_BOUND_GIWAE); /* no latents */
         CHECK(bsvi_estimator_get_targets(e, s->nt, s->tidx, s->tslot, NULL, s->coef) == BSVI_OK);
     }
+    CHECK(bsvi_estimator_get_target_log_weights(e, s->nt, s->tlw) == BSVI_OK);
+    st = bsvi_estimator_get_noise(e, s->nt, s->eps);
+    s->has_eps = st == BSVI_OK;
+    CHECK(s->has_eps == (s->kind == BSVI_BOUND_ELBO || s->kind == BSVI_BOUND_IWAE));
+    if (!s->has_eps) CHECK(st == BSVI_ERR_BAD_STATE);
     st = bsvi_estimator_get_encoder_grad(e, s->B, s->gm, s->gs);
     s->has_enc = st == BSVI_OK;
+    CHECK(s->has_enc == (s->kind != BSVI_BOUND_GIWAE));
     if (!s->has_enc) CHECK(st == BSVI_ERR_BAD_STATE);
-    (void)d;
 }
 
-static void est_check_ok(const esnap *s, size_t d) {
-    if (s->npi) {
-        double sum = 0.0;
-        for (size_t i = 0; i < s->npi; ++i) {
-            CHECK(s->pi[i] >= 0.0 && s->pi[i] <= 1.0);
-            CHECK(isfinite(s->pig[i]));
-            sum += s->pi[i];
-        }
-        CHECK(fabs(sum - 1.0) <= 1e-9);
-    }
-    if (s->B == 0) return;
+/* The results of a successful compute; fail_policy: BSVI_POINTS_FAIL was in force. */
+static void est_check_ok(const esnap *s, size_t d, int fail_policy) {
     check_no_nan(s->bounds, s->B);
-    for (size_t b = 0; b < s->B; ++b) CHECK(s->bounds[b] != INFINITY);
+    check_no_nan(s->tlw, s->nt);
     const size_t T = s->nt / s->B;
+    size_t zero = 0;
     for (size_t b = 0; b < s->B; ++b) {
+        CHECK(s->bounds[b] != INFINITY);
+        const int z = s->bounds[b] == -INFINITY;
+        zero += (size_t)z;
         double sum = 0.0;
         for (size_t t = 0; t < T; ++t) {
             const double c = s->coef[b * T + t];
             CHECK(c >= 0.0 && c <= 1.0);
             CHECK(s->tidx[b * T + t] == b);
+            CHECK(s->tlw[b * T + t] != INFINITY);
             sum += c;
         }
-        CHECK(fabs(sum - 1.0) <= 1e-9 * (double)(T + 1));
+        if (z)
+            CHECK(sum == 0.0);
+        else
+            CHECK(fabs(sum - 1.0) <= 1e-9 * (double)(T + 1));
+        /* ELBO and IWAE give a zero-density point a zero encoder gradient */
+        if (z && (s->kind == BSVI_BOUND_ELBO || s->kind == BSVI_BOUND_IWAE))
+            for (size_t j = 0; j < d; ++j) CHECK(s->gm[b * d + j] == 0.0 && s->gs[b * d + j] == 0.0);
     }
+    CHECK(zero == s->nzero);
+    if (fail_policy) CHECK(zero == 0);
     if (s->has_z) check_no_nan(s->tz, s->nt * d);
+    if (s->has_eps) check_no_nan(s->eps, s->nt * d);
     if (s->has_enc) {
         check_no_nan(s->gm, s->B * d);
         check_no_nan(s->gs, s->B * d);
     }
+}
+
+/* Everything observable in a buffer-weights handle (NULL: n = 0). */
+#define MAX_W (MAX_N + 1u)
+typedef struct wsnap {
+    size_t n;
+    double a[MAX_W], p[MAX_W], m[MAX_W], v[MAX_W], g[MAX_W], mp;
+    uint64_t steps, count;
+} wsnap;
+
+static void w_snap(const bsvi_buffer_weights *pw, wsnap *s) {
+    memset(s, 0, sizeof *s);
+    s->n = bsvi_buffer_weights_size(pw);
+    if (!pw) return;
+    CHECK(s->n >= 1 && s->n <= MAX_W);
+    CHECK(bsvi_buffer_weights_get_logits(pw, s->a, s->n) == BSVI_OK);
+    CHECK(bsvi_buffer_weights_get_probs(pw, s->p, s->n) == BSVI_OK);
+    CHECK(bsvi_buffer_weights_get_adam_state(pw, s->m, s->v, &s->steps, s->n) == BSVI_OK);
+    CHECK(bsvi_buffer_weights_get_gradient(pw, s->g, &s->count, s->n) == BSVI_OK);
+    CHECK(bsvi_buffer_weights_mean_position(pw, &s->mp) == BSVI_OK);
+    double x;
+    CHECK(bsvi_buffer_weights_get_probs(pw, &x, s->n + 1) == BSVI_ERR_SIZE_MISMATCH);
+}
+
+static void w_check(const wsnap *s) {
+    if (s->n == 0) return;
+    double sum = 0.0, mx = -INFINITY;
+    for (size_t i = 0; i < s->n; ++i) {
+        CHECK(s->p[i] >= 0.0 && s->p[i] <= 1.0);
+        CHECK(!isnan(s->a[i]) && s->a[i] != INFINITY);
+        CHECK(isfinite(s->m[i]) && isfinite(s->v[i]) && s->v[i] >= 0.0 && isfinite(s->g[i]));
+        if (s->a[i] > mx) mx = s->a[i];
+        sum += s->p[i];
+    }
+    CHECK(isfinite(mx));
+    CHECK(fabs(sum - 1.0) <= 1e-9);
+    CHECK(s->mp >= 0.0 && s->mp <= 1.0 + 1e-12); /* E_pi[i/(n-1)], rounding allowed */
+}
+
+static int same_options(const bsvi_svi_options *a, const bsvi_svi_options *b) {
+    return a->steps == b->steps && same(&a->step_size, &b->step_size, sizeof(double)) &&
+           a->samples_per_step == b->samples_per_step && a->rule == b->rule &&
+           same(&a->momentum, &b->momentum, sizeof(double)) &&
+           same(&a->adam_beta1, &b->adam_beta1, sizeof(double)) &&
+           same(&a->adam_beta2, &b->adam_beta2, sizeof(double)) &&
+           same(&a->adam_epsilon, &b->adam_epsilon, sizeof(double)) &&
+           same(&a->clip_norm, &b->clip_norm, sizeof(double)) && a->grad_form == b->grad_form &&
+           a->double_sampling == b->double_sampling && a->divergence == b->divergence;
 }
 
 /* ---- the program ------------------------------------------------------------------- */
@@ -361,11 +426,31 @@ typedef struct world {
     bsvi_svi *svi;
     bsvi_trajectory *traj;
     bsvi_estimator *est;
+    bsvi_buffer_weights *pi; /* NULL: uniform */
     bsvi_evaluator *ev;
+    int est_fail, ev_fail;   /* BSVI_POINTS_FAIL in force */
     uint8_t svi_cancel, ev_cancel;
 } world;
 
 static size_t small(fz *f, size_t mod) { return (size_t)(u8(f) % mod); }
+
+/* Options from o with one field replaced by a fuzzed value (possibly outside its domain). */
+static void fuzz_options(fz *f, bsvi_svi_options *o) {
+    switch (u8(f) % 12u) {
+    case 0: o->steps = small(f, MAX_K + 2); break;
+    case 1: o->step_size = pick_double(f); break;
+    case 2: o->samples_per_step = small(f, 4); break;
+    case 3: o->rule = (bsvi_step_rule)((int)small(f, 5) - 1); break;
+    case 4: o->momentum = pick_double(f); break;
+    case 5: o->adam_beta1 = pick_double(f); break;
+    case 6: o->adam_beta2 = pick_double(f); break;
+    case 7: o->adam_epsilon = pick_double(f); break;
+    case 8: o->clip_norm = pick_double(f); break;
+    case 9: o->grad_form = (bsvi_grad_form)((int)small(f, 6) - 1); break;
+    case 10: o->double_sampling = (int)small(f, 3); break;
+    default: o->divergence = (bsvi_divergence_policy)((int)small(f, 4) - 1); break;
+    }
+}
 
 static void op_proposal(world *w) {
     const size_t n = w->B * w->d;
@@ -387,7 +472,6 @@ static void op_proposal(world *w) {
         CHECK(same(m1, m0, n * sizeof(double)) && same(l1, l0, n * sizeof(double)));
     }
 }
-
 static void op_proposal_misc(world *w) {
     const size_t S = 1 + small(&w->f, 4);
     double z[MAX_B * 4 * MAX_D], eps[MAX_B * 4 * MAX_D], lq[MAX_B * 4], out[MAX_B];
@@ -427,7 +511,10 @@ static void op_log_joint(world *w) {
 
 static void op_svi_config(world *w) {
     bsvi_status st = BSVI_OK;
-    switch (u8(&w->f) % 14u) {
+    bsvi_svi_options o0, o1, o;
+    CHECK(bsvi_svi_get_options(w->svi, &o0) == BSVI_OK);
+    o = o0;
+    switch (u8(&w->f) % 16u) {
     case 0: st = bsvi_svi_set_steps(w->svi, small(&w->f, MAX_K + 2)); break;
     case 1: st = bsvi_svi_set_step_size(w->svi, pick_double(&w->f)); break;
     case 2: st = bsvi_svi_set_samples_per_step(w->svi, small(&w->f, 4)); break;
@@ -445,13 +532,47 @@ static void op_svi_config(world *w) {
         st = bsvi_svi_set_divergence_policy(w->svi,
                                             (bsvi_divergence_policy)((int)small(&w->f, 4) - 1));
         break;
-    case 10: st = bsvi_svi_set_seed(w->svi, u64(&w->f)); break;
-    case 11: st = bsvi_svi_set_stream(w->svi, u64(&w->f), u64(&w->f)); break;
+    case 10: {
+        const uint64_t seed = u64(&w->f);
+        uint64_t s1, c1;
+        st = bsvi_svi_set_seed(w->svi, seed);
+        CHECK(bsvi_svi_get_stream(w->svi, &s1, &c1, NULL) == BSVI_OK);
+        CHECK(st != BSVI_OK || (s1 == seed && c1 == 0));
+        break;
+    }
+    case 11: {
+        const uint64_t c = u64(&w->f), off = u64(&w->f);
+        uint64_t c1, o1v;
+        st = bsvi_svi_set_stream(w->svi, c, off);
+        CHECK(bsvi_svi_get_stream(w->svi, NULL, &c1, &o1v) == BSVI_OK);
+        CHECK(st != BSVI_OK || (c1 == c && o1v == off));
+        break;
+    }
     case 12:
         w->svi_cancel = (uint8_t)small(&w->f, 6);
         st = bsvi_svi_set_progress(w->svi, (u8(&w->f) & 1u) ? fuzz_progress : NULL,
                                    &w->svi_cancel);
         break;
+    case 13: /* every option at once, one of them fuzzed */
+        fuzz_options(&w->f, &o);
+        st = bsvi_svi_set_options(w->svi, &o);
+        check_err(st, bsvi_svi_last_error(w->svi));
+        CHECK(bsvi_svi_get_options(w->svi, &o1) == BSVI_OK);
+        CHECK(same_options(&o1, st == BSVI_OK ? &o : &o0));
+        break;
+    case 14: {
+        uint64_t seed, counter, offset;
+        CHECK(bsvi_svi_get_stream(w->svi, &seed, &counter, &offset) == BSVI_OK);
+        bsvi_stats a, b;
+        CHECK(bsvi_svi_get_stats(w->svi, &a) == BSVI_OK);
+        if (u8(&w->f) & 1u) {
+            CHECK(bsvi_svi_reset_stats(w->svi) == BSVI_OK);
+            CHECK(bsvi_svi_get_stats(w->svi, &b) == BSVI_OK);
+            CHECK(b.calls == 0 && b.data_points == 0 && b.likelihood_calls == 0 &&
+                  b.svi_steps == 0);
+        }
+        break;
+    }
     default: {
         /* A tiny step size: the run always survives. */
         st = bsvi_svi_set_step_size(w->svi, 1e-4);
@@ -459,6 +580,10 @@ static void op_svi_config(world *w) {
     }
     }
     check_err(st, bsvi_svi_last_error(w->svi));
+    if (st != BSVI_OK) { /* a refused setter changes nothing */
+        CHECK(bsvi_svi_get_options(w->svi, &o1) == BSVI_OK);
+        CHECK(same_options(&o1, &o0));
+    }
     CHECK(bsvi_svi_steps(w->svi) <= MAX_K + 1);
     const double eta = bsvi_svi_step_size(w->svi);
     CHECK(eta > 0.0 && isfinite(eta));
@@ -470,120 +595,324 @@ static void op_svi_run(world *w) {
     traj_snap(w->traj, &g_t0);
     const int use_final = bsvi_svi_steps(w->svi) <= MAX_K;
     if (!use_final) return; /* k = MAX_K + 1 would overflow the snapshot arrays */
+    bsvi_stats s0, s1;
+    uint64_t c0, c1;
+    CHECK(bsvi_svi_get_stats(w->svi, &s0) == BSVI_OK);
+    CHECK(bsvi_svi_get_stream(w->svi, NULL, &c0, NULL) == BSVI_OK);
     bsvi_status st = bsvi_svi_run(w->svi, w->model, w->q, w->traj);
     trace("svi_run", (int)st);
     check_err(st, bsvi_svi_last_error(w->svi));
     traj_snap(w->traj, &g_t1);
+    CHECK(bsvi_svi_get_stats(w->svi, &s1) == BSVI_OK);
+    CHECK(bsvi_svi_get_stream(w->svi, NULL, &c1, NULL) == BSVI_OK);
     if (st == BSVI_OK) {
-        CHECK(g_t1.B == w->B && g_t1.d == w->d && g_t1.k == bsvi_svi_steps(w->svi));
+        const size_t k = bsvi_svi_steps(w->svi);
+        CHECK(g_t1.B == w->B && g_t1.d == w->d && g_t1.k == k);
         traj_check_ok(&g_t1);
+        CHECK(s1.calls == s0.calls + 1 && s1.data_points == s0.data_points + w->B);
+        CHECK(s1.svi_steps == s0.svi_steps + k && s1.likelihood_calls > s0.likelihood_calls);
+        CHECK(s1.zero_points == s0.zero_points && c1 == c0 + 1);
     } else {
         CHECK(same(&g_t0, &g_t1, sizeof g_t0));
+        CHECK(same(&s0, &s1, sizeof s0) && c1 == c0);
     }
 }
 
-static void op_est_create(world *w) {
-    bsvi_estimator *e = NULL;
-    const int kind = (int)small(&w->f, 9) - 1;
-    bsvi_status st = bsvi_estimator_create((bsvi_bound)kind, w->d, &e);
-    check_status(st);
-    if (st != BSVI_OK) {
-        CHECK(e == NULL && (kind < 0 || kind > 6) && st == BSVI_ERR_BAD_VALUE);
+
+/* A new estimator (dimension usually the world's) or new buffer weights (n slots). */
+static void op_create(world *w) {
+    const uint8_t what = u8(&w->f);
+    if (what & 1u) {
+        bsvi_buffer_weights *pw = (bsvi_buffer_weights *)&w->f; /* create must reset it */
+        const size_t n = small(&w->f, MAX_W + 1);
+        bsvi_status st = bsvi_buffer_weights_create(n, &pw);
+        check_status(st);
+        if (st != BSVI_OK) {
+            CHECK(pw == NULL && n == 0 && st == BSVI_ERR_ZERO_SIZE);
+            return;
+        }
+        wsnap s;
+        w_snap(pw, &s);
+        w_check(&s);
+        CHECK(s.n == n && s.count == 0 && s.steps == 0);
+        for (size_t i = 0; i < n; ++i) CHECK(s.a[i] == s.a[0] && s.g[i] == 0.0);
+        bsvi_buffer_weights_destroy(w->pi);
+        w->pi = (what & 2u) ? pw : NULL; /* sometimes back to uniform */
+        if (!w->pi) bsvi_buffer_weights_destroy(pw);
         return;
     }
-    CHECK((int)bsvi_estimator_kind(e) == kind);
+    bsvi_estimator *e = NULL;
+    const size_t d = (what & 6u) == 6u ? small(&w->f, MAX_D + 2) : w->d;
+    bsvi_status st = bsvi_estimator_create(d, &e);
+    check_status(st);
+    if (st != BSVI_OK) {
+        CHECK(e == NULL && d == 0 && st == BSVI_ERR_ZERO_SIZE);
+        return;
+    }
+    CHECK(bsvi_estimator_dim(e) == d && bsvi_estimator_batch(e) == 0);
+    bsvi_bound k;
+    CHECK(bsvi_estimator_result_kind(e, &k) == BSVI_ERR_BAD_STATE);
     bsvi_estimator_destroy(w->est);
     w->est = e;
-}
-
-static void op_est_config(world *w) {
-    if (!w->est) return;
-    bsvi_estimator *e = w->est;
-    bsvi_status st = BSVI_OK;
-    switch (u8(&w->f) % 10u) {
-    case 0: st = bsvi_estimator_set_num_samples(e, small(&w->f, MAX_S / MAX_B * 2)); break;
-    case 1: st = bsvi_estimator_set_num_resamples(e, small(&w->f, MAX_S / MAX_B * 2)); break;
-    case 2: st = bsvi_estimator_set_grad_form(e, (bsvi_grad_form)((int)small(&w->f, 6) - 1)); break;
-    case 3: {
-        const size_t n = small(&w->f, MAX_N + 1);
-        double pi[MAX_N];
-        const uint8_t how = u8(&w->f);
-        double sum = 0.0;
-        for (size_t i = 0; i < n; ++i) {
-            pi[i] = (how & 1u) ? pick_double(&w->f) : (double)(u8(&w->f) % 8u);
-            sum += pi[i];
-        }
-        if ((how & 2u) && sum > 0.0 && isfinite(sum))
-            for (size_t i = 0; i < n; ++i) pi[i] /= sum;
-        st = bsvi_estimator_set_buffer_weights(e, n ? pi : NULL, n);
-        break;
-    }
-    case 4: st = bsvi_estimator_set_uniform_buffer_weights(e, small(&w->f, MAX_N + 1)); break;
-    case 5: st = bsvi_estimator_set_pi_optimisation(e, (int)small(&w->f, 3)); break;
-    case 6: {
-        double lr = pick_double(&w->f), b1 = pick_double(&w->f), b2 = pick_double(&w->f);
-        st = bsvi_estimator_set_pi_adam(e, lr, b1, b2);
-        break;
-    }
-    case 7: st = bsvi_estimator_set_seed(e, u64(&w->f)); break;
-    case 8: st = bsvi_estimator_set_stream(e, u64(&w->f), u64(&w->f)); break;
-    default: {
-        double mp = SENTINEL;
-        st = bsvi_estimator_get_mean_position(e, &mp);
-        if (st == BSVI_OK)
-            CHECK(mp >= 0.0 && mp <= 1.0);
-        else
-            CHECK(mp == SENTINEL);
-        break;
-    }
-    }
-    check_err(st, bsvi_estimator_last_error(e));
-    CHECK(bsvi_estimator_num_buffer_weights(e) <= MAX_N);
+    w->est_fail = 0;
 }
 
 static esnap g_e0, g_e1;
+static wsnap g_w0, g_w1;
+
+/* The estimator's settings, and the buffer weights' setters. */
+static void op_config(world *w) {
+    bsvi_estimator *e = w->est;
+    bsvi_buffer_weights *pw = w->pi;
+    bsvi_status st = BSVI_OK;
+    const uint8_t which = u8(&w->f) % 12u;
+    if (which <= 3) { /* estimator */
+        est_snap(e, &g_e0);
+        switch (which) {
+        case 0: {
+            const uint64_t seed = u64(&w->f);
+            st = bsvi_estimator_set_seed(e, seed);
+            CHECK(st == BSVI_OK);
+            est_snap(e, &g_e1);
+            CHECK(g_e1.seed == seed && g_e1.counter == 0);
+            break;
+        }
+        case 1: {
+            const uint64_t c = u64(&w->f), off = u64(&w->f);
+            st = bsvi_estimator_set_stream(e, c, off);
+            CHECK(st == BSVI_OK);
+            est_snap(e, &g_e1);
+            CHECK(g_e1.seed == g_e0.seed && g_e1.counter == c && g_e1.offset == off);
+            break;
+        }
+        case 2: {
+            const int policy = (int)small(&w->f, 4) - 1;
+            st = bsvi_estimator_set_point_policy(e, (bsvi_point_policy)policy);
+            check_err(st, bsvi_estimator_last_error(e));
+            CHECK((st == BSVI_OK) == (policy == 0 || policy == 1));
+            if (st == BSVI_OK) w->est_fail = policy == 1;
+            est_snap(e, &g_e1);
+            CHECK(same(&g_e0, &g_e1, sizeof g_e0)); /* a policy changes no result */
+            break;
+        }
+        default:
+            st = bsvi_estimator_reset_stats(e);
+            CHECK(st == BSVI_OK);
+            est_snap(e, &g_e1);
+            CHECK(g_e1.stats.calls == 0 && g_e1.stats.data_points == 0 &&
+                  g_e1.stats.zero_points == 0 && g_e1.B == g_e0.B);
+            break;
+        }
+        return;
+    }
+    if (!pw) return;
+    w_snap(pw, &g_w0);
+    const size_t n0 = g_w0.n;
+    /* mostly the handle's size, sometimes another (refused) */
+    const size_t n = (u8(&w->f) % 8u) ? n0 : small(&w->f, MAX_W + 1);
+    double a[MAX_W], b[MAX_W];
+    for (size_t i = 0; i < MAX_W; ++i) a[i] = b[i] = 0.0;
+    switch (which) {
+    case 4: {
+        const uint8_t how = u8(&w->f);
+        double sum = 0.0;
+        for (size_t i = 0; i < n; ++i) {
+            a[i] = (how & 1u) ? pick_double(&w->f) : (double)(u8(&w->f) % 8u);
+            sum += a[i];
+        }
+        if ((how & 2u) && sum > 0.0 && isfinite(sum))
+            for (size_t i = 0; i < n; ++i) a[i] /= sum;
+        st = bsvi_buffer_weights_set_probs(pw, n ? a : NULL, n);
+        break;
+    }
+    case 5: {
+        const uint8_t how = u8(&w->f);
+        for (size_t i = 0; i < n; ++i)
+            a[i] = (how & 1u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f) / 16.0;
+        st = bsvi_buffer_weights_set_logits(pw, n ? a : NULL, n);
+        break;
+    }
+    case 6: {
+        double lr = pick_double(&w->f), b1 = pick_double(&w->f), b2 = pick_double(&w->f);
+        if (u8(&w->f) & 1u) lr = 1e-2 * (double)(1 + small(&w->f, 50)), b1 = 0.9, b2 = 0.999;
+        st = bsvi_buffer_weights_set_adam(pw, lr, b1, b2);
+        break;
+    }
+    case 7: {
+        const uint8_t how = u8(&w->f);
+        for (size_t i = 0; i < n; ++i) {
+            a[i] = (how & 1u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f) / 64.0;
+            b[i] = (how & 2u) ? pick_double(&w->f) : (double)u8(&w->f) / 256.0;
+        }
+        st = bsvi_buffer_weights_set_adam_state(pw, a, b, u64(&w->f) % 1000u, n);
+        break;
+    }
+    case 8: {
+        const uint8_t how = u8(&w->f);
+        for (size_t i = 0; i < n; ++i)
+            a[i] = (how & 1u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f) / 8.0;
+        st = bsvi_buffer_weights_set_gradient(pw, a, u8(&w->f) % 16u, n);
+        break;
+    }
+    default: { /* the getters' size checks */
+        double x[MAX_W + 1];
+        uint64_t c;
+        st = bsvi_buffer_weights_get_gradient(pw, x, &c, n);
+        CHECK((st == BSVI_OK) == (n == n0));
+        if (st == BSVI_OK) CHECK(c == g_w0.count && same(x, g_w0.g, n * sizeof(double)));
+        break;
+    }
+    }
+    trace("weights_config", (int)which * 100 + (int)st);
+    check_err(st, bsvi_buffer_weights_last_error(pw));
+    if (n != n0 && which != 6) CHECK(st != BSVI_OK);
+    w_snap(pw, &g_w1);
+    if (st != BSVI_OK) {
+        CHECK(same(&g_w0, &g_w1, sizeof g_w0));
+        return;
+    }
+    w_check(&g_w1);
+    switch (which) {
+    case 4: /* probabilities in, optimiser state out */
+        for (size_t i = 0; i < n; ++i) CHECK(fabs(g_w1.p[i] - a[i]) <= 1e-9);
+        CHECK(g_w1.steps == 0 && g_w1.count == 0);
+        break;
+    case 5: /* logits as given; the optimiser state kept */
+        CHECK(same(g_w1.a, a, n * sizeof(double)) && g_w1.count == g_w0.count &&
+              g_w1.steps == g_w0.steps);
+        break;
+    case 7:
+        CHECK(same(g_w1.m, a, n * sizeof(double)) && same(g_w1.v, b, n * sizeof(double)));
+        CHECK(same(g_w1.a, g_w0.a, sizeof g_w0.a));
+        break;
+    case 8:
+        CHECK(same(g_w1.g, a, n * sizeof(double)) && same(g_w1.a, g_w0.a, sizeof g_w0.a));
+        break;
+    default: /* set_adam and the getters change no state */
+        CHECK(same(&g_w0, &g_w1, sizeof g_w0));
+        break;
+    }
+}
 
 static void op_est_compute(world *w) {
-    if (!w->est) return;
     bsvi_estimator *e = w->est;
-    est_snap(e, w->d, &g_e0);
+    const bsvi_buffer_weights *pw = (u8(&w->f) & 1u) ? w->pi : NULL;
+    est_snap(e, &g_e0);
+    w_snap(w->pi, &g_w0);
     bsvi_status st;
-    const bsvi_bound kind = bsvi_estimator_kind(e);
-    if (kind == BSVI_BOUND_GIWAE && (u8(&w->f) & 3u) != 0) {
-        const size_t B = 1 + small(&w->f, MAX_B), n = 1 + small(&w->f, MAX_N);
+    const uint8_t which = u8(&w->f) % 6u;
+    bsvi_bound want = BSVI_BOUND_ELBO;
+    size_t B = w->B;
+    switch (which) {
+    case 0:
+        st = bsvi_estimator_elbo(e, w->model, w->q, (bsvi_grad_form)((int)small(&w->f, 6) - 1));
+        break;
+    case 1:
+        want = BSVI_BOUND_IWAE; /* K * B <= MAX_S * MAX_B: the snapshot holds the targets */
+        st = bsvi_estimator_iwae(e, w->model, w->q, small(&w->f, MAX_S + 1),
+                                 (bsvi_grad_form)((int)small(&w->f, 6) - 1));
+        break;
+    case 2:
+        want = BSVI_BOUND_SVI;
+        st = bsvi_estimator_svi(e, w->traj);
+        B = bsvi_trajectory_batch(w->traj);
+        break;
+    case 3:
+        want = bsvi_trajectory_is_double_sampled(w->traj) ? BSVI_BOUND_BSVI_DS : BSVI_BOUND_BSVI;
+        st = bsvi_estimator_bsvi(e, w->traj, pw);
+        B = bsvi_trajectory_batch(w->traj);
+        break;
+    case 4:
+        want = BSVI_BOUND_BSVI_SIR;
+        st = bsvi_estimator_bsvi_sir(e, w->traj, pw, small(&w->f, MAX_S + 1));
+        B = bsvi_trajectory_batch(w->traj);
+        break;
+    default: {
+        want = BSVI_BOUND_GIWAE;
+        B = 1 + small(&w->f, MAX_B);
+        const size_t n = 1 + small(&w->f, MAX_N);
         double lj[MAX_B * MAX_N], lq[MAX_B * MAX_N];
         const uint8_t how = u8(&w->f);
         for (size_t i = 0; i < B * n; ++i) {
             lj[i] = (how & 1u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f);
             lq[i] = (how & 2u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f) / 4.0;
         }
-        st = bsvi_estimator_compute_terms(e, B, n, lj, lq);
-    } else {
-        /* the result arrays hold B * MAX_S targets: K must not exceed that */
-        st = bsvi_estimator_compute(e, w->model, w->q, w->traj);
+        st = bsvi_estimator_giwae(e, B, n, lj, lq, pw);
+        break;
     }
-    trace("estimator_compute", (int)kind * 100 + (int)st);
+    }
+    trace("estimator_compute", (int)which * 100 + (int)st);
     check_err(st, bsvi_estimator_last_error(e));
-    est_snap(e, w->d, &g_e1);
+    est_snap(e, &g_e1);
+    w_snap(w->pi, &g_w1);
+    CHECK(same(&g_w0, &g_w1, sizeof g_w0)); /* computes only read pi */
     if (st == BSVI_OK) {
-        est_check_ok(&g_e1, w->d);
-        CHECK(g_e1.B >= 1);
+        CHECK(g_e1.B == B && g_e1.B >= 1 && g_e1.has_kind && g_e1.kind == want);
+        est_check_ok(&g_e1, w->d, w->est_fail);
+        CHECK(g_e1.stats.calls == g_e0.stats.calls + 1);
+        CHECK(g_e1.stats.data_points == g_e0.stats.data_points + B);
+        CHECK(g_e1.stats.zero_points == g_e0.stats.zero_points + g_e1.nzero);
+        if (want == BSVI_BOUND_SVI || want == BSVI_BOUND_BSVI || want == BSVI_BOUND_BSVI_DS ||
+            want == BSVI_BOUND_BSVI_SIR) {
+            const size_t k = bsvi_trajectory_steps(w->traj), T = g_e1.nt / B;
+            CHECK(T == (want == BSVI_BOUND_SVI ? 1 : want == BSVI_BOUND_BSVI_SIR ? T : k + 1));
+            for (size_t t = 0; t < g_e1.nt; ++t) CHECK(g_e1.tslot[t] <= k);
+        }
     } else {
         CHECK(same(&g_e0, &g_e1, sizeof g_e0));
     }
 }
 
-static void op_pi_step(world *w) {
-    if (!w->est) return;
-    est_snap(w->est, w->d, &g_e0);
-    bsvi_status st = bsvi_estimator_pi_step(w->est);
-    trace("pi_step", (int)st);
-    check_err(st, bsvi_estimator_last_error(w->est));
-    est_snap(w->est, w->d, &g_e1);
-    if (st == BSVI_OK)
-        est_check_ok(&g_e1, w->d);
-    else
-        CHECK(same(&g_e0, &g_e1, sizeof g_e0));
+/* The pi optimiser: accumulate (from the trajectory or host terms), step, or both. */
+static void op_weights(world *w) {
+    bsvi_buffer_weights *pw = w->pi;
+    if (!pw) return;
+    w_snap(pw, &g_w0);
+    bsvi_status st;
+    const uint8_t which = u8(&w->f) % 4u;
+    size_t B = 0;
+    switch (which) {
+    case 0:
+    case 1:
+        st = bsvi_buffer_weights_accumulate(pw, w->traj);
+        B = bsvi_trajectory_batch(w->traj);
+        break;
+    case 2: {
+        B = 1 + small(&w->f, MAX_B);
+        const size_t n = (u8(&w->f) & 7u) ? g_w0.n : 1 + small(&w->f, MAX_N);
+        double lj[MAX_B * MAX_W], lq[MAX_B * MAX_W];
+        const uint8_t how = u8(&w->f);
+        for (size_t i = 0; i < B * n; ++i) {
+            lj[i] = (how & 1u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f);
+            lq[i] = (how & 2u) ? pick_double(&w->f) : (double)(int8_t)u8(&w->f) / 4.0;
+        }
+        st = bsvi_buffer_weights_accumulate_terms(pw, B, n, lj, lq);
+        break;
+    }
+    default: st = bsvi_buffer_weights_step(pw); break;
+    }
+    trace("weights", (int)which * 100 + (int)st);
+    check_err(st, bsvi_buffer_weights_last_error(pw));
+    w_snap(pw, &g_w1);
+    if (st != BSVI_OK) {
+        CHECK(same(&g_w0, &g_w1, sizeof g_w0));
+        return;
+    }
+    w_check(&g_w1);
+    if (which <= 2) { /* the logits wait for the step; zero-density points add nothing */
+        CHECK(same(g_w1.a, g_w0.a, sizeof g_w0.a) && g_w1.steps == g_w0.steps);
+        CHECK(g_w1.count >= g_w0.count && g_w1.count <= g_w0.count + B);
+    } else if (g_w0.count == 0) { /* nothing accumulated: no step (a sum set with count 0
+                                    * may be kept or cleared) */
+        CHECK(same(g_w1.a, g_w0.a, sizeof g_w0.a) && g_w1.steps == g_w0.steps);
+        CHECK(same(g_w1.m, g_w0.m, sizeof g_w0.m) && same(g_w1.v, g_w0.v, sizeof g_w0.v));
+        CHECK(g_w1.count == 0);
+    } else {
+        CHECK(g_w1.count == 0 && g_w1.steps == g_w0.steps + 1);
+        for (size_t i = 0; i < g_w1.n; ++i) CHECK(g_w1.g[i] == 0.0);
+        for (size_t i = 0; i < g_w1.n; ++i) /* pi = 0 stays 0 */
+            if (g_w0.a[i] == -INFINITY) CHECK(g_w1.a[i] == -INFINITY);
+    }
 }
 
 static void op_evaluate(world *w) {
@@ -591,17 +920,21 @@ static void op_evaluate(world *w) {
     bsvi_status st;
     double o1[MAX_B], o2[MAX_B], o3[MAX_B];
     double fm0[MAX_B * MAX_D], fl0[MAX_B * MAX_D], fm1[MAX_B * MAX_D], fl1[MAX_B * MAX_D];
+    bsvi_svi_options so0, so1, so;
     fill(o1, MAX_B);
     fill(o2, MAX_B);
     fill(o3, MAX_B);
     CHECK(bsvi_proposal_get_params(w->fq, fm0, fl0) == BSVI_OK);
+    CHECK(bsvi_evaluator_get_svi_options(ev, &so0) == BSVI_OK);
     const uint8_t which = u8(&w->f);
-    switch (which % 6u) {
+    const unsigned op = which % 8u;
+    size_t K = 0;
+    switch (op) {
     case 0: st = bsvi_evaluator_set_chunk_rows(ev, small(&w->f, 9)); break;
     case 1: st = bsvi_evaluator_iwae(ev, w->model, w->q, small(&w->f, MAX_S + 1), o1); break;
     case 2:
-        st = bsvi_evaluator_bsvi(ev, w->model, w->q, w->svi, small(&w->f, MAX_K + 2), o1,
-                                 (which & 8u) ? w->fq : NULL);
+        K = small(&w->f, MAX_K + 2);
+        st = bsvi_evaluator_bsvi(ev, w->model, w->q, K, o1, (which & 8u) ? w->fq : NULL);
         break;
     case 3:
         st = bsvi_evaluator_elbo_star(ev, w->model, (which & 8u) ? w->fq : w->q,
@@ -612,22 +945,53 @@ static void op_evaluate(world *w) {
         w->ev_cancel = (uint8_t)small(&w->f, 6);
         st = bsvi_evaluator_set_progress(ev, (which & 8u) ? fuzz_progress : NULL, &w->ev_cancel);
         break;
+    case 5: /* the refinement BSVI-K uses: the SVI handle's, with one field fuzzed */
+        CHECK(bsvi_svi_get_options(w->svi, &so) == BSVI_OK);
+        if (which & 8u) fuzz_options(&w->f, &so);
+        st = bsvi_evaluator_set_svi_options(ev, &so);
+        CHECK(bsvi_evaluator_get_svi_options(ev, &so1) == BSVI_OK);
+        CHECK(same_options(&so1, st == BSVI_OK ? &so : &so0));
+        break;
+    case 6: {
+        const int policy = (int)small(&w->f, 4) - 1;
+        st = bsvi_evaluator_set_point_policy(ev, (bsvi_point_policy)policy);
+        CHECK((st == BSVI_OK) == (policy == 0 || policy == 1));
+        if (st == BSVI_OK) w->ev_fail = policy == 1;
+        break;
+    }
     default:
         st = bsvi_evaluator_set_stream(ev, u64(&w->f), u64(&w->f) % 1024u);
         break;
     }
-    trace("evaluator", (int)(which % 6u) * 100 + (int)st);
+    trace("evaluator", (int)op * 100 + (int)st);
     check_err(st, bsvi_evaluator_last_error(ev));
     CHECK(bsvi_proposal_get_params(w->fq, fm1, fl1) == BSVI_OK);
     const size_t nd = w->B * w->d;
     if (st == BSVI_OK) {
-        if (which % 6u >= 1 && which % 6u <= 3) {
+        if (op >= 1 && op <= 3) {
             check_no_nan(o1, w->B);
-            for (size_t b = 0; b < w->B; ++b) CHECK(o1[b] != INFINITY);
-            if (which % 6u == 3) {
+            size_t zero = 0;
+            for (size_t b = 0; b < w->B; ++b) {
+                CHECK(o1[b] != INFINITY);
+                zero += o1[b] == -INFINITY;
+            }
+            if (op <= 2) { /* IWAE-S, BSVI-K: -INFINITY is a zero-density point, reported */
+                CHECK(zero == bsvi_evaluator_num_zero_points(ev));
+                if (w->ev_fail) CHECK(zero == 0);
+            }
+            if (op == 3) {
                 check_no_nan(o3, w->B);
                 if (which & 16u) check_no_nan(o2, w->B);
             }
+        }
+        if (op == 2) { /* what the refinement did */
+            size_t taken[MAX_B], frozen = 0;
+            CHECK(bsvi_evaluator_get_steps_taken(ev, taken, w->B) == BSVI_OK);
+            for (size_t b = 0; b < w->B; ++b) {
+                CHECK(taken[b] <= K - 1);
+                frozen += taken[b] < K - 1;
+            }
+            CHECK(frozen == bsvi_evaluator_num_frozen(ev));
         }
         for (size_t i = 0; i < nd; ++i)
             CHECK(isfinite(fm1[i]) && fl1[i] >= BSVI_MIN_LOG_STD && fl1[i] <= BSVI_MAX_LOG_STD);
@@ -636,31 +1000,43 @@ static void op_evaluate(world *w) {
         check_sentinel(o2, MAX_B);
         check_sentinel(o3, MAX_B);
         CHECK(same(fm0, fm1, nd * sizeof(double)) && same(fl0, fl1, nd * sizeof(double)));
+        CHECK(bsvi_evaluator_get_svi_options(ev, &so1) == BSVI_OK);
+        CHECK(same_options(&so1, &so0));
     }
 }
 
 static void op_health(world *w) {
     if (bsvi_trajectory_batch(w->traj) == 0) return;
-    const size_t K = bsvi_trajectory_steps(w->traj) + 1;
-    double pi[MAX_N + 1];
-    const size_t n = small(&w->f, MAX_N + 2);
-    for (size_t i = 0; i < n; ++i) pi[i] = 1.0 / (double)n;
-    if (n && (u8(&w->f) & 1u)) pi[small(&w->f, n)] = pick_double(&w->f);
-    double a = SENTINEL, b = SENTINEL, c = SENTINEL;
-    bsvi_status st = bsvi_trajectory_health(w->traj, (u8(&w->f) & 1u) ? NULL : pi, n, &a, &b, &c);
+    const bsvi_buffer_weights *pw = (u8(&w->f) & 1u) ? NULL : w->pi;
+    bsvi_health h, sentinel;
+    memset(&sentinel, 0x5a, sizeof sentinel);
+    h = sentinel;
+    w_snap(w->pi, &g_w0);
+    bsvi_status st = bsvi_trajectory_health(w->traj, pw, &h);
     check_err(st, bsvi_trajectory_last_error(w->traj));
+    w_snap(w->pi, &g_w1);
+    CHECK(same(&g_w0, &g_w1, sizeof g_w0));
     if (st == BSVI_OK) {
-        (void)K;
-        /* means over data points: -INFINITY is legal (zero density), NaN is not, unless a
-         * weight itself is NaN, which the trajectory never holds */
-        CHECK(!isnan(a) && !isnan(b) && !isnan(c));
+        /* means over the finite points: never NaN, never +INFINITY; -INFINITY only when
+         * every point is left out */
+        const size_t B = bsvi_trajectory_batch(w->traj);
+        CHECK(!isnan(h.svi0) && !isnan(h.svik) && !isnan(h.bsvik));
+        CHECK(h.svi0 != INFINITY && h.svik != INFINITY && h.bsvik != INFINITY);
+        CHECK(h.zero_svi0 <= B && h.zero_svik <= B && h.zero_bsvik <= B);
+        CHECK((h.svi0 == -INFINITY) == (h.zero_svi0 == B));
+        CHECK((h.svik == -INFINITY) == (h.zero_svik == B));
+        CHECK((h.bsvik == -INFINITY) == (h.zero_bsvik == B));
+        if (!pw) /* uniform pi: a point is left out of BSVI-k only if every weight is zero */
+            CHECK(h.zero_bsvik <= h.zero_svi0 && h.zero_bsvik <= h.zero_svik);
     } else {
-        CHECK(a == SENTINEL && b == SENTINEL && c == SENTINEL);
+        CHECK(st == BSVI_ERR_SIZE_MISMATCH && pw != NULL);
+        CHECK(same(&h, &sentinel, sizeof h));
     }
 }
 
 static void world_free(world *w) {
     bsvi_estimator_destroy(w->est);
+    bsvi_buffer_weights_destroy(w->pi);
     bsvi_evaluator_destroy(w->ev);
     bsvi_trajectory_destroy(w->traj);
     bsvi_svi_destroy(w->svi);
@@ -692,6 +1068,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(bsvi_svi_create(w.d, &w.svi) == BSVI_OK);
     CHECK(bsvi_svi_set_steps(w.svi, 3) == BSVI_OK);
     CHECK(bsvi_trajectory_create(&w.traj) == BSVI_OK);
+    CHECK(bsvi_estimator_create(w.d, &w.est) == BSVI_OK);
     CHECK(bsvi_evaluator_create(w.d, &w.ev) == BSVI_OK);
     CHECK(bsvi_evaluator_set_chunk_rows(w.ev, 8) == BSVI_OK);
 
@@ -707,10 +1084,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 4: op_svi_config(&w); break;
         case 5:
         case 6: op_svi_run(&w); break;
-        case 7: op_est_create(&w); break;
-        case 8: op_est_config(&w); break;
+        case 7: op_create(&w); break;
+        case 8: op_config(&w); break;
         case 9: op_est_compute(&w); break;
-        case 10: op_pi_step(&w); break;
+        case 10: op_weights(&w); break;
         case 11: op_evaluate(&w); break;
         default: op_health(&w); break;
         }

@@ -76,7 +76,7 @@ static void check_trainer(const vae_trainer *t, const vae_progress *p) {
         CHECK(isfinite(t->net.adam_v[i]) && t->net.adam_v[i] >= 0);
         CHECK(isfinite(t->net.adam_vmax[i]) && t->net.adam_vmax[i] >= t->net.adam_v[i]);
     }
-    const size_t npi = bsvi_estimator_num_buffer_weights(t->est);
+    const size_t npi = bsvi_buffer_weights_size(t->pi);
     if (c->method == VAE_METHOD_BSVI || c->method == VAE_METHOD_BSVI_DS ||
         c->method == VAE_METHOD_BSVI_SIR || c->method == VAE_METHOD_BSVI_SIR_PI)
         CHECK(npi == c->k + 1);

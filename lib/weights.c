@@ -1,4 +1,5 @@
 /* Buffer weights pi: logits, accumulated gradient, Adam. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,16 @@ void bsvi__log_pi(const bsvi_buffer_weights *w, size_t n, double *out) {
         for (size_t i = 0; i < n; ++i) out[i] = u;
         return;
     }
-    const double l = bsvi_logsumexp(w->a, n);
-    for (size_t i = 0; i < n; ++i) out[i] = w->a[i] - l;
+    /* (a - max) - log sum exp(a - max): with huge logits, max + log(sum) would round back to
+     * max and every log pi to 0 (pi would not sum to 1). The stepped logits have max 0, where
+     * this is a - log(sum) as before. */
+    double mx = -INFINITY;
+    for (size_t i = 0; i < n; ++i)
+        if (w->a[i] > mx) mx = w->a[i];
+    double s = 0.0;
+    for (size_t i = 0; i < n; ++i) s += exp(w->a[i] - mx);
+    const double l = log(s);
+    for (size_t i = 0; i < n; ++i) out[i] = (w->a[i] - mx) - l;
 }
 
 double bsvi__buffer_softmax(const double *logpi, const double *lw, size_t n, double *r) {
@@ -126,8 +135,8 @@ bsvi_status bsvi_buffer_weights_get_probs(const bsvi_buffer_weights *w, double *
     if (!pi) return bsvi__fail((char *)w->err, BSVI_ERR_NULL_ARGUMENT, "%s: pi is NULL", fn);
     bsvi_status st = size_check(w, n, fn);
     if (st != BSVI_OK) return st;
-    const double l = bsvi_logsumexp(w->a, n);
-    for (size_t i = 0; i < n; ++i) pi[i] = exp(w->a[i] - l);
+    bsvi__log_pi(w, n, pi); /* log pi into the output, then exp in place: writes nothing of w */
+    for (size_t i = 0; i < n; ++i) pi[i] = exp(pi[i]);
     return BSVI_OK;
 }
 
@@ -175,9 +184,13 @@ bsvi_status bsvi_buffer_weights_mean_position(const bsvi_buffer_weights *w, doub
         *out = 0.0;
         return BSVI_OK;
     }
-    double l = bsvi_logsumexp(w->a, n), acc = 0.0;
-    for (size_t i = 0; i < n; ++i) acc += exp(w->a[i] - l) * (double)i / (double)(n - 1);
-    *out = acc;
+    double mx = -INFINITY, s = 0.0, acc = 0.0;
+    for (size_t i = 0; i < n; ++i)
+        if (w->a[i] > mx) mx = w->a[i];
+    for (size_t i = 0; i < n; ++i) s += exp(w->a[i] - mx);
+    const double l = log(s);
+    for (size_t i = 0; i < n; ++i) acc += exp((w->a[i] - mx) - l) * (double)i / (double)(n - 1);
+    *out = acc < 1.0 ? acc : 1.0; /* rounding can give 1 + 2^-52 */
     return BSVI_OK;
 }
 
@@ -307,10 +320,14 @@ bsvi_status bsvi_buffer_weights_set_gradient(bsvi_buffer_weights *w, const doubl
     if (!sum) return bsvi__fail(w->err, BSVI_ERR_NULL_ARGUMENT, "%s: sum is NULL", fn);
     bsvi_status st = size_check(w, n, fn);
     if (st != BSVI_OK) return st;
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i) {
         if (!isfinite(sum[i]))
             return bsvi__fail(w->err, BSVI_ERR_BAD_VALUE, "%s: sum[%zu] = %g is not finite", fn,
                               i, sum[i]);
+        if (count == 0 && sum[i] != 0.0)
+            return bsvi__fail(w->err, BSVI_ERR_BAD_VALUE,
+                              "%s: sum[%zu] = %g is not 0 but the count is 0", fn, i, sum[i]);
+    }
     memcpy(w->acc, sum, n * sizeof(double));
     w->count = count;
     return BSVI_OK;
@@ -332,7 +349,11 @@ bsvi_status bsvi_buffer_weights_step(bsvi_buffer_weights *w) {
     double *m = w->a + 6 * n, *v = w->a + 7 * n;
     memcpy(m, w->m, n * sizeof(double));
     memcpy(v, w->v, n * sizeof(double));
-    (void)bsvi__adam_update(n, w->b1, w->b2, d1, d2, w->lr, 1e-8, g, m, v, delta);
+    if (bsvi__adam_update(n, w->b1, w->b2, d1, d2, w->lr, 1e-8, g, m, v, delta))
+        return bsvi__fail(w->err, BSVI_ERR_NUMERIC,
+                          "%s: Adam's moment estimates overflow (a gradient of %g or more): the "
+                          "accumulated gradient is not a mean of pi gradients",
+                          fn, sqrt(DBL_MAX));
     double mx = -INFINITY;
     for (size_t i = 0; i < n; ++i) {
         if (w->a[i] == -INFINITY) continue;

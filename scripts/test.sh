@@ -13,7 +13,8 @@
 #         from the committed corpus fuzz/corpus, and fuzz_readers (the VAE example's
 #         checkpoint and IDX readers, with a memory limit) for BSVI_FUZZ_READERS_SECONDS
 #         (60) s from fuzz/corpus-readers
-#      e. build-abi/   ABI check against abi/libbsvi.so.<MAJOR>.abi (scripts/abi-check.sh)
+#      e. build-abi/   ABI check against abi/libbsvi.so.<SOVERSION>.abi (scripts/abi-check.sh;
+#                      SOVERSION: MAJOR.MINOR while the major version is 0, else MAJOR)
 #   5. docs target (Doxygen, warnings are errors)
 #   6. install into a temporary prefix; build and run against it:
 #      a C consumer via pkg-config, the README sketch, a C consumer via

@@ -679,9 +679,13 @@ static void test_step_count_zero_is_noop(void **state)
     wsnap_take(w, &before);
     W_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_OK);
     wsnap_equal(w, &before);
-    /* A sum with a count of 0 is no data point: still no step. */
-    const double g[3] = {0.25, -0.25, 0.0};
-    TU_OK(bsvi_buffer_weights_set_gradient(w, g, 0, 3));
+    /* A non-zero sum with a count of 0 is refused (no data point has a gradient); a zero sum
+     * with a count of 0 is no data point: still no step. */
+    const double g[3] = {0.25, -0.25, 0.0}, g0[3] = {0.0, 0.0, 0.0};
+    W_STATUS("bsvi_buffer_weights_set_gradient", bsvi_buffer_weights_set_gradient(w, g, 0, 3),
+             BSVI_ERR_BAD_VALUE);
+    wsnap_equal(w, &before);
+    TU_OK(bsvi_buffer_weights_set_gradient(w, g0, 0, 3));
     wsnap_take(w, &before);
     TU_OK(bsvi_buffer_weights_step(w));
     wsnap_equal(w, &before);

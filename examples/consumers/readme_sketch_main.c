@@ -10,9 +10,8 @@
 
 #include <bsvi/bsvi.h>
 
-bsvi_status make_estimator(size_t dim, bsvi_estimator **est);
 bsvi_status train_step(bsvi_model *model, bsvi_proposal *q, bsvi_svi *svi,
-                       bsvi_trajectory *traj, bsvi_estimator *est,
+                       bsvi_trajectory *traj, bsvi_estimator *est, bsvi_buffer_weights *pi,
                        const double *enc_mean, const double *enc_log_std,
                        size_t cap, size_t *n_targets, size_t *t_index, double *t_z,
                        double *t_coef, double *d_mean, double *d_log_std);
@@ -44,9 +43,10 @@ int main(void) {
     bsvi_svi *svi = NULL;
     bsvi_trajectory *traj = NULL;
     bsvi_estimator *est = NULL;
+    bsvi_buffer_weights *pi = NULL;
     double enc_mean[B * D] = {0}, enc_log_std[B * D] = {0};
     size_t t_index[CAP], n_targets = 0, i, step;
-    double t_z[CAP * D], t_coef[CAP], d_mean[B * D], d_log_std[B * D], pi[K + 1];
+    double t_z[CAP * D], t_coef[CAP], d_mean[B * D], d_log_std[B * D], probs[K + 1];
     bsvi_status st;
     int ok = 1;
 
@@ -58,11 +58,12 @@ int main(void) {
     if (st == BSVI_OK) st = bsvi_svi_set_step_size(svi, 0.1);
     if (st == BSVI_OK) st = bsvi_svi_set_seed(svi, 42);
     if (st == BSVI_OK) st = bsvi_trajectory_create(&traj);
-    if (st == BSVI_OK) st = make_estimator(D, &est);
+    if (st == BSVI_OK) st = bsvi_estimator_create(D, &est);
+    if (st == BSVI_OK) st = bsvi_buffer_weights_create(K + 1, &pi);
     for (step = 0; st == BSVI_OK && step < 3; step++) {
         for (i = 0; i < B * D; i++) enc_mean[i] = 0.1 * (double)step; /* "encoder output" */
-        st = train_step(model, q, svi, traj, est, enc_mean, enc_log_std, CAP, &n_targets,
-                             t_index, t_z, t_coef, d_mean, d_log_std);
+        st = train_step(model, q, svi, traj, est, pi, enc_mean, enc_log_std, CAP, &n_targets,
+                        t_index, t_z, t_coef, d_mean, d_log_std);
         if (st != BSVI_OK) break;
         if (n_targets != B) { fprintf(stderr, "FAIL %zu targets, want %d\n", n_targets, B); ok = 0; }
         for (i = 0; i < n_targets && i < CAP; i++) {
@@ -79,18 +80,20 @@ int main(void) {
         }
     }
     if (st != BSVI_OK) {
-        fprintf(stderr, "FAIL %s | svi: %s | estimator: %s\n", bsvi_status_string(st),
-                bsvi_svi_last_error(svi), bsvi_estimator_last_error(est));
+        fprintf(stderr, "FAIL %s | svi: %s | estimator: %s | pi: %s\n", bsvi_status_string(st),
+                bsvi_svi_last_error(svi), bsvi_estimator_last_error(est),
+                bsvi_buffer_weights_last_error(pi));
         ok = 0;
-    } else if (bsvi_estimator_get_buffer_weights(est, pi, K + 1) == BSVI_OK) {
+    } else if (bsvi_buffer_weights_get_probs(pi, probs, K + 1) == BSVI_OK) {
         double sum = 0.0;
-        for (i = 0; i <= K; i++) sum += pi[i];
+        for (i = 0; i <= K; i++) sum += probs[i];
         printf("pi after 3 steps sums to %.15f\n", sum);
         if (fabs(sum - 1.0) > 1e-9) ok = 0;
     } else {
-        fprintf(stderr, "FAIL get_buffer_weights: %s\n", bsvi_estimator_last_error(est));
+        fprintf(stderr, "FAIL get_probs: %s\n", bsvi_buffer_weights_last_error(pi));
         ok = 0;
     }
+    bsvi_buffer_weights_destroy(pi);
     bsvi_estimator_destroy(est);
     bsvi_trajectory_destroy(traj);
     bsvi_svi_destroy(svi);

@@ -130,11 +130,11 @@ int vae_checkpoint_encode(const vae_trainer *t, const vae_progress *p, unsigned 
         return error(err, errlen, "cannot write format version %u with float%u arrays", version,
                      bits);
     double pi[VAE_MAX_K + 1];
-    size_t npi = bsvi_estimator_num_buffer_weights(t->est);
+    size_t npi = bsvi_buffer_weights_size(t->pi); /* 0 without pi */
     if (npi > sizeof pi / sizeof *pi) return error(err, errlen, "too many buffer weights (%zu)", npi);
-    if (npi > 0 && bsvi_estimator_get_buffer_weights(t->est, pi, npi) != BSVI_OK)
+    if (npi > 0 && bsvi_buffer_weights_get_probs(t->pi, pi, npi) != BSVI_OK)
         return error(err, errlen, "cannot read the buffer weights: %s",
-                     bsvi_estimator_last_error(t->est));
+                     bsvi_buffer_weights_last_error(t->pi));
     writer w = {NULL, 0, 0};
     serialise(&w, t, p, 0, pi, npi, version, bits);
     const size_t total = w.len + 8;
@@ -520,10 +520,10 @@ int vae_checkpoint_parse(const unsigned char *buf, size_t len, const char *path,
     t->net.adam_t = adam_t;
     t->step = step;
     if (npi > 0) {
-        bsvi_status st = bsvi_estimator_set_buffer_weights(t->est, pi, (size_t)npi);
+        bsvi_status st = bsvi_buffer_weights_set_probs(t->pi, pi, (size_t)npi);
         if (st != BSVI_OK) {
             error(err, errlen, "%s: field pi: stored buffer weights refused: %s", path,
-                  bsvi_estimator_last_error(t->est));
+                  bsvi_buffer_weights_last_error(t->pi));
             vae_trainer_free(t);
             return 1;
         }

@@ -39,8 +39,8 @@
  * Resuming restores parameters, optimiser state, epoch and the step counter,
  * which drives every random stream (dynamic binarisation, SVI, estimators) and
  * the epoch's shuffling, so a resumed run draws the same numbers as an
- * uninterrupted one. (Exception: the Adam moments of pi in bsvi-sir-pi are
- * not exposed by libbsvi; pi itself is restored and its moments restart.) */
+ * uninterrupted one. (Exception: the format has no field for the Adam moments of
+ * pi in bsvi-sir-pi; pi itself is restored and its moments restart.) */
 #ifndef VAE_CHECKPOINT_H
 #define VAE_CHECKPOINT_H
 

@@ -193,7 +193,7 @@ static void test_pi_moves(void **state) {
     vae_stats st;
     for (int s = 0; s < 3; ++s) assert_int_equal(vae_trainer_step(&t, xbin, &st), 0);
     double pi[10];
-    assert_int_equal(bsvi_estimator_get_buffer_weights(t.est, pi, 10), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_probs(t.pi, pi, 10), BSVI_OK);
     double dev = 0.0;
     for (int i = 0; i < 10; ++i) dev += fabs(pi[i] - 0.1);
     assert_true(dev > 1e-3);
@@ -299,8 +299,8 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     assert_int_equal(pb.bad_epochs, 1);
     assert_true(pb.best_valid == -90.5 && pb.seconds == 12.25);
     double pia[10], pib[10];
-    assert_int_equal(bsvi_estimator_get_buffer_weights(a.est, pia, 10), BSVI_OK);
-    assert_int_equal(bsvi_estimator_get_buffer_weights(b.est, pib, 10), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_probs(a.pi, pia, 10), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_probs(b.pi, pib, 10), BSVI_OK);
     for (int i = 0; i < 10; ++i) assert_true(fabs(pia[i] - pib[i]) < 1e-12);
     vae_trainer_free(&b);
     vae_trainer_free(&a);

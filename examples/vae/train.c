@@ -16,40 +16,40 @@
 /* Random streams: the call counter of the validation / evaluation draws. */
 #define STREAM_OFFSET ((uint64_t)1 << 31)
 
-static const char *const method_names[VAE_NUM_METHODS] = {
-    "vae", "iwae", "svi", "bsvi", "bsvi-ds", "bsvi-sir", "bsvi-sir-pi"};
+/* The bound each method trains; its library name (bsvi_bound_name) is the method's CLI
+ * name, but for the two CLI aliases below. */
+static const bsvi_bound method_bound[VAE_NUM_METHODS] = {
+    BSVI_BOUND_ELBO, BSVI_BOUND_IWAE,     BSVI_BOUND_SVI,     BSVI_BOUND_BSVI,
+    BSVI_BOUND_BSVI_DS, BSVI_BOUND_BSVI_SIR, BSVI_BOUND_BSVI_SIR};
+static const struct {
+    vae_method method;
+    const char *name;
+} cli_alias[2] = {{VAE_METHOD_VAE, "vae"}, {VAE_METHOD_BSVI_SIR_PI, "bsvi-sir-pi"}};
 
 const char *vae_method_name(vae_method m) {
-    return ((unsigned)m < VAE_NUM_METHODS) ? method_names[m] : "unknown";
+    if ((unsigned)m >= VAE_NUM_METHODS) return "unknown";
+    for (int i = 0; i < 2; ++i)
+        if (cli_alias[i].method == m) return cli_alias[i].name;
+    return bsvi_bound_name(method_bound[m]);
 }
 
 int vae_method_parse(const char *s, vae_method *out) {
-    for (int i = 0; i < VAE_NUM_METHODS; ++i)
-        if (strcmp(s, method_names[i]) == 0) {
-            *out = (vae_method)i;
+    for (int i = 0; i < 2; ++i)
+        if (strcmp(s, cli_alias[i].name) == 0) {
+            *out = cli_alias[i].method;
             return 0;
         }
-    return 1;
+    bsvi_bound b;
+    if (bsvi_bound_from_name(s, &b) != BSVI_OK) return 1;
+    for (int m = VAE_METHOD_IWAE; m <= VAE_METHOD_BSVI_SIR; ++m) /* the methods not aliased */
+        if (method_bound[m] == b) {
+            *out = (vae_method)m;
+            return 0;
+        }
+    return 1; /* "elbo", "giwae": not CLI spellings */
 }
 
 int vae_method_uses_svi(vae_method m) { return m >= VAE_METHOD_SVI; }
-
-const char *vae_step_rule_name(bsvi_step_rule r) {
-    switch (r) {
-    case BSVI_STEP_GRADIENT: return "gradient";
-    case BSVI_STEP_MOMENTUM: return "momentum";
-    case BSVI_STEP_ADAM: return "adam";
-    }
-    return "unknown";
-}
-
-int vae_step_rule_parse(const char *s, bsvi_step_rule *out) {
-    if (strcmp(s, "gradient") == 0) *out = BSVI_STEP_GRADIENT;
-    else if (strcmp(s, "momentum") == 0) *out = BSVI_STEP_MOMENTUM;
-    else if (strcmp(s, "adam") == 0) *out = BSVI_STEP_ADAM;
-    else return 1;
-    return 0;
-}
 
 void vae_config_default(vae_config *c) {
     memset(c, 0, sizeof *c);
@@ -121,7 +121,7 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
      * callbacks: keep those forwards for the decoder gradient */
     if (vae_method_uses_svi(c->method) && vae_ws_enable_cache(&t->ws, &t->net, c->k + 2, B))
         return fail(t, "out of memory (forward cache)");
-    const size_t nbuf = 4 * B * Z + B + t->max_targets * (Z + 1) + K1;
+    const size_t nbuf = 4 * B * Z + B + t->max_targets * (Z + 1);
     t->buf = (double *)calloc(nbuf, sizeof(double));
     t->rbuf = (vae_real *)calloc(2 * B * X, sizeof(vae_real));
     t->tidx = (size_t *)calloc(t->max_targets, sizeof(size_t));
@@ -135,72 +135,55 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
     t->d_log_std = p, p += B * Z;
     t->bounds = p, p += B;
     t->tz = p, p += t->max_targets * Z;
-    t->tcoef = p, p += t->max_targets;
-    t->pi = p;
+    t->tcoef = p;
 
     CHECK(bsvi_model_create(Z, &t->model), "bsvi_model_create");
     CHECK(bsvi_model_set_likelihood(t->model, likelihood_cb, t), bsvi_model_last_error(t->model));
     CHECK(bsvi_proposal_create(B, Z, &t->q), "bsvi_proposal_create");
     CHECK(bsvi_trajectory_create(&t->traj), "bsvi_trajectory_create");
 
-    /* SVI handles: training one per method, evaluation one plain (same rule and step size). */
+    /* Training refinement: the plain one (below) with the method's steps and double
+     * sampling, and a data point whose SVI step diverges stops refining at its last finite
+     * proposal (its buffer stays a valid bound) instead of failing the whole step. The probe
+     * handle keeps the default (fail), so svi-sweep still reports divergence. */
+    bsvi_svi_options o = vae_trainer_svi_options(t, c->method == VAE_METHOD_SVI ? c->k + 1 : c->k);
+    o.double_sampling = c->method == VAE_METHOD_BSVI_DS;
+    o.divergence = BSVI_DIVERGENCE_FREEZE;
     CHECK(bsvi_svi_create(Z, &t->svi), "bsvi_svi_create");
-    CHECK(bsvi_svi_create(Z, &t->svi_eval), "bsvi_svi_create");
-    bsvi_svi *both[2] = {t->svi, t->svi_eval};
-    for (int i = 0; i < 2; ++i) {
-        CHECK(bsvi_svi_set_step_size(both[i], c->svi_eta), bsvi_svi_last_error(both[i]));
-        CHECK(bsvi_svi_set_step_rule(both[i], c->svi_rule), bsvi_svi_last_error(both[i]));
-        CHECK(bsvi_svi_set_clip_norm(both[i], c->svi_clip), bsvi_svi_last_error(both[i]));
-        CHECK(bsvi_svi_set_seed(both[i], c->seed * 8 + 1 + (uint64_t)i),
-              bsvi_svi_last_error(both[i]));
-    }
-    /* Training: a data point whose SVI step diverges stops refining at its last finite
-     * proposal (its buffer stays a valid bound) instead of failing the whole step. The
-     * evaluation handle keeps the default (fail), so svi-sweep still reports divergence. */
-    CHECK(bsvi_svi_set_divergence_policy(t->svi, BSVI_DIVERGENCE_FREEZE),
-          bsvi_svi_last_error(t->svi));
-    CHECK(bsvi_svi_set_steps(t->svi, c->method == VAE_METHOD_SVI ? c->k + 1 : c->k),
-          bsvi_svi_last_error(t->svi));
-    CHECK(bsvi_svi_set_double_sampling(t->svi, c->method == VAE_METHOD_BSVI_DS),
-          bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_svi_set_options(t->svi, &o), bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_svi_set_seed(t->svi, c->seed * 8 + 1), bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_svi_create(Z, &t->svi_probe), "bsvi_svi_create");
+    CHECK(bsvi_svi_set_seed(t->svi_probe, c->seed * 8 + 2), bsvi_svi_last_error(t->svi_probe));
 
-    bsvi_bound kind = BSVI_BOUND_ELBO;
-    switch (c->method) {
-    case VAE_METHOD_VAE: kind = BSVI_BOUND_ELBO; break;
-    case VAE_METHOD_IWAE: kind = BSVI_BOUND_IWAE; break;
-    case VAE_METHOD_SVI: kind = BSVI_BOUND_SVI; break;
-    case VAE_METHOD_BSVI: kind = BSVI_BOUND_BSVI; break;
-    case VAE_METHOD_BSVI_DS: kind = BSVI_BOUND_BSVI_DS; break;
-    case VAE_METHOD_BSVI_SIR:
-    case VAE_METHOD_BSVI_SIR_PI: kind = BSVI_BOUND_BSVI_SIR; break;
-    }
-    CHECK(bsvi_estimator_create(kind, Z, &t->est), "bsvi_estimator_create");
+    CHECK(bsvi_estimator_create(Z, &t->est), "bsvi_estimator_create");
     CHECK(bsvi_estimator_set_seed(t->est, c->seed * 8 + 3), bsvi_estimator_last_error(t->est));
-    if (c->method == VAE_METHOD_IWAE) {
-        CHECK(bsvi_estimator_set_num_samples(t->est, K1), bsvi_estimator_last_error(t->est));
-        CHECK(bsvi_estimator_set_grad_form(t->est, c->iwae_dreg ? BSVI_GRAD_DREG
-                                                                : BSVI_GRAD_PATHWISE),
-              bsvi_estimator_last_error(t->est));
-    }
-    if (kind == BSVI_BOUND_BSVI_SIR)
-        CHECK(bsvi_estimator_set_num_resamples(t->est, c->sir_m),
-              bsvi_estimator_last_error(t->est));
-    if (kind == BSVI_BOUND_BSVI || kind == BSVI_BOUND_BSVI_DS || kind == BSVI_BOUND_BSVI_SIR)
-        CHECK(bsvi_estimator_set_uniform_buffer_weights(t->est, K1),
-              bsvi_estimator_last_error(t->est));
-    if (c->method == VAE_METHOD_BSVI_SIR_PI) {
-        CHECK(bsvi_estimator_set_pi_optimisation(t->est, 1), bsvi_estimator_last_error(t->est));
-        CHECK(bsvi_estimator_set_pi_adam(t->est, c->pi_lr, 0.9, 0.999),
-              bsvi_estimator_last_error(t->est));
+    /* a data point of zero density stops training with its message (as a NaN would), instead
+     * of entering the batch's mean bound as -infinity */
+    CHECK(bsvi_estimator_set_point_policy(t->est, BSVI_POINTS_FAIL),
+          bsvi_estimator_last_error(t->est));
+    if (vae_method_uses_svi(c->method) && c->method != VAE_METHOD_SVI) {
+        CHECK(bsvi_buffer_weights_create(K1, &t->pi), "bsvi_buffer_weights_create");
+        CHECK(bsvi_buffer_weights_set_adam(t->pi, c->pi_lr, 0.9, 0.999),
+              bsvi_buffer_weights_last_error(t->pi));
     }
     return 0;
+}
+
+bsvi_svi_options vae_trainer_svi_options(const vae_trainer *t, size_t k) {
+    bsvi_svi_options o = bsvi_svi_options_default();
+    o.steps = k;
+    o.step_size = t->cfg.svi_eta;
+    o.rule = t->cfg.svi_rule;
+    o.clip_norm = t->cfg.svi_clip;
+    return o;
 }
 
 void vae_trainer_free(vae_trainer *t) {
     if (!t) return;
     bsvi_estimator_destroy(t->est);
+    bsvi_buffer_weights_destroy(t->pi);
     bsvi_svi_destroy(t->svi);
-    bsvi_svi_destroy(t->svi_eval);
+    bsvi_svi_destroy(t->svi_probe);
     bsvi_trajectory_destroy(t->traj);
     bsvi_proposal_destroy(t->q);
     bsvi_proposal_destroy(t->q_aux);
@@ -255,19 +238,41 @@ static double batch_mean(const double *v, size_t n) {
     return s / (double)n;
 }
 
-/* Buffer weights to report health with: the estimator's pi, or NULL (uniform). */
-static const double *current_pi(vae_trainer *t, size_t *npi) {
-    *npi = 0;
-    if (!vae_method_uses_svi(t->cfg.method) || t->cfg.method == VAE_METHOD_SVI) return NULL;
-    const size_t n = bsvi_estimator_num_buffer_weights(t->est);
-    if (n != t->cfg.k + 1) return NULL;
-    if (bsvi_estimator_get_buffer_weights(t->est, t->pi, n) != BSVI_OK) return NULL;
-    *npi = n;
-    return t->pi;
-}
-
 static void stats_nan(vae_stats *st) {
     st->bound = st->svi0 = st->svik = st->bsvik = st->mean_pos = NAN;
+}
+
+/* SVI-0, SVI-k and BSVI-k of the trajectory, with buffer weights pi (NULL: uniform). */
+static int health(vae_trainer *t, const bsvi_buffer_weights *pi, vae_stats *st) {
+    bsvi_health h;
+    CHECK(bsvi_trajectory_health(t->traj, pi, &h), bsvi_trajectory_last_error(t->traj));
+    st->svi0 = h.svi0, st->svik = h.svik, st->bsvik = h.bsvik;
+    return 0;
+}
+
+/* The method's bound from the trajectory: SVI-k, BSVI (BSVI-DS over a double-sampled
+ * trajectory) or, with resample_m > 0, BSVI-SIR with that many targets. */
+static int trajectory_bound(vae_trainer *t, size_t resample_m) {
+    if (t->cfg.method == VAE_METHOD_SVI)
+        CHECK(bsvi_estimator_svi(t->est, t->traj), bsvi_estimator_last_error(t->est));
+    else if (resample_m > 0)
+        CHECK(bsvi_estimator_bsvi_sir(t->est, t->traj, t->pi, resample_m),
+              bsvi_estimator_last_error(t->est));
+    else
+        CHECK(bsvi_estimator_bsvi(t->est, t->traj, t->pi), bsvi_estimator_last_error(t->est));
+    return 0;
+}
+
+/* The ELBO (vae) or IWAE-(k+1) bound from the proposal. */
+static int proposal_bound(vae_trainer *t, const bsvi_proposal *q) {
+    if (t->cfg.method == VAE_METHOD_IWAE)
+        CHECK(bsvi_estimator_iwae(t->est, t->model, q, t->cfg.k + 1,
+                                  t->cfg.iwae_dreg ? BSVI_GRAD_DREG : BSVI_GRAD_PATHWISE),
+              bsvi_estimator_last_error(t->est));
+    else
+        CHECK(bsvi_estimator_elbo(t->est, t->model, q, BSVI_GRAD_PATHWISE),
+              bsvi_estimator_last_error(t->est));
+    return 0;
 }
 
 int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
@@ -284,23 +289,20 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     CHECK(bsvi_estimator_set_stream(t->est, t->step, 0), bsvi_estimator_last_error(t->est));
     if (vae_method_uses_svi(c->method)) {
         CHECK(bsvi_svi_run(t->svi, t->model, t->q, t->traj), bsvi_svi_last_error(t->svi));
-        size_t npi;
-        const double *pi = current_pi(t, &npi);
-        CHECK(bsvi_trajectory_health(t->traj, pi, npi, &st->svi0, &st->svik, &st->bsvik),
-              bsvi_trajectory_last_error(t->traj));
-        CHECK(bsvi_estimator_compute(t->est, NULL, NULL, t->traj),
-              bsvi_estimator_last_error(t->est));
-        if (c->method == VAE_METHOD_SVI) {
-            st->mean_pos = 1.0;
-        } else {
-            CHECK(bsvi_estimator_get_mean_position(t->est, &st->mean_pos),
-                  bsvi_estimator_last_error(t->est));
+        if (health(t, t->pi, st)) return 1;
+        const int sir = c->method == VAE_METHOD_BSVI_SIR || c->method == VAE_METHOD_BSVI_SIR_PI;
+        if (trajectory_bound(t, sir ? c->sir_m : 0)) return 1;
+        st->mean_pos = 1.0; /* svi */
+        if (t->pi)
+            CHECK(bsvi_buffer_weights_mean_position(t->pi, &st->mean_pos),
+                  bsvi_buffer_weights_last_error(t->pi));
+        if (c->method == VAE_METHOD_BSVI_SIR_PI) { /* one Adam step on pi for this batch */
+            CHECK(bsvi_buffer_weights_accumulate(t->pi, t->traj),
+                  bsvi_buffer_weights_last_error(t->pi));
+            CHECK(bsvi_buffer_weights_step(t->pi), bsvi_buffer_weights_last_error(t->pi));
         }
-        if (c->method == VAE_METHOD_BSVI_SIR_PI)
-            CHECK(bsvi_estimator_pi_step(t->est), bsvi_estimator_last_error(t->est));
-    } else {
-        CHECK(bsvi_estimator_compute(t->est, t->model, t->q, NULL),
-              bsvi_estimator_last_error(t->est));
+    } else if (proposal_bound(t, t->q)) {
+        return 1;
     }
     CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
     st->bound = batch_mean(t->bounds, B);
@@ -358,39 +360,20 @@ int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
     if (encode(t, x, B, q)) return 1;
+    CHECK(bsvi_estimator_set_stream(t->est, STREAM_OFFSET + stream, 0),
+          bsvi_estimator_last_error(t->est));
     if (vae_method_uses_svi(c->method)) {
+        /* svi: SVI-k; bsvi*: BSVI-k with the current pi (BSVI-SIR's bound is BSVI's);
+         * pi is only read */
         CHECK(bsvi_svi_set_stream(t->svi, STREAM_OFFSET + stream, 0), bsvi_svi_last_error(t->svi));
         CHECK(bsvi_svi_run(t->svi, t->model, q, t->traj), bsvi_svi_last_error(t->svi));
-        size_t npi;
-        const double *pi = current_pi(t, &npi);
-        CHECK(bsvi_trajectory_health(t->traj, pi, npi, &st->svi0, &st->svik, &st->bsvik),
-              bsvi_trajectory_last_error(t->traj));
-        st->bound = (c->method == VAE_METHOD_SVI) ? st->svik : st->bsvik;
-        if (out) {
-            /* per-data-point bound from the weights */
-            const size_t K1 = bsvi_trajectory_steps(t->traj) + 1;
-            double *lw = t->tz; /* B*K1 <= max_targets*Z scratch */
-            CHECK(bsvi_trajectory_get_log_weights(t->traj, lw),
-                  bsvi_trajectory_last_error(t->traj));
-            for (size_t b = 0; b < B; ++b) {
-                double *row = lw + b * K1;
-                if (c->method == VAE_METHOD_SVI) {
-                    out[b] = row[K1 - 1];
-                    continue;
-                }
-                for (size_t i = 0; i < K1; ++i) row[i] += pi ? log(pi[i]) : -log((double)K1);
-                out[b] = bsvi_logsumexp(row, K1);
-            }
-        }
-    } else {
-        CHECK(bsvi_estimator_set_stream(t->est, STREAM_OFFSET + stream, 0),
-              bsvi_estimator_last_error(t->est));
-        CHECK(bsvi_estimator_compute(t->est, t->model, q, NULL),
-              bsvi_estimator_last_error(t->est));
-        CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
-        st->bound = batch_mean(t->bounds, B);
-        if (out) memcpy(out, t->bounds, B * sizeof *out);
+        if (health(t, t->pi, st) || trajectory_bound(t, 0)) return 1;
+    } else if (proposal_bound(t, q)) {
+        return 1;
     }
+    CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
+    st->bound = batch_mean(t->bounds, B);
+    if (out) memcpy(out, t->bounds, B * sizeof *out);
     t->cur_x = NULL;
     return 0;
 }
@@ -407,7 +390,9 @@ int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, si
     if (iwae_S > 0)
         CHECK(bsvi_evaluator_iwae(ev, t->model, q, iwae_S, iwae), bsvi_evaluator_last_error(ev));
     if (bsvi_K > 0) {
-        CHECK(bsvi_evaluator_bsvi(ev, t->model, q, t->svi_eval, bsvi_K, bsvi, qf),
+        const bsvi_svi_options o = vae_trainer_svi_options(t, bsvi_K - 1);
+        CHECK(bsvi_evaluator_set_svi_options(ev, &o), bsvi_evaluator_last_error(ev));
+        CHECK(bsvi_evaluator_bsvi(ev, t->model, q, bsvi_K, bsvi, qf),
               bsvi_evaluator_last_error(ev));
         if (elbo_S > 0)
             CHECK(bsvi_evaluator_elbo_star(ev, t->model, qf, elbo_S, elbo, kl, rec),
@@ -424,23 +409,18 @@ int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_r
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
     if (encode(t, x, B, q)) return 1;
-    CHECK(bsvi_svi_set_step_rule(t->svi_eval, rule), bsvi_svi_last_error(t->svi_eval));
-    CHECK(bsvi_svi_set_step_size(t->svi_eval, eta), bsvi_svi_last_error(t->svi_eval));
-    CHECK(bsvi_svi_set_steps(t->svi_eval, k), bsvi_svi_last_error(t->svi_eval));
-    CHECK(bsvi_svi_set_stream(t->svi_eval, STREAM_OFFSET + stream, 0),
-          bsvi_svi_last_error(t->svi_eval));
-    bsvi_status s = bsvi_svi_run(t->svi_eval, t->model, q, t->traj);
-    /* restore the evaluation configuration */
-    bsvi_svi_set_step_rule(t->svi_eval, t->cfg.svi_rule);
-    bsvi_svi_set_step_size(t->svi_eval, t->cfg.svi_eta);
+    bsvi_svi_options o = vae_trainer_svi_options(t, k);
+    o.rule = rule;
+    o.step_size = eta;
+    CHECK(bsvi_svi_set_options(t->svi_probe, &o), bsvi_svi_last_error(t->svi_probe));
+    CHECK(bsvi_svi_set_stream(t->svi_probe, STREAM_OFFSET + stream, 0),
+          bsvi_svi_last_error(t->svi_probe));
+    bsvi_status s = bsvi_svi_run(t->svi_probe, t->model, q, t->traj);
+    t->cur_x = NULL;
     if (s == BSVI_ERR_NUMERIC) { /* diverged: report -inf gain rather than fail */
         st->svi0 = st->svik = st->bsvik = -INFINITY;
-        t->cur_x = NULL;
         return 0;
     }
-    CHECK(s, bsvi_svi_last_error(t->svi_eval));
-    CHECK(bsvi_trajectory_health(t->traj, NULL, 0, &st->svi0, &st->svik, &st->bsvik),
-          bsvi_trajectory_last_error(t->traj));
-    t->cur_x = NULL;
-    return 0;
+    CHECK(s, bsvi_svi_last_error(t->svi_probe));
+    return health(t, NULL, st);
 }

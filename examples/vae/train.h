@@ -4,13 +4,14 @@
  * A step, top to bottom:
  *   1. encoder forward: lambda_0 = (mean, log-std) = f(x), set on the proposal;
  *   2. the method's libbsvi calls (the decoder is the model's likelihood callback):
- *        vae          ELBO estimator (one sample)
- *        iwae         IWAE estimator, K = k+1 samples (pathwise or DReG encoder gradient)
- *        svi          bsvi_svi_run with k+1 steps, then the SVI-k estimator
- *        bsvi         bsvi_svi_run with k steps, BSVI estimator (all k+1 weights as targets)
- *        bsvi-ds      as bsvi with double sampling, BSVI-DS estimator
- *        bsvi-sir     as bsvi, BSVI-SIR estimator (M resampled targets, default 1)
- *        bsvi-sir-pi  as bsvi-sir, plus one Adam step on the buffer weights pi per step;
+ *        vae          bsvi_estimator_elbo (one sample)
+ *        iwae         bsvi_estimator_iwae, K = k+1 samples (pathwise or DReG encoder gradient)
+ *        svi          bsvi_svi_run with k+1 steps, then bsvi_estimator_svi
+ *        bsvi         bsvi_svi_run with k steps, bsvi_estimator_bsvi (all k+1 weights as targets)
+ *        bsvi-ds      as bsvi with double sampling (bsvi_estimator_bsvi is then BSVI-DS)
+ *        bsvi-sir     as bsvi, bsvi_estimator_bsvi_sir (M resampled targets, default 1)
+ *        bsvi-sir-pi  as bsvi-sir, then bsvi_buffer_weights_accumulate and _step: one Adam
+ *                     step on the buffer weights pi per step;
  *   3. decoder gradient: sum over the estimator's targets of coef/B * d/dtheta log p(x_b | z)
  *      (one batched forward/backward over all targets);
  *   4. encoder gradient: the library's d/dlambda_0 (divided by B) chained through the encoder
@@ -38,13 +39,14 @@ typedef enum vae_method {
 } vae_method;
 #define VAE_NUM_METHODS 7
 
+/* The CLI's names: bsvi_bound_name() of the method's bound, except "vae" (the library's
+ * "elbo") and "bsvi-sir-pi" (BSVI-SIR with optimised pi). SVI step rules are named by
+ * bsvi_step_rule_name() / bsvi_step_rule_from_name(). */
 const char *vae_method_name(vae_method m);
 /* 0 on success. */
 int vae_method_parse(const char *s, vae_method *out);
 /* 1 for the methods that run SVI (svi, bsvi*). */
 int vae_method_uses_svi(vae_method m);
-const char *vae_step_rule_name(bsvi_step_rule r);
-int vae_step_rule_parse(const char *s, bsvi_step_rule *out);
 
 typedef struct vae_config {
     vae_method method;
@@ -85,12 +87,14 @@ typedef struct vae_trainer {
     bsvi_proposal *q_aux;      /* another size (last partial batch in evaluation), lazily */
     bsvi_proposal *q_final;    /* evaluation: final proposal of BSVI-K, lazily */
     bsvi_svi *svi;             /* training refinement */
-    bsvi_svi *svi_eval;        /* plain SVI (no double sampling) for evaluation and sweeps */
+    bsvi_svi *svi_probe;       /* plain SVI (no double sampling) for svi-sweep probes */
     bsvi_trajectory *traj;
     bsvi_estimator *est;
+    bsvi_buffer_weights *pi;   /* buffer weights of the bsvi methods (k+1 slots; NULL otherwise):
+                                * uniform, optimised by bsvi-sir-pi */
     size_t max_targets;
     double *buf;               /* one allocation: the batch buffers below */
-    double *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef, *pi;
+    double *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef;
     vae_real *rbuf;            /* one allocation: the network-precision batch buffers below */
     vae_real *x_real;          /* the batch's data converted to vae_real (B*x_dim) */
     vae_real *enc_in;          /* x/255, the encoder's input for gray levels (binary: x_real) */
@@ -120,11 +124,17 @@ int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream
 
 /* Test-set estimates for B <= cfg.batch rows (paper section 6.2): IWAE-S and
  * BSVI-K log-likelihoods and ELBO*, KL*, Reconstruction* of BSVI-K's final
- * proposal (elbo_S samples). Outputs are B entries each. chunk_rows limits the
- * latent rows per callback (memory is bounded by it). */
+ * proposal (elbo_S samples). Outputs are B entries each. BSVI-K refines with
+ * vae_trainer_svi_options() (set on ev by this call), so changing cfg.svi_eta or
+ * cfg.svi_rule changes the refinement. The latent rows per callback are bounded by
+ * the likelihood's workspace (memory is bounded by it). */
 int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, size_t B,
                          size_t iwae_S, size_t bsvi_K, size_t elbo_S, double *iwae,
                          double *bsvi, double *elbo, double *kl, double *rec);
+
+/* The plain refinement of evaluation and probes: library defaults with the training's
+ * step size, step rule and clipping (no double sampling, divergence fails), k steps. */
+bsvi_svi_options vae_trainer_svi_options(const vae_trainer *t, size_t k);
 
 /* SVI-0, SVI-k and BSVI-k (uniform pi) means for B rows, with the given step
  * rule, size and number of steps (for choosing the step rule by measurement). */

@@ -412,7 +412,7 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--svi-step-size"))
             cfg.svi_eta = parse_double(a, need_value(argc, argv, &i)), given[OPT_ETA] = 1;
         else if (!strcmp(a, "--svi-rule")) {
-            if (vae_step_rule_parse(need_value(argc, argv, &i), &cfg.svi_rule))
+            if (bsvi_step_rule_from_name(need_value(argc, argv, &i), &cfg.svi_rule) != BSVI_OK)
                 die("unknown --svi-rule %s (gradient, momentum, adam)", argv[i]);
             given[OPT_RULE] = 1;
         } else if (!strcmp(a, "--svi-clip"))
@@ -582,7 +582,7 @@ static int cmd_train(int argc, char **argv) {
             "vae: %s on %s (%zu train, %zu valid), batch %zu, k %zu, SVI %s eta %g, lr %g, "
             "%zu epochs, out %s\n",
             vae_method_name(c->method), c->data, ds.train_count, ds.valid_count, B, c->k,
-            vae_step_rule_name(c->svi_rule), c->svi_eta, c->lr, epochs, dir);
+            bsvi_step_rule_name(c->svi_rule), c->svi_eta, c->lr, epochs, dir);
 
     size_t *perm = malloc(ds.train_count * sizeof *perm);
     double *x = malloc(B * c->x_dim * sizeof *x);
@@ -701,7 +701,7 @@ static int cmd_eval(int argc, char **argv) {
             eta = parse_double(a, need_value(argc, argv, &i));
             if (!(eta > 0.0) || !isfinite(eta)) die("--svi-step-size must be positive and finite");
         } else if (!strcmp(a, "--svi-rule")) {
-            if (vae_step_rule_parse(need_value(argc, argv, &i), &rule))
+            if (bsvi_step_rule_from_name(need_value(argc, argv, &i), &rule) != BSVI_OK)
                 die("unknown --svi-rule %s (gradient, momentum, adam)", argv[i]);
             have_rule = 1;
         }
@@ -723,17 +723,10 @@ static int cmd_eval(int argc, char **argv) {
     char err[512];
     if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
     /* BSVI-K's refinement: the checkpoint's, or the one asked for (e.g. a data set's
-     * step re-measured on a trained model, for a method whose training has no SVI) */
-    if (eta > 0.0) {
-        t.cfg.svi_eta = eta;
-        if (bsvi_svi_set_step_size(t.svi_eval, eta) != BSVI_OK)
-            die("--svi-step-size %g: %s", eta, bsvi_svi_last_error(t.svi_eval));
-    }
-    if (have_rule) {
-        t.cfg.svi_rule = rule;
-        if (bsvi_svi_set_step_rule(t.svi_eval, rule) != BSVI_OK)
-            die("--svi-rule: %s", bsvi_svi_last_error(t.svi_eval));
-    }
+     * step re-measured on a trained model, for a method whose training has no SVI);
+     * vae_trainer_evaluate refines with the configuration's */
+    if (eta > 0.0) t.cfg.svi_eta = eta;
+    if (have_rule) t.cfg.svi_rule = rule;
     data_sets ds;
     load_data(t.cfg.data, data_dir, 0, 1, &ds);
     if (t.cfg.x_dim != ds.test.dim || t.cfg.lik != ds.lik)
@@ -759,7 +752,7 @@ static int cmd_eval(int argc, char **argv) {
     printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g\n",
            t.cfg.data, vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
            (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
-           sum[4], secs, ckpt, vae_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
+           sum[4], secs, ckpt, bsvi_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
     printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
            vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
            (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
@@ -826,7 +819,7 @@ static int cmd_svi_sweep(int argc, char **argv) {
     if (nr == 0 || ne == 0) die("--rules and --etas need at least one entry each");
     for (size_t r = 0; r < nr; ++r) {
         bsvi_step_rule rule;
-        if (vae_step_rule_parse(rules[r], &rule)) die("unknown rule %s", rules[r]);
+        if (bsvi_step_rule_from_name(rules[r], &rule) != BSVI_OK) die("unknown rule %s", rules[r]);
     }
     for (size_t e = 0; e < ne; ++e)
         if (!(parse_double("--etas", etas[e]) > 0.0))
@@ -841,7 +834,7 @@ static int cmd_svi_sweep(int argc, char **argv) {
     printf("rule,eta,svi0,svik,svik_minus_svi0,bsvik_minus_svik\n");
     for (size_t r = 0; r < nr; ++r) {
         bsvi_step_rule rule;
-        if (vae_step_rule_parse(rules[r], &rule)) die("unknown rule %s", rules[r]);
+        if (bsvi_step_rule_from_name(rules[r], &rule) != BSVI_OK) die("unknown rule %s", rules[r]);
         for (size_t e = 0; e < ne; ++e) {
             const double eta = parse_double("--etas", etas[e]);
             double s0 = 0, sk = 0, bk = 0;

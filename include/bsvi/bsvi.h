@@ -24,5 +24,6 @@
 #include "bsvi/weights.h"
 #include "bsvi/estimator.h"
 #include "bsvi/evaluate.h"
+#include "bsvi/diagnostics.h"
 
 #endif /* BSVI_BSVI_H */

@@ -33,7 +33,8 @@ BSVI_BEGIN_DECLS
 /** @brief Opaque trajectory (buffer) handle. */
 typedef struct bsvi_trajectory bsvi_trajectory;
 
-struct bsvi_buffer_weights;
+/** @brief Buffer weights handle (declared again, identically, in weights.h, which creates it). */
+typedef struct bsvi_buffer_weights bsvi_buffer_weights;
 
 /**
  * @brief Create an empty trajectory.
@@ -171,8 +172,7 @@ typedef struct bsvi_health {
  * Means are over the data points whose value is finite (computed without overflow), with
  * the number left out beside each; a mean over no data point is -INFINITY.
  * @param t Non-empty trajectory.
- * @param pi Buffer weights with k+1 slots, or NULL for uniform (read only; declared in
- *        weights.h).
+ * @param pi Buffer weights with k+1 slots, or NULL for uniform (read only; see weights.h).
  * @param out Output (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_STATE (empty),
  *         ::BSVI_ERR_SIZE_MISMATCH (pi's size != k+1), ::BSVI_ERR_NO_MEMORY (k+1 above 64 needs a
@@ -180,7 +180,7 @@ typedef struct bsvi_health {
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_trajectory_health(const bsvi_trajectory *t,
-                                            const struct bsvi_buffer_weights *pi,
+                                            const bsvi_buffer_weights *pi,
                                             bsvi_health *out);
 
 /**

@@ -38,8 +38,8 @@
 
 BSVI_BEGIN_DECLS
 
-/** @brief Opaque buffer-weights handle. */
-typedef struct bsvi_buffer_weights bsvi_buffer_weights;
+/* The opaque handle type bsvi_buffer_weights is declared in trajectory.h (included above),
+ * whose health metrics read it. */
 
 /**
  * @brief Create uniform buffer weights over @p n slots (k+1 for a k-step trajectory).
@@ -194,10 +194,11 @@ BSVI_API bsvi_status bsvi_buffer_weights_get_gradient(const bsvi_buffer_weights 
 /**
  * @brief Replace the accumulated gradient sum and count (for example by their sums over
  *        processes).
- * @param w Handle. @param sum @p n finite entries (not NULL). @param count Data points summed.
+ * @param w Handle. @param sum @p n finite entries (not NULL); all 0 when @p count is 0.
+ * @param count Data points summed.
  * @param n Must equal bsvi_buffer_weights_size().
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_VALUE
- *         (a non-finite entry). Nothing changes on error.
+ *         (a non-finite entry; a non-zero entry with count 0). Nothing changes on error.
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_buffer_weights_set_gradient(bsvi_buffer_weights *w, const double *sum,
@@ -206,10 +207,9 @@ BSVI_API bsvi_status bsvi_buffer_weights_set_gradient(bsvi_buffer_weights *w, co
 /**
  * @brief Take one Adam ascent step on the logits with sum / count, then clear both.
  * @param w Handle.
- * @return ::BSVI_OK (also when the count is 0: no step is taken and nothing changes, not even
- *         a sum set by bsvi_buffer_weights_set_gradient()), ::BSVI_ERR_NULL_ARGUMENT,
- *         ::BSVI_ERR_NUMERIC (the step would make a finite logit non-finite, by overflow or
- *         by the re-centring; nothing changes).
+ * @return ::BSVI_OK (also when the count is 0: no step is taken), ::BSVI_ERR_NULL_ARGUMENT,
+ *         ::BSVI_ERR_NUMERIC (Adam's moment estimates overflow, or the step would make a
+ *         finite logit non-finite, by overflow or by the re-centring; nothing changes).
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_buffer_weights_step(bsvi_buffer_weights *w);

@@ -152,7 +152,7 @@ static void load(void)
     *cut = '\0';
     static const char *const headers[] = {"model",    "proposal", "svi",    "trajectory",
                                           "weights",  "stats",    "estimator", "evaluate",
-                                          "rng",      "status",   "version"};
+                                          "rng",      "status",   "version", "diagnostics"};
     for (size_t i = 0; i < sizeof headers / sizeof headers[0]; ++i) {
         char path[4200];
         snprintf(path, sizeof path, "%sinclude/bsvi/%s.h", root, headers[i]);
