@@ -6,15 +6,22 @@
 #   scripts/deps.sh --bench    also the benchmark peer and plots (scripts/bench.sh:
 #                              python3-torch for /usr/bin/python3, gnuplot)
 #   scripts/deps.sh --plots    also gnuplot (scripts/make-results.py)
+#   scripts/deps.sh --mpi      also Open MPI, even with BSVI_MPI=0
+# Open MPI (libopenmpi-dev, openmpi-bin: the VAE example's vae_mpi and its ctest tests
+# vae_mpi_eval, vae_mpi_train) is installed by default, so CI runs the MPI tests;
+# BSVI_MPI=0 leaves it out (CMake then finds no MPI and builds and registers neither).
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen
           clang libclang-rt-14-dev abigail-tools valgrind)
+MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
+[[ "${BSVI_MPI:-1}" == "0" ]] || PACKAGES+=("${MPI_PACKAGES[@]}")
 case "${1:-}" in
     --bench) PACKAGES+=(python3-torch python3-numpy gnuplot-nox) ;;
     --plots) PACKAGES+=(gnuplot-nox) ;;
+    --mpi) [[ "${BSVI_MPI:-1}" != "0" ]] || PACKAGES+=("${MPI_PACKAGES[@]}") ;;
     "") ;;
-    *) echo "deps: unknown option $1 (--bench, --plots)" >&2; exit 2 ;;
+    *) echo "deps: unknown option $1 (--bench, --plots, --mpi)" >&2; exit 2 ;;
 esac
 
 if [[ "${BSVI_SKIP_DEPS:-0}" == "1" ]]; then
@@ -27,7 +34,8 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
     echo "deps: install by hand: a C11 compiler and C++ compiler, cmake >= 3.16, pkg-config," >&2
     echo "deps: CMocka, OpenBLAS (or a reference CBLAS) and Doxygen; for the reliability checks" >&2
     echo "deps: clang with its sanitizer/libFuzzer runtime, abigail-tools (abidw, abidiff) and" >&2
-    echo "deps: valgrind; then rerun with BSVI_SKIP_DEPS=1." >&2
+    echo "deps: valgrind; optionally an MPI (Open MPI: mpicc, mpirun) for vae_mpi and its tests;" >&2
+    echo "deps: then rerun with BSVI_SKIP_DEPS=1." >&2
     exit 1
 fi
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpi.h"
+
 /* The encoder's log-std is clamped to this range before it reaches the
  * proposal (the library accepts [-30, 30]); clamped entries get no gradient. */
 #define LOG_STD_MIN (-12.0)
@@ -140,6 +142,12 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
     CHECK(bsvi_model_create(Z, &t->model), "bsvi_model_create");
     CHECK(bsvi_model_set_likelihood(t->model, likelihood_cb, t), bsvi_model_last_error(t->model));
     CHECK(bsvi_proposal_create(B, Z, &t->q), "bsvi_proposal_create");
+    if (vae_mpi_size() > 1) { /* this rank's piece of every batch (vae_trainer_step_part) */
+        size_t lo, hi;
+        vae_mpi_share(B, &lo, &hi);
+        if (hi > lo && hi - lo != B)
+            CHECK(bsvi_proposal_create(hi - lo, Z, &t->q_part), "bsvi_proposal_create");
+    }
     CHECK(bsvi_trajectory_create(&t->traj), "bsvi_trajectory_create");
 
     /* Training refinement: the plain one (below) with the method's steps and double
@@ -188,6 +196,7 @@ void vae_trainer_free(vae_trainer *t) {
     bsvi_proposal_destroy(t->q);
     bsvi_proposal_destroy(t->q_aux);
     bsvi_proposal_destroy(t->q_final);
+    bsvi_proposal_destroy(t->q_part);
     bsvi_model_destroy(t->model);
     free(t->buf);
     free(t->rbuf);
@@ -275,20 +284,63 @@ static int proposal_bound(vae_trainer *t, const bsvi_proposal *q) {
     return 0;
 }
 
+/* Sums over the processes (mpi.h) of n network-precision values. */
+static void sum_real(vae_real *buf, size_t n) {
+#ifdef VAE_FLOAT64
+    vae_mpi_sum_double(buf, n);
+#else
+    vae_mpi_sum_float(buf, n);
+#endif
+}
+
+/* The largest pi exchanged over processes (k + 1; the CLI's k is at most 1000). */
+#define PI_MAX_SLOTS 1024
+
+/* bsvi-sir-pi's pi gradient: the sum and count over every process's points, then the step. */
+static int pi_step(vae_trainer *t) {
+    if (vae_mpi_size() > 1) {
+        double g[PI_MAX_SLOTS + 1];
+        uint64_t count = 0;
+        const size_t n = bsvi_buffer_weights_size(t->pi);
+        if (n > PI_MAX_SLOTS) return fail(t, "pi of %zu slots: at most %d over MPI", n, PI_MAX_SLOTS);
+        CHECK(bsvi_buffer_weights_get_gradient(t->pi, g, &count, n),
+              bsvi_buffer_weights_last_error(t->pi));
+        g[n] = (double)count; /* exact: counts are far below 2^53 */
+        vae_mpi_sum_double(g, n + 1);
+        CHECK(bsvi_buffer_weights_set_gradient(t->pi, g, (uint64_t)g[n], n),
+              bsvi_buffer_weights_last_error(t->pi));
+    }
+    CHECK(bsvi_buffer_weights_step(t->pi), bsvi_buffer_weights_last_error(t->pi));
+    return 0;
+}
+
 int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
+    return vae_trainer_step_part(t, x, 0, t->cfg.batch, st);
+}
+
+int vae_trainer_step_part(vae_trainer *t, const double *x, size_t first, size_t n,
+                          vae_stats *st) {
     const vae_config *c = &t->cfg;
     const size_t B = c->batch, Z = c->z_dim;
+    const int parts = vae_mpi_size() > 1;
     stats_nan(st);
+    if (n == 0 || first + n > B)
+        return fail(t, "step: rows %zu..%zu of a batch of %zu", first, first + n, B);
+    bsvi_proposal *q = t->q;
+    if (n != B) { /* created at init for this rank's share; another size is created here */
+        q = proposal_for(t, n, &t->q_part);
+        if (!q) return fail(t, "out of memory (proposal)");
+    }
 
     /* 1. encoder: lambda_0 = f(x); the decoder's kept forwards are of older parameters */
     vae_ws_forget(&t->ws);
-    if (encode(t, x, B, t->q)) return 1;
+    if (encode(t, x, n, q)) return 1;
 
-    /* 2. the method's bound */
-    CHECK(bsvi_svi_set_stream(t->svi, t->step, 0), bsvi_svi_last_error(t->svi));
-    CHECK(bsvi_estimator_set_stream(t->est, t->step, 0), bsvi_estimator_last_error(t->est));
+    /* 2. the method's bound (this piece's points draw as points first.. of the batch) */
+    CHECK(bsvi_svi_set_stream(t->svi, t->step, first), bsvi_svi_last_error(t->svi));
+    CHECK(bsvi_estimator_set_stream(t->est, t->step, first), bsvi_estimator_last_error(t->est));
     if (vae_method_uses_svi(c->method)) {
-        CHECK(bsvi_svi_run(t->svi, t->model, t->q, t->traj), bsvi_svi_last_error(t->svi));
+        CHECK(bsvi_svi_run(t->svi, t->model, q, t->traj), bsvi_svi_last_error(t->svi));
         if (health(t, t->pi, st)) return 1;
         const int sir = c->method == VAE_METHOD_BSVI_SIR || c->method == VAE_METHOD_BSVI_SIR_PI;
         if (trajectory_bound(t, sir ? c->sir_m : 0)) return 1;
@@ -299,13 +351,25 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
         if (c->method == VAE_METHOD_BSVI_SIR_PI) { /* one Adam step on pi for this batch */
             CHECK(bsvi_buffer_weights_accumulate(t->pi, t->traj),
                   bsvi_buffer_weights_last_error(t->pi));
-            CHECK(bsvi_buffer_weights_step(t->pi), bsvi_buffer_weights_last_error(t->pi));
+            if (pi_step(t)) return 1;
         }
-    } else if (proposal_bound(t, t->q)) {
+    } else if (proposal_bound(t, q)) {
         return 1;
     }
-    CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, B), bsvi_estimator_last_error(t->est));
-    st->bound = batch_mean(t->bounds, B);
+    CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, n), bsvi_estimator_last_error(t->est));
+    if (!parts) {
+        st->bound = batch_mean(t->bounds, B);
+    } else { /* the global batch's means: sums of the pieces' */
+        double s[4] = {0.0, st->svi0 * (double)n, st->svik * (double)n, st->bsvik * (double)n};
+        for (size_t i = 0; i < n; ++i) s[0] += t->bounds[i];
+        vae_mpi_sum_double(s, 4);
+        st->bound = s[0] / (double)B;
+        if (vae_method_uses_svi(c->method)) {
+            st->svi0 = s[1] / (double)B;
+            st->svik = s[2] / (double)B;
+            st->bsvik = s[3] / (double)B;
+        }
+    }
 
     /* 3. decoder gradient: sum over targets of coef/B * d/dtheta log p(x_b | z) */
     vae_net_zero_grads(&t->net);
@@ -323,12 +387,12 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
                                  NULL);
 
     /* 4. encoder gradient: d/dlambda_0 from the library, chained through the encoder */
-    CHECK(bsvi_estimator_get_encoder_grad(t->est, B, t->d_mean, t->d_log_std),
+    CHECK(bsvi_estimator_get_encoder_grad(t->est, n, t->d_mean, t->d_log_std),
           bsvi_estimator_last_error(t->est));
     double beta = 1.0;
     if (c->kl_anneal > 0 && t->step < c->kl_anneal)
         beta = (double)t->step / (double)c->kl_anneal;
-    for (size_t i = 0; i < B * Z; ++i) {
+    for (size_t i = 0; i < n * Z; ++i) {
         double dm = t->d_mean[i], ds = t->d_log_std[i];
         if (beta < 1.0) { /* E log p(x|z) - beta KL = ELBO + (1 - beta) KL */
             dm += (1.0 - beta) * t->mean[i];
@@ -339,9 +403,10 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
         t->d_mean[i] = dm / (double)B;
         t->d_log_std[i] = ds / (double)B;
     }
-    vae_encoder_backward(&t->net, &t->ws, B, encoder_input(t), t->d_mean, t->d_log_std, NULL);
+    vae_encoder_backward(&t->net, &t->ws, n, encoder_input(t), t->d_mean, t->d_log_std, NULL);
 
-    /* 5. optimiser */
+    /* 5. optimiser: the batch gradient is the sum of the pieces' (each scaled by 1/B) */
+    if (parts) sum_real(t->net.grads, t->net.nparams);
     for (size_t i = 0; i < t->net.nparams; ++i)
         if (!isfinite(t->net.grads[i]))
             return fail(t, "non-finite gradient at step %llu (parameter %zu)",
@@ -352,20 +417,60 @@ int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st) {
     return 0;
 }
 
+static uint64_t fnv1a(uint64_t h, const void *p, size_t bytes) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < bytes; ++i) {
+        h ^= b[i];
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+uint64_t vae_trainer_checksum(const vae_trainer *t) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    const vae_net *net = &t->net;
+    const size_t bytes = net->nparams * sizeof(vae_real);
+    h = fnv1a(h, net->params, bytes);
+    h = fnv1a(h, net->adam_m, bytes);
+    h = fnv1a(h, net->adam_v, bytes);
+    h = fnv1a(h, net->adam_vmax, bytes);
+    h = fnv1a(h, &net->adam_t, sizeof net->adam_t);
+    h = fnv1a(h, &t->step, sizeof t->step);
+    if (t->pi) {
+        const size_t n = bsvi_buffer_weights_size(t->pi);
+        double *a = (double *)malloc(3 * n * sizeof *a);
+        uint64_t steps = 0;
+        if (!a) return 0; /* never a valid FNV-1a state here: the ranks' comparison fails */
+        if (bsvi_buffer_weights_get_logits(t->pi, a, n) == BSVI_OK &&
+            bsvi_buffer_weights_get_adam_state(t->pi, a + n, a + 2 * n, &steps, n) == BSVI_OK) {
+            h = fnv1a(h, a, 3 * n * sizeof *a);
+            h = fnv1a(h, &steps, sizeof steps);
+        }
+        free(a);
+    }
+    return h;
+}
+
 int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream,
                       vae_stats *st, double *out) {
+    return vae_trainer_bound_part(t, x, B, stream, 0, st, out);
+}
+
+int vae_trainer_bound_part(vae_trainer *t, const double *x, size_t B, uint64_t stream,
+                           uint64_t id_offset, vae_stats *st, double *out) {
     const vae_config *c = &t->cfg;
     stats_nan(st);
     if (B == 0 || B > c->batch) return fail(t, "bound: batch of %zu rows (1..%zu)", B, c->batch);
     bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
     if (encode(t, x, B, q)) return 1;
-    CHECK(bsvi_estimator_set_stream(t->est, STREAM_OFFSET + stream, 0),
+    CHECK(bsvi_estimator_set_stream(t->est, STREAM_OFFSET + stream, id_offset),
           bsvi_estimator_last_error(t->est));
     if (vae_method_uses_svi(c->method)) {
         /* svi: SVI-k; bsvi*: BSVI-k with the current pi (BSVI-SIR's bound is BSVI's);
          * pi is only read */
-        CHECK(bsvi_svi_set_stream(t->svi, STREAM_OFFSET + stream, 0), bsvi_svi_last_error(t->svi));
+        CHECK(bsvi_svi_set_stream(t->svi, STREAM_OFFSET + stream, id_offset),
+              bsvi_svi_last_error(t->svi));
         CHECK(bsvi_svi_run(t->svi, t->model, q, t->traj), bsvi_svi_last_error(t->svi));
         if (health(t, t->pi, st) || trajectory_bound(t, 0)) return 1;
     } else if (proposal_bound(t, q)) {

@@ -17,7 +17,8 @@
  *   4. encoder gradient: the library's d/dlambda_0 (divided by B) chained through the encoder
  *      (with KL annealing, beta * KL: (1-beta) dKL/dlambda_0 is added);
  *   5. one AMSGrad ascent step on all parameters.
- * Nothing is allocated inside a step: all buffers are sized at init for the batch. */
+ * Nothing is allocated inside a step: all buffers are sized at init for the batch (over MPI,
+ * mpi.h, also the proposal of this process's piece of it: vae_trainer_step_part). */
 #ifndef VAE_TRAIN_H
 #define VAE_TRAIN_H
 
@@ -86,6 +87,7 @@ typedef struct vae_trainer {
     bsvi_proposal *q;          /* batch-sized proposal */
     bsvi_proposal *q_aux;      /* another size (last partial batch in evaluation), lazily */
     bsvi_proposal *q_final;    /* evaluation: final proposal of BSVI-K, lazily */
+    bsvi_proposal *q_part;     /* data-parallel training: this rank's piece of a batch, lazily */
     bsvi_svi *svi;             /* training refinement */
     bsvi_svi *svi_probe;       /* plain SVI (no double sampling) for svi-sweep probes */
     bsvi_trajectory *traj;
@@ -115,12 +117,31 @@ void vae_trainer_free(vae_trainer *t);
  * for these values). Fills *st. 0 on success. */
 int vae_trainer_step(vae_trainer *t, const double *x, vae_stats *st);
 
+/* One data-parallel training step (mpi.h): x holds this process's n rows of the global
+ * batch of cfg.batch points, the first of which is the batch's point `first` (its random
+ * draws use id offset `first`, so the pieces of all processes draw what one process draws
+ * for the whole batch). Gradients are scaled by 1/cfg.batch and summed over the processes,
+ * the pi gradient (bsvi-sir-pi) too, and every process takes the same steps; *st holds the
+ * global batch's means on every process. With one process and first = 0, n = cfg.batch this
+ * is vae_trainer_step(), bit for bit. Every process must call it with the same step. */
+int vae_trainer_step_part(vae_trainer *t, const double *x, size_t first, size_t n,
+                          vae_stats *st);
+
 /* The method's bound on B <= cfg.batch rows without any update (validation):
  * vae/iwae: the estimator's bound; svi: SVI-k; bsvi*: BSVI-k with the current pi.
  * Also SVI-0/SVI-k/BSVI-k for the SVI-based methods. stream separates the random
  * draws of different calls. Per-data-point bounds go to out (B) if not NULL. */
 int vae_trainer_bound(vae_trainer *t, const double *x, size_t B, uint64_t stream,
                       vae_stats *st, double *out);
+/* As vae_trainer_bound() for rows id_offset.. of a call (a piece of a validation batch:
+ * each row's bound is what the whole batch's call gives it). No collective. */
+int vae_trainer_bound_part(vae_trainer *t, const double *x, size_t B, uint64_t stream,
+                           uint64_t id_offset, vae_stats *st, double *out);
+
+/* A 64-bit hash (FNV-1a) of everything the processes of a data-parallel run must hold
+ * alike: parameters, AMSGrad moments and step count, the step counter and pi with its
+ * Adam state. */
+uint64_t vae_trainer_checksum(const vae_trainer *t);
 
 /* Test-set estimates for B <= cfg.batch rows (paper section 6.2): IWAE-S and
  * BSVI-K log-likelihoods and ELBO*, KL*, Reconstruction* of BSVI-K's final

@@ -26,6 +26,7 @@
 #include "blas_env.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "mpi.h"
 #include "train.h"
 
 /* Fixed binarisation seeds of the held-out sets (the training set is
@@ -49,6 +50,7 @@ static void die(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
+    vae_mpi_abort(1); /* over MPI: every rank stops (one process: returns) */
     exit(1);
 }
 
@@ -269,23 +271,36 @@ static void mkdir_p(const char *path) {
 
 /* ---- validation -------------------------------------------------------------- */
 
-/* Means over the validation window of the method's bound and the SVI health values. */
+/* Means over the validation window of the method's bound and the SVI health values.
+ * Over MPI each batch is split across the ranks as a training batch is (each row's bound
+ * is the one a single process computes for it) and the sums are summed over the ranks. */
 static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, double *x) {
     const vae_dataset *v = valid_set(ds);
     const size_t B = t->cfg.batch;
     vae_stats sum = {0, 0, 0, 0, NAN};
     size_t done = 0;
     for (size_t first = 0; first < ds->valid_count; first += B) {
-        const size_t n = ds->valid_count - first < B ? ds->valid_count - first : B;
-        for (size_t i = 0; i < n; ++i) rows[i] = ds->valid_first + first + i;
+        const size_t nb = ds->valid_count - first < B ? ds->valid_count - first : B;
+        size_t lo, hi;
+        vae_mpi_share(nb, &lo, &hi);
+        const size_t n = hi - lo;
+        if (n == 0) continue;
+        for (size_t i = 0; i < n; ++i) rows[i] = ds->valid_first + first + lo + i;
         make_batch(v, t->cfg.lik, rows, n, VALID_BINARIZE_SEED, 0, x);
         vae_stats st;
-        if (vae_trainer_bound(t, x, n, first / B, &st, NULL)) die("validation: %s", t->err);
+        if (vae_trainer_bound_part(t, x, n, first / B, lo, &st, NULL))
+            die("validation: %s", t->err);
         sum.bound += st.bound * (double)n;
         sum.svi0 += st.svi0 * (double)n;
         sum.svik += st.svik * (double)n;
         sum.bsvik += st.bsvik * (double)n;
         done += n;
+    }
+    if (vae_mpi_size() > 1) {
+        double s[5] = {sum.bound, sum.svi0, sum.svik, sum.bsvik, (double)done};
+        vae_mpi_sum_double(s, 5);
+        sum.bound = s[0], sum.svi0 = s[1], sum.svik = s[2], sum.bsvik = s[3];
+        done = (size_t)s[4];
     }
     sum.bound /= (double)done;
     sum.svi0 /= (double)done;
@@ -298,14 +313,28 @@ static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, dou
  * (sum[0..4]; K = 0 skips the last four) with evaluator ev, in batches of cfg.batch.
  * The test set is binarised once with a fixed seed and each batch draws from its own
  * part of the evaluator's streams, so the result depends on the model only. rows (B),
- * x (B * x_dim) and res (5 * B) are scratch. progress: a line on stderr per batch. */
+ * x (B * x_dim) and res (5 * B) are scratch. progress: a line on stderr per batch.
+ * Over MPI the batches are shared out in contiguous runs (rank r: batches
+ * [r*C/N, (r+1)*C/N) of C), their per-image results gathered on rank 0 in image order and
+ * summed there in that order, so that the means are those of one process bit for bit;
+ * every rank gets them. *comm (if not NULL) receives the seconds spent in the gather. */
 static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *ds, size_t n,
                           size_t S, size_t K, size_t elbo_S, size_t *rows, double *x,
-                          double *res, double sum[5], int progress) {
+                          double *res, double sum[5], int progress, double *comm) {
     const size_t B = t->cfg.batch;
+    const size_t nchunks = (n + B - 1) / B;
+    const int N = vae_mpi_size(), rank = vae_mpi_rank();
+    size_t c_lo, c_hi;
+    vae_mpi_share(nchunks, &c_lo, &c_hi);
+    const size_t i_lo = c_lo * B < n ? c_lo * B : n, i_hi = c_hi * B < n ? c_hi * B : n;
+    /* this rank's images' results, image-major (5 per image), then all of them on rank 0 */
+    double *mine = malloc((i_hi - i_lo) * 5 * sizeof *mine + 1);
+    double *all = rank == 0 ? malloc(n * 5 * sizeof *all + 1) : NULL;
+    size_t *counts = malloc((size_t)N * sizeof *counts);
+    if (!mine || (rank == 0 && !all) || !counts) die("out of memory");
     const double t0 = now_seconds();
-    for (int m = 0; m < 5; ++m) sum[m] = 0.0;
-    for (size_t first = 0; first < n; first += B) {
+    double run[2] = {0.0, 0.0}; /* progress only */
+    for (size_t first = i_lo; first < i_hi; first += B) {
         const size_t nb = n - first < B ? n - first : B;
         for (size_t i = 0; i < nb; ++i) rows[i] = first + i;
         make_batch(&ds->test, t->cfg.lik, rows, nb, TEST_BINARIZE_SEED, 0, x);
@@ -313,17 +342,35 @@ static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *d
         if (vae_trainer_evaluate(t, ev, x, nb, S, K, elbo_S, res, res + B, res + 2 * B,
                                  res + 3 * B, res + 4 * B))
             die("evaluation: %s", t->err);
-        for (int m = 0; m < 5; ++m)
-            for (size_t i = 0; i < nb; ++i) sum[m] += res[(size_t)m * B + i];
-        if (progress) {
+        for (size_t i = 0; i < nb; ++i)
+            for (int m = 0; m < 5; ++m)
+                mine[(first - i_lo + i) * 5 + (size_t)m] = res[(size_t)m * B + i];
+        for (size_t i = 0; i < nb; ++i) run[0] += res[i], run[1] += res[B + i];
+        if (progress && rank == 0) {
+            const size_t done = first + nb - i_lo, todo = i_hi - i_lo;
             const double el = now_seconds() - t0;
-            fprintf(stderr, "\reval %zu/%zu  IWAE-%zu %.3f  BSVI-%zu %.3f  %.0fs  ETA %.0fs   ",
-                    first + nb, n, S, sum[0] / (double)(first + nb), K,
-                    sum[1] / (double)(first + nb), el,
-                    el / (double)(first + nb) * (double)(n - first - nb));
+            fprintf(stderr, "\reval %zu/%zu%s  IWAE-%zu %.3f  BSVI-%zu %.3f  %.0fs  ETA %.0fs   ",
+                    done, todo, N > 1 ? " (rank 0's)" : "", S, run[0] / (double)done, K,
+                    run[1] / (double)done, el, el / (double)done * (double)(todo - done));
         }
     }
+    for (int r = 0; r < N; ++r) {
+        const size_t lo = (size_t)r * nchunks / (size_t)N * B;
+        const size_t hi = ((size_t)r + 1) * nchunks / (size_t)N * B;
+        counts[r] = ((hi < n ? hi : n) - (lo < n ? lo : n)) * 5;
+    }
+    const double c0 = vae_mpi_comm_seconds();
+    vae_mpi_gather_double(mine, all, counts);
+    for (int m = 0; m < 5; ++m) sum[m] = 0.0;
+    if (rank == 0) /* in image order, as one process adds them */
+        for (int m = 0; m < 5; ++m)
+            for (size_t i = 0; i < n; ++i) sum[m] += all[i * 5 + (size_t)m];
     for (int m = 0; m < 5; ++m) sum[m] /= (double)n;
+    vae_mpi_bcast(sum, 5 * sizeof *sum, 0);
+    if (comm) *comm = vae_mpi_comm_seconds() - c0;
+    free(mine);
+    free(all);
+    free(counts);
 }
 
 /* IWAE-S on the first n test images (the learning curve's test point), with a fixed
@@ -336,7 +383,7 @@ static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S
     double *res = malloc(5 * t->cfg.batch * sizeof *res);
     if (!res) die("out of memory");
     double sum[5];
-    evaluate_test(t, ev, ds, n, S, 0, 0, rows, x, res, sum, 0);
+    evaluate_test(t, ev, ds, n, S, 0, 0, rows, x, res, sum, 0, NULL);
     free(res);
     bsvi_evaluator_destroy(ev);
     return sum[0];
@@ -508,13 +555,16 @@ static int cmd_train(int argc, char **argv) {
         snprintf(dir, sizeof dir, "runs/%s-%s-s%llu", data, vae_method_name(cfg.method),
                  (unsigned long long)cfg.seed);
     }
-    if (!resume && !overwrite) {
+    /* over MPI rank 0 alone reads and writes the run's files (the others only read the
+     * checkpoint and the data) */
+    const int root = vae_mpi_rank() == 0, nproc = vae_mpi_size();
+    if (!resume && !overwrite && root) {
         const char *found = run_file_in(dir);
         if (found)
             die("%s already holds a run (%s/%s): continue it with --resume %s/last.ckpt, "
                 "replace it with --overwrite, or choose another --out", dir, dir, found, dir);
     }
-    if (resume)
+    if (resume && root)
         fprintf(stderr, "vae: resumed %s at epoch %llu, step %llu\n", resume,
                 (unsigned long long)prog.epoch, (unsigned long long)t.step);
 
@@ -528,6 +578,7 @@ static int cmd_train(int argc, char **argv) {
     const size_t B = resume ? t.cfg.batch : cfg.batch;
     if (ds.train_count < B) die("%zu training images, fewer than one batch of %zu", ds.train_count, B);
     if (ds.valid_count == 0) die("no validation images");
+    if (B < (size_t)nproc) die("batch %zu is smaller than the %d processes", B, nproc);
 
     if (!resume) {
         snprintf(cfg.data, sizeof cfg.data, "%s", data);
@@ -548,10 +599,12 @@ static int cmd_train(int argc, char **argv) {
      * written, and --resume cuts the log back to the checkpoint's epoch, so a row
      * written for an epoch whose checkpoint was not (a kill, a full disk) is replaced
      * by the rerun's row instead of repeated. */
-    mkdir_p(dir);
+    if (root) mkdir_p(dir);
     snprintf(path, sizeof path, "%s/log.csv", dir);
     FILE *log = NULL;
-    if (resume && access(path, F_OK) == 0) {
+    if (!root) {
+        /* rank 0 writes the log */
+    } else if (resume && access(path, F_OK) == 0) {
         size_t dropped = 0;
         if (vae_log_reconcile(path, prog.epoch, &dropped, err, sizeof err))
             die("%s (resuming %s)", err, resume);
@@ -576,13 +629,18 @@ static int cmd_train(int argc, char **argv) {
         log = fopen(path, "w");
         if (log) fprintf(log, VAE_LOG_HEADER "\n");
     }
-    if (!log || fflush(log) != 0 || ferror(log)) die("cannot write %s", path);
+    if (root && (!log || fflush(log) != 0 || ferror(log))) die("cannot write %s", path);
 
-    fprintf(stderr,
+    if (root) fprintf(stderr,
             "vae: %s on %s (%zu train, %zu valid), batch %zu, k %zu, SVI %s eta %g, lr %g, "
             "%zu epochs, out %s\n",
             vae_method_name(c->method), c->data, ds.train_count, ds.valid_count, B, c->k,
             bsvi_step_rule_name(c->svi_rule), c->svi_eta, c->lr, epochs, dir);
+    size_t part_lo, part_hi; /* this rank's points of every batch */
+    vae_mpi_share(B, &part_lo, &part_hi);
+    if (root && nproc > 1)
+        fprintf(stderr, "vae: over MPI: %d processes, %zu..%zu points of each batch each\n",
+                nproc, B / (size_t)nproc, (B + (size_t)nproc - 1) / (size_t)nproc);
 
     size_t *perm = malloc(ds.train_count * sizeof *perm);
     double *x = malloc(B * c->x_dim * sizeof *x);
@@ -598,19 +656,22 @@ static int cmd_train(int argc, char **argv) {
         double last_print = t0;
         shuffle(perm, ds.train_count, ds.train_first, c->seed, epoch);
         vae_stats sum = {0, 0, 0, 0, 0};
+        const double comm0 = vae_mpi_comm_seconds();
         for (size_t bi = 0; bi < nbatches; ++bi) {
-            /* fresh Bernoulli draw per minibatch, keyed by the step counter */
-            make_batch(&ds.train, c->lik, perm + bi * B, B, bin_seed, t.step, x);
+            /* fresh Bernoulli draw per minibatch, keyed by the step counter (and the image:
+             * a rank binarises its points as one process does) */
+            make_batch(&ds.train, c->lik, perm + bi * B + part_lo, part_hi - part_lo, bin_seed,
+                       t.step, x);
             vae_stats st;
-            if (vae_trainer_step(&t, x, &st)) die("epoch %llu batch %zu: %s",
-                                                  (unsigned long long)epoch, bi, t.err);
+            if (vae_trainer_step_part(&t, x, part_lo, part_hi - part_lo, &st))
+                die("epoch %llu batch %zu: %s", (unsigned long long)epoch, bi, t.err);
             sum.bound += st.bound;
             sum.svi0 += st.svi0;
             sum.svik += st.svik;
             sum.bsvik += st.bsvik;
             sum.mean_pos += st.mean_pos;
             const double tn = now_seconds();
-            if (tn - last_print >= (tty ? 1.0 : 30.0) || bi + 1 == nbatches) {
+            if (root && (tn - last_print >= (tty ? 1.0 : 30.0) || bi + 1 == nbatches)) {
                 last_print = tn;
                 const double rate = (double)((bi + 1) * B) / (tn - t0);
                 const double eta_s = (double)((nbatches - bi - 1) * B) / rate;
@@ -621,37 +682,58 @@ static int cmd_train(int argc, char **argv) {
                 fflush(stderr);
             }
         }
-        if (tty) fprintf(stderr, "\n");
+        if (tty && root) fprintf(stderr, "\n");
+        const double train_secs = now_seconds() - t0, train_comm = vae_mpi_comm_seconds() - comm0;
+        if (nproc > 1) { /* every rank must hold the same state */
+            uint64_t lo_h, hi_h;
+            vae_mpi_minmax_u64(vae_trainer_checksum(&t), &lo_h, &hi_h);
+            if (lo_h != hi_h)
+                die("after epoch %llu the %d processes' parameters differ (checksums %016llx.."
+                    "%016llx): the data-parallel steps were not identical",
+                    (unsigned long long)epoch, nproc, (unsigned long long)lo_h,
+                    (unsigned long long)hi_h);
+        }
         const double nb = (double)nbatches;
-        const vae_stats val = validate(&t, &ds, rows, x);
+        const double val0 = now_seconds(), val_comm0 = vae_mpi_comm_seconds();
+        vae_stats val = validate(&t, &ds, rows, x);
+        vae_mpi_bcast(&val, sizeof val, 0); /* one decision for best.ckpt and early stops */
+        const double val_secs = now_seconds() - val0, val_comm = vae_mpi_comm_seconds() - val_comm0;
         const double secs = now_seconds() - t0;
+        if (root && nproc > 1)
+            fprintf(stderr, "mpi: epoch %llu on %d processes: training %.3fs (compute %.3fs, "
+                    "allreduce %.3fs), validation %.3fs (compute %.3fs, allreduce %.3fs)\n",
+                    (unsigned long long)epoch, nproc, train_secs, train_secs - train_comm,
+                    train_comm, val_secs, val_secs - val_comm, val_comm);
         /* the learning curve's test point is not training time */
         const double test_iwae = curve_n > 0 ? test_curve(&t, &ds, curve_n, curve_S, rows, x) : NAN;
         prog.epoch = epoch;
         prog.seconds += secs;
+        vae_mpi_bcast(&prog.seconds, sizeof prog.seconds, 0); /* rank 0's clock */
 
-        fprintf(log, "%llu,%llu", (unsigned long long)epoch, (unsigned long long)t.step);
-        print_num(log, sum.bound / nb);
-        print_num(log, sum.svi0 / nb);
-        print_num(log, sum.svik / nb);
-        print_num(log, sum.bsvik / nb);
-        print_num(log, sum.mean_pos / nb);
-        print_num(log, val.bound);
-        print_num(log, val.svi0);
-        print_num(log, val.svik);
-        print_num(log, val.bsvik);
-        fprintf(log, ",%.2f,%.2f", secs, prog.seconds);
-        print_num(log, test_iwae);
-        fprintf(log, "\n");
-        if (fflush(log) != 0 || ferror(log))
-            die("cannot append epoch %llu to %s (disk full?); last.ckpt is at epoch %llu, "
-                "--resume continues from it", (unsigned long long)epoch, path,
-                (unsigned long long)epoch - 1);
-        fprintf(stderr,
-                "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
-                "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f\n",
-                (unsigned long long)epoch, sum.bound / nb, val.bound, sum.svi0 / nb,
-                sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs, test_iwae);
+        if (root) {
+            fprintf(log, "%llu,%llu", (unsigned long long)epoch, (unsigned long long)t.step);
+            print_num(log, sum.bound / nb);
+            print_num(log, sum.svi0 / nb);
+            print_num(log, sum.svik / nb);
+            print_num(log, sum.bsvik / nb);
+            print_num(log, sum.mean_pos / nb);
+            print_num(log, val.bound);
+            print_num(log, val.svi0);
+            print_num(log, val.svik);
+            print_num(log, val.bsvik);
+            fprintf(log, ",%.2f,%.2f", secs, prog.seconds);
+            print_num(log, test_iwae);
+            fprintf(log, "\n");
+            if (fflush(log) != 0 || ferror(log))
+                die("cannot append epoch %llu to %s (disk full?); last.ckpt is at epoch %llu, "
+                    "--resume continues from it", (unsigned long long)epoch, path,
+                    (unsigned long long)epoch - 1);
+            fprintf(stderr,
+                    "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
+                    "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f\n",
+                    (unsigned long long)epoch, sum.bound / nb, val.bound, sum.svi0 / nb,
+                    sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs, test_iwae);
+        }
 
         int stop = 0;
         if (val.bound > prog.best_valid) {
@@ -659,24 +741,26 @@ static int cmd_train(int argc, char **argv) {
             prog.best_epoch = epoch;
             prog.bad_epochs = 0;
             snprintf(path, sizeof path, "%s/best.ckpt", dir);
-            if (vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
+            if (root && vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
         } else {
             prog.bad_epochs++;
             if (patience > 0 && prog.bad_epochs >= patience) stop = 1;
         }
         snprintf(path, sizeof path, "%s/last.ckpt", dir);
-        if (vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
+        if (root && vae_checkpoint_save(path, &t, &prog, err, sizeof err)) die("%s", err);
         snprintf(path, sizeof path, "%s/log.csv", dir);
         if (stop) {
-            fprintf(stderr, "vae: early stop: no validation improvement for %llu epochs (best %.3f at epoch %llu)\n",
-                    (unsigned long long)prog.bad_epochs, prog.best_valid,
-                    (unsigned long long)prog.best_epoch);
+            if (root)
+                fprintf(stderr, "vae: early stop: no validation improvement for %llu epochs "
+                        "(best %.3f at epoch %llu)\n", (unsigned long long)prog.bad_epochs,
+                        prog.best_valid, (unsigned long long)prog.best_epoch);
             break;
         }
     }
-    fprintf(stderr, "vae: done; best validation bound %.3f at epoch %llu; %s/best.ckpt\n",
-            prog.best_valid, (unsigned long long)prog.best_epoch, dir);
-    fclose(log);
+    if (root)
+        fprintf(stderr, "vae: done; best validation bound %.3f at epoch %llu; %s/best.ckpt\n",
+                prog.best_valid, (unsigned long long)prog.best_epoch, dir);
+    if (log) fclose(log);
     free(perm);
     free(x);
     free(rows);
@@ -741,21 +825,26 @@ static int cmd_eval(int argc, char **argv) {
     double *res = malloc(5 * B * sizeof *res);
     size_t *rows = malloc(B * sizeof *rows);
     if (!x || !res || !rows) die("out of memory");
-    double sum[5];
+    double sum[5], gather_secs = 0.0;
     const double t0 = now_seconds();
-    evaluate_test(&t, ev, &ds, n, S, K, elbo_S, rows, x, res, sum, 1);
-    fprintf(stderr, "\n");
+    evaluate_test(&t, ev, &ds, n, S, K, elbo_S, rows, x, res, sum, 1, &gather_secs);
     const double secs = now_seconds() - t0;
-    printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
-           "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint,svi_rule,"
-           "svi_eta\n");
-    printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g\n",
-           t.cfg.data, vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
-           (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
-           sum[4], secs, ckpt, bsvi_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
-    printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
-           vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
-           (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
+    if (vae_mpi_rank() == 0) {
+        fprintf(stderr, "\n");
+        if (vae_mpi_size() > 1)
+            fprintf(stderr, "mpi: eval on %d processes: %.3fs (compute and waiting %.3fs, "
+                    "gather %.3fs)\n", vae_mpi_size(), secs, secs - gather_secs, gather_secs);
+        printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
+               "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint,svi_rule,"
+               "svi_eta\n");
+        printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g\n",
+               t.cfg.data, vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
+               (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
+               sum[4], secs, ckpt, bsvi_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
+        printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
+               vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
+               (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
+    }
     free(x);
     free(res);
     free(rows);
@@ -792,6 +881,8 @@ static int cmd_svi_sweep(int argc, char **argv) {
         else if (!strcmp(a, "--data-dir")) data_dir = need_value(argc, argv, &i);
         else die("unknown option %s for svi-sweep (vae svi-sweep --help lists them)", a);
     }
+    if (vae_mpi_size() > 1)
+        die("svi-sweep runs in one process (here %d): run it without mpirun", vae_mpi_size());
     if (k == 0) die("--k 0: the sweep needs at least 1 SVI step");
     if (n == 0) die("--n 0: the sweep needs at least 1 validation image");
     vae_trainer t;
@@ -866,6 +957,7 @@ static int cmd_svi_sweep(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     vae_blas_check_coretype("vae", argv);
+    vae_mpi_init(&argc, &argv); /* over MPI (vae_mpi): MPI_Init; else nothing */
     if (argc < 2) usage();
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
