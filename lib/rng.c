@@ -72,11 +72,9 @@ static inline double u53(uint32_t hi, uint32_t lo) {
     return (double)a * 0x1.0p-53; /* [0, 1) */
 }
 
-/* Open-interval uniform (0, 1): the midpoint of one of 2^53 equal cells. */
-static inline double u53_open(uint32_t hi, uint32_t lo) {
-    uint64_t a = (((uint64_t)hi << 32) | lo) >> 11;
-    return ((double)a + 0.5) * 0x1.0p-53;
-}
+/* u53_open(hi, lo), the open-interval uniform (0, 1) behind every normal: the midpoint of one
+ * of 2^53 equal cells, (a + 0.5) 2^-53 with a = (hi 2^32 + lo) >> 11. It is computed by
+ * u53_open_split below and inline in lib/normals_kernel.h. */
 
 /* AS 241's central region (|p - 1/2| <= 0.425): one rational function. Used by both
  * the scalar path and the batched one, so their bits agree. */

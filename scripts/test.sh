@@ -125,6 +125,15 @@ done
 rm -rf "$HDR_TMP"
 echo "$N_HDR headers x 8 compiler/standard pairs: OK; BSVI_DEPRECATED warns (gcc, clang)"
 
+step "C++ wrapper bsvi.hpp: clang++ C++17 and C++20 (g++ builds run in ctest above), -Werror"
+for std in c++17 c++20; do
+    clang++ -std="$std" -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror \
+        -I"$ROOT/include" "$ROOT/tests/cpp/test_bsvi_hpp.cpp" -L"$ROOT/build" \
+        -Wl,-rpath,"$ROOT/build" -lbsvi -lm -pthread -o "$ROOT/build/test_bsvi_hpp_clang_$std"
+    "$ROOT/build/test_bsvi_hpp_clang_$std" >/dev/null
+done
+echo "test_bsvi_hpp: OK with clang++ -std=c++17 and -std=c++20"
+
 step "configure + build (ThreadSanitizer) in build-tsan/: test_threads"
 cmake -S "$ROOT" -B "$ROOT/build-tsan" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
