@@ -25,8 +25,10 @@
  * - a refused input leaves a non-empty message;
  * - a loaded checkpoint has a configuration vae_config_check accepts within the limit, the
  *   architecture's parameter count, finite parameters and moments, v and vmax >= 0,
- *   vmax >= v, pi of k+1 weights for the bsvi methods, a progress record in range; and a
- *   small one trains a step without a crash (the step's own status may be an error);
+ *   vmax >= v, pi of k+1 weights for the bsvi methods (a distribution; its Adam state
+ *   finite with v >= 0 and at most as many steps as the step counter, and, from format
+ *   versions 1-3, which store pi's probabilities only, zero), a progress record in range;
+ *   and a small one trains a step without a crash (the step's own status may be an error);
  * - a loaded IDX file has n >= 1 images of 784 pixels and labels 0..9.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, access */
@@ -82,6 +84,22 @@ static void check_trainer(const vae_trainer *t, const vae_progress *p) {
         CHECK(npi == c->k + 1);
     else
         CHECK(npi == 0);
+    if (npi > 0) {
+        CHECK(npi <= VAE_MAX_K + 1);
+        double pi[VAE_MAX_K + 1], m[VAE_MAX_K + 1], v[VAE_MAX_K + 1], sum = 0.0;
+        uint64_t steps = 0;
+        CHECK(bsvi_buffer_weights_get_probs(t->pi, pi, npi) == BSVI_OK);
+        CHECK(bsvi_buffer_weights_get_adam_state(t->pi, m, v, &steps, npi) == BSVI_OK);
+        for (size_t i = 0; i < npi; ++i) {
+            CHECK(isfinite(pi[i]) && pi[i] >= 0.0 && pi[i] <= 1.0);
+            CHECK(isfinite(m[i]) && isfinite(v[i]) && v[i] >= 0.0);
+            if (p->version <= 3) CHECK(m[i] == 0.0 && v[i] == 0.0);
+            sum += pi[i];
+        }
+        CHECK(fabs(sum - 1.0) < 1e-6);
+        CHECK(steps <= t->step);
+        if (p->version <= 3) CHECK(steps == 0);
+    }
 }
 
 /* One training step from the loaded state, when it is small enough to be quick. */

@@ -1,8 +1,9 @@
 /*
  * make_readers_seeds.c: writes the seed inputs of fuzz_readers (fuzz/fuzz_readers.c) into
  * a directory: checkpoints of a tiny network (x 4, h 3, z 2, batch 2, k 2: about 1 KB)
- * for several methods and all three format versions, and small IDX files, each with
- * fuzz_readers' leading mode byte.
+ * for several methods and all four format versions (1 and 2: bsvi-ds only; 3 and 4: vae,
+ * iwae, bsvi-ds, bsvi-sir-pi, whose version 4 files hold pi's logits and Adam state after
+ * a step), and small IDX files, each with fuzz_readers' leading mode byte.
  *
  *   build/examples/vae/fuzz_readers_seeds fuzz/corpus-readers
  *
@@ -15,6 +16,9 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "train.h"
+
+/* a new format version needs its seeds here */
+_Static_assert(VAE_CHECKPOINT_VERSION == 4, "make_readers_seeds: seeds of versions 1..4");
 
 static int write_seed(const char *dir, const char *name, unsigned char mode,
                       const unsigned char *b, size_t n) {
@@ -62,9 +66,9 @@ int main(int argc, char **argv) {
             return 1;
         }
         vae_progress p = {1, 1, 0, st.bound, 0.5, VAE_REAL_BITS, 100, 0};
-        const unsigned versions[3] = {1, 2, VAE_CHECKPOINT_VERSION};
-        for (int v = 0; v < 3; ++v) {
-            if (m != 2 && v != 2) continue; /* older versions: one method */
+        const unsigned versions[4] = {1, 2, 3, 4};
+        for (int v = 0; v < 4; ++v) {
+            if (m != 2 && versions[v] < 3) continue; /* versions 1 and 2: one method */
             unsigned char *b;
             size_t n;
             char err[512], name[64];

@@ -72,9 +72,17 @@ static void put_reals(writer *w, const vae_real *v, size_t n, unsigned bits) {
     }
 }
 
+/* The buffer weights as a checkpoint stores them: versions 1-3 the probabilities pi
+ * (in a), version 4 the logits a and their Adam moments m, v and step count. */
+typedef struct pi_state {
+    size_t n;
+    double a[VAE_MAX_K + 1], m[VAE_MAX_K + 1], v[VAE_MAX_K + 1];
+    uint64_t steps;
+} pi_state;
+
 /* Serialises everything before the hash; with w->buf NULL it only measures. */
 static void serialise(writer *w, const vae_trainer *t, const vae_progress *p, size_t total,
-                      const double *pi, size_t npi, unsigned version, unsigned bits) {
+                      const pi_state *pi, unsigned version, unsigned bits) {
     const vae_config *c = &t->cfg;
     put_bytes(w, MAGIC, sizeof MAGIC);
     put_u32(w, version);
@@ -111,8 +119,13 @@ static void serialise(writer *w, const vae_trainer *t, const vae_progress *p, si
     put_u64(w, p->bad_epochs);
     put_f64(w, p->best_valid);
     put_f64(w, p->seconds);
-    put_u64(w, npi);
-    put_f64s(w, pi, npi);
+    put_u64(w, pi->n);
+    put_f64s(w, pi->a, pi->n);
+    if (version >= 4u) {
+        put_f64s(w, pi->m, pi->n);
+        put_f64s(w, pi->v, pi->n);
+        put_u64(w, pi->steps);
+    }
     put_u64(w, t->net.nparams);
     put_reals(w, t->net.params, t->net.nparams, bits);
     put_reals(w, t->net.adam_m, t->net.nparams, bits);
@@ -129,19 +142,36 @@ int vae_checkpoint_encode(const vae_trainer *t, const vae_progress *p, unsigned 
         (version == 1u && bits != 64u))
         return error(err, errlen, "cannot write format version %u with float%u arrays", version,
                      bits);
-    double pi[VAE_MAX_K + 1];
-    size_t npi = bsvi_buffer_weights_size(t->pi); /* 0 without pi */
-    if (npi > sizeof pi / sizeof *pi) return error(err, errlen, "too many buffer weights (%zu)", npi);
-    if (npi > 0 && bsvi_buffer_weights_get_probs(t->pi, pi, npi) != BSVI_OK)
-        return error(err, errlen, "cannot read the buffer weights: %s",
-                     bsvi_buffer_weights_last_error(t->pi));
+    pi_state *pi = (pi_state *)calloc(1, sizeof *pi);
+    if (!pi) return error(err, errlen, "out of memory (%zu bytes)", sizeof *pi);
+    pi->n = bsvi_buffer_weights_size(t->pi); /* 0 without pi */
+    if (pi->n > VAE_MAX_K + 1) {
+        error(err, errlen, "too many buffer weights (%zu)", pi->n);
+        free(pi);
+        return 1;
+    }
+    if (pi->n > 0 &&
+        (version >= 4u
+             ? bsvi_buffer_weights_get_logits(t->pi, pi->a, pi->n) != BSVI_OK ||
+                   bsvi_buffer_weights_get_adam_state(t->pi, pi->m, pi->v, &pi->steps,
+                                                      pi->n) != BSVI_OK
+             : bsvi_buffer_weights_get_probs(t->pi, pi->a, pi->n) != BSVI_OK)) {
+        error(err, errlen, "cannot read the buffer weights: %s",
+              bsvi_buffer_weights_last_error(t->pi));
+        free(pi);
+        return 1;
+    }
     writer w = {NULL, 0, 0};
-    serialise(&w, t, p, 0, pi, npi, version, bits);
+    serialise(&w, t, p, 0, pi, version, bits);
     const size_t total = w.len + 8;
     w.buf = (unsigned char *)malloc(total);
-    if (!w.buf) return error(err, errlen, "out of memory (%zu bytes)", total);
+    if (!w.buf) {
+        free(pi);
+        return error(err, errlen, "out of memory (%zu bytes)", total);
+    }
     w.len = 0;
-    serialise(&w, t, p, total, pi, npi, version, bits);
+    serialise(&w, t, p, total, pi, version, bits);
+    free(pi);
     put_u64(&w, vae_fnv1a64(w.buf, total - 8));
     *out = w.buf;
     *out_len = total;
@@ -458,12 +488,51 @@ int vae_checkpoint_parse(const unsigned char *buf, size_t len, const char *path,
         return error(err, errlen, "%s: field pi: %llu buffer weights stored, k = %zu and method %s "
                      "need %llu", path, (unsigned long long)npi, c.k, vae_method_name(c.method),
                      (unsigned long long)want_pi);
-    double pi[VAE_MAX_K + 1];
-    for (size_t i = 0; i < npi; ++i) {
-        pi[i] = get_f64(&r);
-        if (!finite_in(pi[i], 0.0, 1.0))
-            return error(err, errlen, "%s: field pi: weight %zu is %g, not in [0, 1]", path, i,
-                         pi[i]);
+    /* versions 1-3: the probabilities; version 4: the logits and their Adam state */
+    double pi[VAE_MAX_K + 1], pi_m[VAE_MAX_K + 1], pi_v[VAE_MAX_K + 1];
+    uint64_t pi_steps = 0;
+    if (version <= 3u) {
+        for (size_t i = 0; i < npi; ++i) {
+            pi[i] = get_f64(&r);
+            if (!finite_in(pi[i], 0.0, 1.0))
+                return error(err, errlen, "%s: field pi: weight %zu is %g, not in [0, 1]", path,
+                             i, pi[i]);
+        }
+    } else {
+        int finite = 0;
+        for (size_t i = 0; i < npi; ++i) {
+            pi[i] = get_f64(&r);
+            if (isnan(pi[i]) || pi[i] == INFINITY)
+                return error(err, errlen, "%s: field pi: logit %zu is %g (NaN and +inf are refused)",
+                             path, i, pi[i]);
+            finite |= isfinite(pi[i]) != 0;
+        }
+        if (npi > 0 && !finite)
+            return error(err, errlen, "%s: field pi: every logit is -inf (not a distribution)",
+                         path);
+        for (size_t i = 0; i < npi; ++i) {
+            pi_m[i] = get_f64(&r);
+            if (!isfinite(pi_m[i]))
+                return error(err, errlen, "%s: field pi Adam m: entry %zu is %g (not finite)",
+                             path, i, pi_m[i]);
+        }
+        for (size_t i = 0; i < npi; ++i) {
+            pi_v[i] = get_f64(&r);
+            if (!finite_in(pi_v[i], 0.0, DBL_MAX))
+                return error(err, errlen,
+                             "%s: field pi Adam v: entry %zu is %g (v must be finite and >= 0)",
+                             path, i, pi_v[i]);
+        }
+        pi_steps = get_u64(&r);
+        if (r.overrun)
+            return error(err, errlen, "%s: field pi: truncated (%zu bytes)", path, len);
+        if (npi == 0 && pi_steps != 0)
+            return error(err, errlen, "%s: field pi Adam steps: %llu without pi (must be 0)",
+                         path, (unsigned long long)pi_steps);
+        if (pi_steps > step)
+            return error(err, errlen,
+                         "%s: field pi Adam steps: %llu, more than the %llu training steps", path,
+                         (unsigned long long)pi_steps, (unsigned long long)step);
     }
     const uint64_t nparams = get_u64(&r);
     const size_t want = architecture_params(&c);
@@ -520,7 +589,12 @@ int vae_checkpoint_parse(const unsigned char *buf, size_t len, const char *path,
     t->net.adam_t = adam_t;
     t->step = step;
     if (npi > 0) {
-        bsvi_status st = bsvi_buffer_weights_set_probs(t->pi, pi, (size_t)npi);
+        bsvi_status st =
+            version <= 3u
+                ? bsvi_buffer_weights_set_probs(t->pi, pi, (size_t)npi)
+                : bsvi_buffer_weights_set_logits(t->pi, pi, (size_t)npi);
+        if (st == BSVI_OK && version >= 4u)
+            st = bsvi_buffer_weights_set_adam_state(t->pi, pi_m, pi_v, pi_steps, (size_t)npi);
         if (st != BSVI_OK) {
             error(err, errlen, "%s: field pi: stored buffer weights refused: %s", path,
                   bsvi_buffer_weights_last_error(t->pi));

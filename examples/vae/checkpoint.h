@@ -8,26 +8,35 @@
  *   size     u64 total file size in bytes (a truncated file is detected before parsing)
  *   config   method, likelihood, sizes, batch, k, M, DReG flag, SVI step size / rule /
  *            clip, AMSGrad lr / betas / eps, KL-anneal steps, pi learning rate, seed,
- *            data-set name (32 bytes, NUL-terminated), and (version 3) the run's
+ *            data-set name (32 bytes, NUL-terminated), and (versions 3, 4) the run's
  *            --max-train (u64, 0: every training image)
  *   progress epoch, step (= RNG call counter), AMSGrad t, best epoch, bad epochs,
  *            best validation bound, training seconds
- *   pi       u64 n, n reals (the buffer weights; n = k+1 for the bsvi methods, else 0)
+ *   pi       u64 n (n = k+1 for the bsvi methods, else 0), then (version 4) n logits a
+ *            (pi = softmax(a), bsvi_buffer_weights_get_logits), n Adam first moments m,
+ *            n second moments v and the u64 Adam step count of pi (always present, 0
+ *            without pi; bsvi_buffer_weights_get_adam_state), all binary64; (versions
+ *            1-3) n probabilities pi, binary64
  *   params   u64 n, then 4 arrays of n network reals: parameters, AMSGrad m, v, vmax
  *   check    u64 FNV-1a 64 hash of every byte before it
  * A file with another magic, another version, a wrong size, a bad hash or
- * inconsistent sizes is refused with a one-line reason. Version 2 is version 3
+ * inconsistent sizes is refused with a one-line reason. Version 3 is version 4
+ * with pi stored as probabilities only (read with bsvi_buffer_weights_set_probs: the
+ * logits are log pi and pi's Adam state restarts at 0); version 2 is version 3
  * without the --max-train field (read as 0 = unknown, vae_progress.version says
  * which); version 1 (written before the float32 networks) is version 2 with the
- * precision field 0 and binary64 network arrays. Both are still read.
+ * precision field 0 and binary64 network arrays. All three are still read; the
+ * writer writes version 4.
  *
  * Hostile files (issue 12): nothing is allocated from a header before it is
  * checked. The file may be at most max_bytes long; every configuration field is
  * checked against its range (vae_config_check, naming the field), the parameter
  * count against the architecture and the file's remaining length, and the
  * memory the trainer would take (vae_config_memory) against max_bytes, all
- * before vae_trainer_init. Then every stored value is checked: pi (n = k+1 or 0,
- * finite, >= 0), parameters and AMSGrad m finite, v and vmax finite, >= 0 and
+ * before vae_trainer_init. Then every stored value is checked: pi (n = k+1 or 0;
+ * versions 1-3: each in [0, 1]; version 4: logits not NaN or +inf and at least one
+ * finite, m finite, v finite and >= 0, the step count at most the step counter and
+ * 0 without pi), parameters and AMSGrad m finite, v and vmax finite, >= 0 and
  * vmax >= v, the progress record (best epoch and bad epochs <= epoch, best bound
  * not NaN or +inf, seconds finite and >= 0).
  *
@@ -39,8 +48,9 @@
  * Resuming restores parameters, optimiser state, epoch and the step counter,
  * which drives every random stream (dynamic binarisation, SVI, estimators) and
  * the epoch's shuffling, so a resumed run draws the same numbers as an
- * uninterrupted one. (Exception: the format has no field for the Adam moments of
- * pi in bsvi-sir-pi; pi itself is restored and its moments restart.) */
+ * uninterrupted one: bit for bit, bsvi-sir-pi included (version 4 restores pi's
+ * logits and Adam state; a version 3 file restores pi only, and its Adam moments
+ * restart). */
 #ifndef VAE_CHECKPOINT_H
 #define VAE_CHECKPOINT_H
 
@@ -49,7 +59,7 @@
 
 #include "train.h"
 
-#define VAE_CHECKPOINT_VERSION 3u
+#define VAE_CHECKPOINT_VERSION 4u
 
 /* Ranges of the configuration (vae_config_check): what `vae train` accepts and a
  * checkpoint may hold. */

@@ -10,8 +10,10 @@
 #       differ after an epoch): N = 1 equals vae bit for bit (log and parameters); N = 2, 3
 #       agree with it within TRAIN_TOL (relative L2 distance and largest difference over the
 #       largest parameter), the validation bound of epoch 1 within VALID_TOL nats; and a run
-#       of 5 epochs on 2 processes resumed for 5 more on 3 agrees with vae's run of 5 epochs
-#       resumed for 5 more.
+#       of 5 epochs on 2 processes resumed for 5 more on 3 agrees with vae's uninterrupted
+#       run of 10 epochs within TRAIN_TOL (the checkpoint holds pi's Adam state too), and
+#       one of 5 epochs on 1 process resumed for 5 more on 1 equals it bit for bit (log and
+#       parameters).
 #
 # mpirun gets --oversubscribe (more ranks than cores) and, as root, --allow-run-as-root.
 set -euo pipefail
@@ -84,20 +86,24 @@ train)
                 if (d > tol) exit 1 }' "$dir/plain/log.csv" "$dir/np$np/log.csv" \
             || fail "$np processes: validation bound beyond $VALID_TOL of vae's"
     done
-    # resumed on another number of processes: the checkpoint holds no rank's state. (Compared
-    # with vae's own resumed run: a checkpoint keeps pi but not its Adam moments, so a
-    # resumed bsvi-sir-pi run is not the uninterrupted one.)
-    "$vae" "${targs[@]}" --epochs 5 --out "$dir/plain-resume" 2>"$dir/plain-resume.err" \
-        || fail "vae train (5 epochs; see $dir/plain-resume.err)"
-    "$vae" train --resume "$dir/plain-resume/last.ckpt" --epochs 10 2>>"$dir/plain-resume.err" \
-        || fail "vae train --resume (see $dir/plain-resume.err)"
+    # resumed on another number of processes: the checkpoint holds no rank's state, and
+    # (format version 4) pi with its Adam state, so the resumed run continues the
+    # uninterrupted one: compared with vae's 10 epochs straight.
     mpi 2 "${targs[@]}" --epochs 5 --out "$dir/resume" 2>"$dir/resume2.err" \
         || fail "mpirun -np 2 vae_mpi train (5 epochs; see $dir/resume2.err)"
     mpi 3 train --resume "$dir/resume/last.ckpt" --epochs 10 2>"$dir/resume3.err" \
         || fail "mpirun -np 3 vae_mpi train --resume (see $dir/resume3.err)"
     [[ $(wc -l <"$dir/resume/log.csv") == 11 ]] || fail "resumed log: not 10 rows"
-    "$compare" "$dir/resume/last.ckpt" "$dir/plain-resume/last.ckpt" "$TRAIN_TOL" \
-        || fail "2 then 3 processes (resumed): parameters beyond $TRAIN_TOL of vae's"
+    mpi 1 "${targs[@]}" --epochs 5 --out "$dir/resume1" 2>"$dir/resume1.err" \
+        || fail "mpirun -np 1 vae_mpi train (5 epochs; see $dir/resume1.err)"
+    mpi 1 train --resume "$dir/resume1/last.ckpt" --epochs 10 2>>"$dir/resume1.err" \
+        || fail "mpirun -np 1 vae_mpi train --resume (see $dir/resume1.err)"
+    cmp <(cols "$dir/plain") <(cols "$dir/resume1") \
+        || fail "one process, resumed: log differs from vae's uninterrupted run"
+    "$compare" "$dir/resume1/last.ckpt" "$dir/plain/last.ckpt" 0 \
+        || fail "one process, resumed: parameters differ from vae's uninterrupted run"
+    "$compare" "$dir/resume/last.ckpt" "$dir/plain/last.ckpt" "$TRAIN_TOL" \
+        || fail "2 then 3 processes (resumed): parameters beyond $TRAIN_TOL of vae's uninterrupted run"
     ;;
 *)
     fail "unknown mode $mode (eval, train)"

@@ -5,16 +5,19 @@
  *   shipped subset (random images when data.c is not built in): the step runs,
  *   the bound is finite, the encoder and the decoder parameters both change;
  * - validation bound, test-set evaluation and the SVI probe run and are finite;
- * - checkpoints: save/load round trip is bitwise; a resumed trainer takes the
- *   same next step as an uninterrupted one; truncated, corrupted, foreign and
- *   wrong-version files are refused with a message; versions 1 and 2 still load;
+ * - checkpoints: save/load round trip is bitwise (pi's logits and Adam state
+ *   included); a resumed trainer takes the same next step as an uninterrupted one,
+ *   bsvi-sir-pi included; truncated, corrupted, foreign and wrong-version files are
+ *   refused with a message; versions 1, 2 and 3 still load (3: pi from its
+ *   probabilities, Adam restarted), among them a committed version 3 file;
  * - hostile checkpoints (issue 12): sizes that would allocate gigabytes and
  *   inconsistent or non-finite fields are refused before any allocation, naming
  *   the field; the run log is cut back to the checkpoint's epoch;
  * - the program (VAE_BIN, when built): refusals of nonsensical options and of a
  *   second run into a run's directory, --help, --max-train kept across --resume,
- *   and a run interrupted by a full disk or kill -9 during its saves, then resumed,
- *   ends with the log of an uninterrupted run.
+ *   a run interrupted by a full disk or kill -9 during its saves, then resumed,
+ *   ends with the log of an uninterrupted run, and a bsvi-sir-pi run of 4 epochs
+ *   equals one of 2 epochs resumed for 2 more bit for bit (log, parameters, pi).
  * The real 784-200-200-50 architecture is used with a batch of 16. */
 #define _POSIX_C_SOURCE 200809L /* fork, kill, setrlimit, nanosleep */
 
@@ -261,6 +264,21 @@ static void expect_refused(const char *path, const char *needle) {
     assert_non_null(strstr(err, needle));
 }
 
+/* pi of two trainers: the same logits and Adam state, bit for bit. */
+static void expect_same_pi(const vae_trainer *a, const vae_trainer *b) {
+    const size_t n = bsvi_buffer_weights_size(a->pi);
+    assert_int_equal(bsvi_buffer_weights_size(b->pi), n);
+    if (n == 0) return;
+    double la[3][VAE_MAX_K + 1], lb[3][VAE_MAX_K + 1];
+    uint64_t sa = 0, sb = 0;
+    assert_int_equal(bsvi_buffer_weights_get_logits(a->pi, la[0], n), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_logits(b->pi, lb[0], n), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(a->pi, la[1], la[2], &sa, n), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(b->pi, lb[1], lb[2], &sb, n), BSVI_OK);
+    for (int i = 0; i < 3; ++i) assert_memory_equal(la[i], lb[i], n * sizeof(double));
+    assert_int_equal(sa, sb);
+}
+
 static void test_checkpoint_roundtrip_and_resume(void **state) {
     (void)state;
     vae_config c;
@@ -298,24 +316,34 @@ static void test_checkpoint_roundtrip_and_resume(void **state) {
     assert_int_equal(pb.best_epoch, 2);
     assert_int_equal(pb.bad_epochs, 1);
     assert_true(pb.best_valid == -90.5 && pb.seconds == 12.25);
-    double pia[10], pib[10];
-    assert_int_equal(bsvi_buffer_weights_get_probs(a.pi, pia, 10), BSVI_OK);
-    assert_int_equal(bsvi_buffer_weights_get_probs(b.pi, pib, 10), BSVI_OK);
-    for (int i = 0; i < 10; ++i) assert_true(fabs(pia[i] - pib[i]) < 1e-12);
+    assert_int_equal(pb.version, VAE_CHECKPOINT_VERSION);
+    expect_same_pi(&a, &b); /* logits and Adam state, bit for bit (format version 4) */
+    uint64_t steps = 0;
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(b.pi, NULL, NULL, &steps, 10), BSVI_OK);
+    assert_int_equal(steps, 2);
+    assert_int_equal(vae_trainer_checksum(&b), vae_trainer_checksum(&a));
     vae_trainer_free(&b);
     vae_trainer_free(&a);
 
-    /* resume: for a method without pi state, the next step after a reload is bitwise the same */
-    config(&c, VAE_METHOD_BSVI_SIR);
-    assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
-    for (int s = 0; s < 2; ++s) assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
-    assert_int_equal(vae_checkpoint_save(path, &a, &pa, err, sizeof err), 0);
-    assert_int_equal(vae_checkpoint_load(path, &b, &pb, err, sizeof err), 0);
-    assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
-    assert_int_equal(vae_trainer_step(&b, xbin, &st), 0);
-    assert_memory_equal(a.net.params, b.net.params, a.net.nparams * sizeof(vae_real));
-    vae_trainer_free(&b);
-    vae_trainer_free(&a);
+    /* resume: the next steps after a reload are bitwise the same, pi's included */
+    const vae_method ms[2] = {VAE_METHOD_BSVI_SIR, VAE_METHOD_BSVI_SIR_PI};
+    for (int m = 0; m < 2; ++m) {
+        config(&c, ms[m]);
+        assert_int_equal(vae_trainer_init(&a, &c, NULL), 0);
+        for (int s = 0; s < 2; ++s) assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
+        assert_int_equal(vae_checkpoint_save(path, &a, &pa, err, sizeof err), 0);
+        assert_int_equal(vae_checkpoint_load(path, &b, &pb, err, sizeof err), 0);
+        for (int s = 0; s < 2; ++s) {
+            assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
+            assert_int_equal(vae_trainer_step(&b, xbin, &st), 0);
+        }
+        assert_memory_equal(a.net.params, b.net.params, a.net.nparams * sizeof(vae_real));
+        expect_same_pi(&a, &b);
+        assert_int_equal(vae_trainer_checksum(&b), vae_trainer_checksum(&a));
+        vae_trainer_free(&b);
+        vae_trainer_free(&a);
+    }
+    remove(path);
 }
 
 static void test_checkpoint_refusals(void **state) {
@@ -379,7 +407,7 @@ static void test_checkpoint_refusals(void **state) {
 
 /* ---- hostile checkpoints (issue 12, items 8 and 9) ---------------------------------- */
 
-/* Byte offsets of the version 3 layout (checkpoint.h). */
+/* Byte offsets of the version 3 and 4 layouts (checkpoint.h; they differ after OFF_NPI). */
 #define OFF_SIZE 16
 #define OFF_METHOD 24
 #define OFF_X 32
@@ -415,10 +443,15 @@ static void refix(unsigned char *b, size_t len) {
     put64(b, OFF_SIZE, len);
     put64(b, len - 8, vae_fnv1a64(b, len - 8));
 }
-/* The offset of the first network real (after pi and the parameter count). */
-static size_t arrays_offset(const unsigned char *b) { return OFF_NPI + 8 + 8 * get64(b, OFF_NPI) + 8; }
+/* The offset of the first network real (after pi and the parameter count): version 4
+ * stores n logits, n m, n v and pi's step count, versions 1-3 n probabilities. */
+static size_t arrays_offset(const unsigned char *b) {
+    const uint64_t npi = get64(b, OFF_NPI);
+    return (get64(b, 8) & 0xffffffffu) >= 4 ? OFF_NPI + 8 + 24 * npi + 8 + 8
+                                             : OFF_NPI + 8 + 8 * npi + 8;
+}
 
-static unsigned char *make_ckpt(vae_method m, size_t *len) {
+static unsigned char *make_ckpt_version(vae_method m, unsigned version, size_t *len) {
     vae_config c;
     config(&c, m);
     vae_trainer a;
@@ -428,10 +461,13 @@ static unsigned char *make_ckpt(vae_method m, size_t *len) {
     vae_progress pa = {1, 1, 0, -100.0, 1.0, VAE_REAL_BITS, 0, 0};
     unsigned char *b;
     char err[512];
-    assert_int_equal(vae_checkpoint_encode(&a, &pa, VAE_CHECKPOINT_VERSION, VAE_REAL_BITS, &b,
-                                           len, err, sizeof err), 0);
+    assert_int_equal(vae_checkpoint_encode(&a, &pa, version, VAE_REAL_BITS, &b, len, err,
+                                           sizeof err), 0);
     vae_trainer_free(&a);
     return b;
+}
+static unsigned char *make_ckpt(vae_method m, size_t *len) {
+    return make_ckpt_version(m, VAE_CHECKPOINT_VERSION, len);
 }
 
 static void expect_parse_refused(const unsigned char *b, size_t len, const char *needle) {
@@ -530,7 +566,13 @@ static void test_checkpoint_inconsistent(void **state) {
         {OFF_METHOD, 0, 99, "field method"},
         {OFF_BEST_EPOCH, 0, 7, "best epoch"},
         {OFF_SECONDS, 1, NAN, "training seconds"},
-        {OFF_NPI + 8, 1, NAN, "field pi"},
+        {OFF_NPI + 8, 1, NAN, "field pi"},            /* a logit */
+        {OFF_NPI + 8 + 3 * 8, 1, INFINITY, "field pi"},
+        {OFF_NPI + 8 + 12 * 8, 1, NAN, "field pi Adam m"},
+        {OFF_NPI + 8 + 13 * 8, 1, INFINITY, "field pi Adam m"},
+        {OFF_NPI + 8 + 25 * 8, 1, -1.0, "field pi Adam v"},
+        {OFF_NPI + 8 + 26 * 8, 1, INFINITY, "field pi Adam v"},
+        {OFF_NPI + 8 + 30 * 8, 0, 2, "field pi Adam steps"}, /* more than the 1 step taken */
         {arr + 5 * sizeof(vae_real), 2, NAN, "field parameters"},
         {arr + (n + 3) * sizeof(vae_real), 2, INFINITY, "AMSGrad m"},
         {arr + (2 * n + 3) * sizeof(vae_real), 2, -1.0, "AMSGrad v"},
@@ -551,12 +593,49 @@ static void test_checkpoint_inconsistent(void **state) {
     memset(b + OFF_NAME, 'a', 32);
     refix(b, len);
     expect_parse_refused(b, len, "data name");
+    memcpy(b, good, len); /* every logit -inf: no distribution */
+    for (int i = 0; i < 10; ++i) putf64(b, OFF_NPI + 8 + 8 * (size_t)i, -INFINITY);
+    refix(b, len);
+    expect_parse_refused(b, len, "every logit");
+    memcpy(b, good, len); /* one logit -inf is a slot of probability 0: accepted */
+    putf64(b, OFF_NPI + 8 + 8 * 4, -INFINITY);
+    refix(b, len);
+    vae_trainer t;
+    vae_progress p;
+    char err[512];
+    assert_int_equal(vae_checkpoint_parse(b, len, "ok", VAE_MAX_TRAINER_BYTES, &t, &p, err,
+                                          sizeof err), 0);
+    double a[10];
+    assert_int_equal(bsvi_buffer_weights_get_logits(t.pi, a, 10), BSVI_OK);
+    assert_true(a[4] == -INFINITY);
+    vae_trainer_free(&t);
     free(b);
+    free(good);
+
+    /* no pi (vae) in version 4: its step count must be 0 */
+    good = make_ckpt(VAE_METHOD_VAE, &len);
+    assert_int_equal(get64(good, OFF_NPI), 0);
+    put64(good, OFF_NPI + 8, 1);
+    refix(good, len);
+    expect_parse_refused(good, len, "field pi Adam steps");
+    free(good);
+
+    /* version 3 stores probabilities: one outside [0, 1] is refused */
+    good = make_ckpt_version(VAE_METHOD_BSVI_SIR, 3, &len);
+    assert_int_equal(arrays_offset(good), OFF_NPI + 8 + 80 + 8);
+    const double bad_pi[3] = {NAN, -0.5, 1.5};
+    for (int i = 0; i < 3; ++i) {
+        putf64(good, OFF_NPI + 8 + 16, bad_pi[i]);
+        refix(good, len);
+        expect_parse_refused(good, len, "not in [0, 1]");
+    }
     free(good);
 }
 
-/* Versions 1 (float64 arrays, no precision field) and 2 (no --max-train) still load,
- * with the same parameters (float32 <-> float64 exact in that direction). */
+/* Versions 1 (float64 arrays, no precision field), 2 (no --max-train) and 3 (pi as
+ * probabilities) still load, with the same parameters (float32 <-> float64 exact in that
+ * direction); versions 1-3 set pi from its probabilities (logits log pi, Adam restarted),
+ * version 4 restores pi's logits and Adam state bit for bit. */
 static void test_checkpoint_versions(void **state) {
     (void)state;
     vae_config c;
@@ -566,8 +645,11 @@ static void test_checkpoint_versions(void **state) {
     vae_stats st;
     assert_int_equal(vae_trainer_step(&a, xbin, &st), 0);
     vae_progress pa = {4, 3, 1, -95.0, 2.0, VAE_REAL_BITS, 1234, 0};
-    const unsigned versions[4] = {1, 2, 2, 3}, bits[4] = {64, 32, 64, VAE_REAL_BITS};
-    for (int i = 0; i < 4; ++i) {
+    const unsigned versions[6] = {1, 2, 2, 3, 3, 4};
+    const unsigned bits[6] = {64, 32, 64, 32, 64, VAE_REAL_BITS};
+    double probs[10];
+    assert_int_equal(bsvi_buffer_weights_get_probs(a.pi, probs, 10), BSVI_OK);
+    for (int i = 0; i < 6; ++i) {
         unsigned char *b;
         size_t len;
         char err[512];
@@ -586,10 +668,84 @@ static void test_checkpoint_versions(void **state) {
         if (bits[i] >= VAE_REAL_BITS)
             assert_memory_equal(t.net.params, a.net.params, a.net.nparams * sizeof(vae_real));
         assert_int_equal(t.step, a.step);
+        if (versions[i] >= 4) {
+            expect_same_pi(&t, &a);
+        } else { /* pi = the stored probabilities: logits log pi, Adam state 0 */
+            double l[10], m[10], v[10];
+            uint64_t steps = 99;
+            assert_int_equal(bsvi_buffer_weights_get_logits(t.pi, l, 10), BSVI_OK);
+            assert_int_equal(bsvi_buffer_weights_get_adam_state(t.pi, m, v, &steps, 10), BSVI_OK);
+            for (int j = 0; j < 10; ++j)
+                assert_true(l[j] == log(probs[j]) && m[j] == 0.0 && v[j] == 0.0);
+            assert_int_equal(steps, 0);
+        }
         vae_trainer_free(&t);
         free(b);
     }
     vae_trainer_free(&a);
+}
+
+/* A version 3 file written by an earlier build (testdata/ckpt-v3-bsvi-sir-pi.bin: the
+ * fuzz seed of a 4-3-2 bsvi-sir-pi network with the logistic likelihood, k 2, one step,
+ * float32 arrays) is read as that build wrote it: pi from the stored probabilities,
+ * every other field as stored; written again as version 3 it gives the same bytes but
+ * for pi's (the probabilities are recomputed from the logits) and the checksum. */
+static void test_checkpoint_v3_file(void **state) {
+    (void)state;
+    size_t len;
+    unsigned char *f = read_all(VAE_SOURCE_DIR "/testdata/ckpt-v3-bsvi-sir-pi.bin", &len);
+    vae_trainer t;
+    vae_progress p;
+    char err[512];
+    int rc = vae_checkpoint_parse(f, len, "v3 file", VAE_MAX_TRAINER_BYTES, &t, &p, err,
+                                  sizeof err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(p.version, 3);
+    assert_int_equal(p.precision_bits, 32);
+    assert_int_equal(p.max_train, 100);
+    assert_int_equal(p.epoch, 1);
+    assert_int_equal(t.cfg.method, VAE_METHOD_BSVI_SIR_PI);
+    assert_int_equal(t.cfg.lik, VAE_LIK_LOGISTIC);
+    assert_int_equal(t.cfg.x_dim, 4);
+    assert_int_equal(t.cfg.k, 2);
+    assert_int_equal(t.step, 1);
+    assert_string_equal(t.cfg.data, "builtin");
+    assert_int_equal(get64(f, OFF_NPI), 3);
+    double l[3], m[3], v[3], stored[3];
+    uint64_t steps = 99;
+    assert_int_equal(bsvi_buffer_weights_get_logits(t.pi, l, 3), BSVI_OK);
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(t.pi, m, v, &steps, 3), BSVI_OK);
+    for (int j = 0; j < 3; ++j) {
+        const uint64_t u = get64(f, OFF_NPI + 8 + 8 * (size_t)j);
+        memcpy(&stored[j], &u, sizeof u);
+        assert_true(l[j] == log(stored[j]) && m[j] == 0.0 && v[j] == 0.0);
+    }
+    assert_int_equal(steps, 0);
+    for (size_t i = 0; i < t.net.nparams; ++i) { /* the parameters, as stored */
+        const size_t off = arrays_offset(f) + 4 * i;
+        const uint32_t u = (uint32_t)f[off] | (uint32_t)f[off + 1] << 8 |
+                           (uint32_t)f[off + 2] << 16 | (uint32_t)f[off + 3] << 24;
+        float x;
+        memcpy(&x, &u, sizeof x);
+        assert_true(t.net.params[i] == (vae_real)x);
+    }
+    unsigned char *b;
+    size_t blen;
+    assert_int_equal(vae_checkpoint_encode(&t, &p, 3, 32, &b, &blen, err, sizeof err), 0);
+    assert_int_equal(blen, len);
+    const size_t pi0 = OFF_NPI + 8, pi1 = OFF_NPI + 8 + 3 * 8;
+    assert_memory_equal(b, f, pi0);
+    assert_memory_equal(b + pi1, f + pi1, len - 8 - pi1);
+    for (int j = 0; j < 3; ++j) {
+        const uint64_t u = get64(b, pi0 + 8 * (size_t)j);
+        double x;
+        memcpy(&x, &u, sizeof x);
+        assert_true(fabs(x - stored[j]) <= 1e-15);
+    }
+    free(b);
+    vae_trainer_free(&t);
+    free(f);
 }
 
 /* ---- the run log (item 10) ------------------------------------------------------------ */
@@ -925,6 +1081,111 @@ static void test_cli_interrupted(void **state) {
     rm_run(ref);
     rm_run(dir);
 }
+
+/* A trainer from a checkpoint the program wrote. */
+static void load_ok(const char *path, vae_trainer *t, vae_progress *p) {
+    char err[512];
+    const int rc = vae_checkpoint_load(path, t, p, err, sizeof err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+/* bsvi-sir-pi trained 4 epochs straight and 2 epochs then --resume for 2 more: the same
+ * log (but for its timing columns), parameters, AMSGrad state, step counter, and pi's
+ * logits and Adam state, bit for bit (format version 4 stores pi's optimiser). The same
+ * resume from a version 3 copy of the epoch-2 checkpoint (pi as probabilities) runs, with
+ * pi's Adam restarted: not the uninterrupted run. */
+#define PI_ARGS(dir)                                                                           \
+    "--data", "builtin", "--method", "bsvi-sir-pi", "--max-train", "200", "--seed", "3",     \
+        "--pi-lr", "0.05", "--out", dir
+static void test_cli_resume_pi(void **state) {
+    (void)state;
+    char ref[1024], dir[1024], dir3[1024], ck[1100], ck3[1100], refck[1100], logp[1100],
+        log3[1100], rlog[1100];
+    tmp_path(ref, sizeof ref, "cli-pi-ref");
+    tmp_path(dir, sizeof dir, "cli-pi-cut");
+    tmp_path(dir3, sizeof dir3, "cli-pi-v3");
+    rm_run(ref);
+    rm_run(dir);
+    rm_run(dir3);
+    snprintf(ck, sizeof ck, "%s/last.ckpt", dir);
+    snprintf(ck3, sizeof ck3, "%s/last.ckpt", dir3);
+    snprintf(refck, sizeof refck, "%s/last.ckpt", ref);
+    snprintf(logp, sizeof logp, "%s/log.csv", dir);
+    snprintf(log3, sizeof log3, "%s/log.csv", dir3);
+    snprintf(rlog, sizeof rlog, "%s/log.csv", ref);
+    const char *const full[] = {"train", PI_ARGS(ref), "--epochs", "4", NULL};
+    assert_int_equal(run_vae(full), 0);
+    const char *const half[] = {"train", PI_ARGS(dir), "--epochs", "2", NULL};
+    assert_int_equal(run_vae(half), 0);
+
+    /* a version 3 copy of the run at epoch 2 (the writer of earlier builds) */
+    vae_trainer t, u;
+    vae_progress p, q;
+    load_ok(ck, &t, &p);
+    assert_int_equal(p.version, VAE_CHECKPOINT_VERSION);
+    unsigned char *b;
+    size_t len;
+    char err[512];
+    assert_int_equal(vae_checkpoint_encode(&t, &p, 3, VAE_REAL_BITS, &b, &len, err, sizeof err), 0);
+    vae_trainer_free(&t);
+    assert_int_equal(mkdir(dir3, 0755), 0);
+    write_all(ck3, b, len);
+    free(b);
+    char *l2 = read_text(logp);
+    write_text(log3, l2);
+    free(l2);
+
+    const char *const rest[] = {"train", "--resume", ck, "--epochs", "4", NULL};
+    assert_int_equal(run_vae(rest), 0);
+    char *want = log_values(rlog), *got = log_values(logp);
+    if (strcmp(got, want) != 0) print_error("resumed log:\n%s\nwant:\n%s\n", got, want);
+    assert_string_equal(got, want);
+    free(got);
+    load_ok(refck, &t, &p);
+    load_ok(ck, &u, &q);
+    assert_int_equal(q.epoch, 4);
+    assert_int_equal(u.step, t.step);
+    assert_int_equal(u.net.adam_t, t.net.adam_t);
+    const size_t bytes = t.net.nparams * sizeof(vae_real);
+    assert_memory_equal(u.net.params, t.net.params, bytes);
+    assert_memory_equal(u.net.adam_m, t.net.adam_m, bytes);
+    assert_memory_equal(u.net.adam_v, t.net.adam_v, bytes);
+    assert_memory_equal(u.net.adam_vmax, t.net.adam_vmax, bytes);
+    expect_same_pi(&u, &t);
+    assert_int_equal(vae_trainer_checksum(&u), vae_trainer_checksum(&t));
+    assert_true(q.best_epoch == p.best_epoch && q.bad_epochs == p.bad_epochs &&
+                q.best_valid == p.best_valid);
+    uint64_t steps = 0;
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(t.pi, NULL, NULL, &steps, 10), BSVI_OK);
+    assert_int_equal(steps, t.step); /* pi stepped on every step, through the resume */
+    vae_trainer_free(&u);
+
+    /* the version 3 copy resumes too; pi's Adam restarted at epoch 2 */
+    const char *const rest3[] = {"train", "--resume", ck3, "--epochs", "4", NULL};
+    assert_int_equal(run_vae(rest3), 0);
+    load_ok(ck3, &u, &q);
+    assert_int_equal(q.epoch, 4);
+    assert_int_equal(u.step, t.step);
+    uint64_t steps3 = 0;
+    assert_int_equal(bsvi_buffer_weights_get_adam_state(u.pi, NULL, NULL, &steps3, 10), BSVI_OK);
+    assert_int_equal(steps3, t.step / 2);
+    assert_true(vae_trainer_checksum(&u) != vae_trainer_checksum(&t));
+    got = log_values(log3); /* epochs 1, 2 as copied, then 3, 4 */
+    size_t rows = 0;
+    for (const char *c = got; *c; ++c) rows += *c == '\n';
+    assert_int_equal(rows, 5);
+    const char *row3 = strstr(want, "\n3,");
+    assert_non_null(row3);
+    assert_int_equal(strncmp(got, want, (size_t)(row3 - want) + 1), 0);
+    free(got);
+    vae_trainer_free(&u);
+    vae_trainer_free(&t);
+    free(want);
+    rm_run(ref);
+    rm_run(dir);
+    rm_run(dir3);
+}
 #endif
 
 int main(void) {
@@ -950,10 +1211,12 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_hostile_sizes),
         cmocka_unit_test(test_checkpoint_inconsistent),
         cmocka_unit_test(test_checkpoint_versions),
+        cmocka_unit_test(test_checkpoint_v3_file),
         cmocka_unit_test(test_log_reconcile),
 #ifdef VAE_BIN
         cmocka_unit_test(test_cli_refusals),
         cmocka_unit_test(test_cli_interrupted),
+        cmocka_unit_test(test_cli_resume_pi),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
