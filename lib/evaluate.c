@@ -462,6 +462,7 @@ static bsvi_status elbo_star(bsvi_evaluator *ev, const bsvi_model *model,
         if (kl) kl[b] = ev->acc[4 * b + 1];
         if (reconstruction) reconstruction[b] = ev->acc[4 * b + 2];
     }
+    ev->nzero = 0; /* ELBO* has no zero-density points: such a sample fails the call */
     count_call(ev, &calls, B, 0, 0);
     ev->rng.counter++;
     return BSVI_OK;

@@ -227,6 +227,9 @@ bsvi_status bsvi_buffer_weights_set_adam_state(bsvi_buffer_weights *w, const dou
     if (!m || !v) return bsvi__fail(w->err, BSVI_ERR_NULL_ARGUMENT, "%s: m and v must not be NULL", fn);
     bsvi_status st = size_check(w, n, fn);
     if (st != BSVI_OK) return st;
+    if (steps == UINT64_MAX)
+        return bsvi__fail(w->err, BSVI_ERR_BAD_VALUE,
+                          "%s: steps = 2^64 - 1 leaves no next step to take", fn);
     for (size_t i = 0; i < n; ++i)
         if (!isfinite(m[i]) || !isfinite(v[i]) || v[i] < 0.0)
             return bsvi__fail(w->err, BSVI_ERR_BAD_VALUE,

@@ -957,6 +957,9 @@ static void test_bad_input_changes_nothing(void **state)
     BADM("bsvi_buffer_weights_set_adam_state",
          bsvi_buffer_weights_set_adam_state(w, good_m, (const double[]){0, 0, NAN}, 1, n),
          BSVI_ERR_BAD_VALUE);
+    BADM("bsvi_buffer_weights_set_adam_state",
+         bsvi_buffer_weights_set_adam_state(w, good_m, good_v, UINT64_MAX, n),
+         BSVI_ERR_BAD_VALUE);
     /* accumulate */
     BAD("bsvi_buffer_weights_accumulate", bsvi_buffer_weights_accumulate(NULL, t),
         BSVI_ERR_NULL_ARGUMENT);

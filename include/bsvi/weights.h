@@ -139,7 +139,8 @@ BSVI_API bsvi_status bsvi_buffer_weights_get_adam_state(const bsvi_buffer_weight
 /**
  * @brief Restore Adam's state (for example from a checkpoint).
  * @param w Handle. @param m @p n finite first moments (not NULL).
- * @param v @p n finite, non-negative second moments (not NULL). @param steps Steps taken so far.
+ * @param v @p n finite, non-negative second moments (not NULL).
+ * @param steps Steps taken so far, below 2^64 - 1.
  * @param n Must equal bsvi_buffer_weights_size().
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_SIZE_MISMATCH, ::BSVI_ERR_BAD_VALUE.
  *         Nothing changes on error.
