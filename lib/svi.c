@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "rows.h"
+#include "svi_private.h"
 
 struct bsvi_svi {
     size_t dim;
@@ -908,3 +909,16 @@ bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model, const bsvi_prop
     svi_release(svi);
     return st;
 }
+
+/* ---- private access (svi_private.h) ----------------------------------------------- */
+
+char *bsvi__svi_errbuf(bsvi_svi *svi) { return svi->err; }
+size_t bsvi__svi_dim(const bsvi_svi *svi) { return svi->dim; }
+
+bsvi_status bsvi__svi_hold(bsvi_svi *svi, const char *fn) {
+    if (bsvi__busy(&svi->use)) return refuse_in_use(svi, fn);
+    bsvi__hold(&svi->use);
+    return BSVI_OK;
+}
+
+void bsvi__svi_release(bsvi_svi *svi) { svi_release(svi); }

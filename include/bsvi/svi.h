@@ -398,6 +398,138 @@ BSVI_API bsvi_status bsvi_svi_run(bsvi_svi *svi, const bsvi_model *model,
  */
 BSVI_API const char *bsvi_svi_last_error(const bsvi_svi *svi);
 
+/* ---- step-size search ---------------------------------------------------------------- */
+
+/** @brief Most trials one bsvi_svi_search_step_size() call makes (and grid points it takes). */
+#define BSVI_STEP_SEARCH_MAX_TRIALS 64
+
+/** @brief bsvi_step_search_result::best when no step size tried is safe and improves SVI-k. */
+#define BSVI_STEP_SEARCH_NONE ((size_t)-1)
+
+/**
+ * @brief Host callback presenting batch @p index of the data the search refines.
+ *
+ * Sets @p *model (its data bound to batch @p index, e.g. through the model's user data) and
+ * @p *proposal (lambda_0 of that batch: the encoder's output, or the host's global
+ * variational parameters), both of the SVI handle's dimension; batches may differ in size. The
+ * search calls it once per batch and trial, in index order, and runs the refinement before
+ * asking for the next batch, so one model and one proposal may be reused for every batch.
+ * The same index must present the same data and the same lambda_0 every time (trials are
+ * compared point by point).
+ * @param user_data The pointer given to bsvi_svi_search_step_size().
+ * @param index Batch 0..num_batches-1.
+ * @param model Receives the model (not NULL on success).
+ * @param proposal Receives the proposal (not NULL on success; it may be changed with
+ *        bsvi_proposal_set_params() here: it is not held between batches).
+ * @return 0 on success; any other value stops the search with ::BSVI_ERR_CALLBACK_FAILED.
+ */
+typedef int (*bsvi_batch_fn)(void *user_data, size_t index, const bsvi_model **model,
+                             const bsvi_proposal **proposal);
+
+/** @brief How bsvi_svi_search_step_size() chooses the step sizes it tries. */
+typedef struct bsvi_step_search_options {
+    /** Step sizes to try, or NULL to search in log space. Each finite and > 0, at most
+     *  ::BSVI_STEP_SEARCH_MAX_TRIALS, any order (tried in increasing order, all of them).
+     *  Not owned; read during the call only. Default NULL. */
+    const double *grid;
+    size_t grid_size;   /**< Entries of grid (ignored when grid is NULL). Default 0. */
+    double min_step;    /**< Log search: smallest step tried, finite, > 0. Default 1e-4. */
+    double max_step;    /**< Log search: largest step tried, >= min_step. Default 1. */
+    double factor;      /**< Log search: ratio of the coarse grid, > 1. Default sqrt(10). */
+    size_t refinements; /**< Log search: rounds around the best, each halving the log
+                             spacing, 0..8. Default 2. */
+    double margin;      /**< The chosen step is at most (smallest diverging step) / margin;
+                             finite, >= 1. Default 2. */
+} bsvi_step_search_options;
+
+/** @brief One step size tried by bsvi_svi_search_step_size(), summed over every batch. */
+typedef struct bsvi_step_trial {
+    double step_size;     /**< eta tried. */
+    size_t points;        /**< Data points whose log w_0 and log w_k are both finite. */
+    size_t zero_points;   /**< Data points left out (log w_0 or log w_k = -INFINITY). */
+    size_t diverged;      /**< Data points whose refinement diverged (stopped early). */
+    double svi0;          /**< Mean log w_0 over the counted points (SVI-0). */
+    double svik;          /**< Mean log w_k over the counted points (SVI-k). */
+    double svik_gain;     /**< Mean of log w_k - log w_0 over the counted points. */
+    double svik_gain_se;  /**< Standard error of svik_gain (0 for one point). */
+    double bsvik_gain;    /**< Mean of LSE_i(log pi_i + log w_i) - log w_k (BSVI-k - SVI-k). */
+} bsvi_step_trial;
+
+/** @brief Outcome of bsvi_svi_search_step_size(). */
+typedef struct bsvi_step_search_result {
+    size_t num_trials;      /**< Trials written, sorted by increasing step size. */
+    size_t best;            /**< Index of the chosen trial, or ::BSVI_STEP_SEARCH_NONE. */
+    double step_size;       /**< The chosen step size, or NaN when best is NONE. */
+    double first_diverging; /**< Smallest step tried at which a point diverged (+INFINITY: none). */
+    double safe_limit;      /**< first_diverging / margin: no larger step is chosen. */
+} bsvi_step_search_result;
+
+/**
+ * @brief Default search options: log search from 1e-4 to 1, ratio sqrt(10), 2 refinements,
+ *        margin 2. Infallible.
+ * @return The defaults (grid NULL).
+ * @since 0.2.1
+ */
+BSVI_API bsvi_step_search_options bsvi_step_search_options_default(void);
+
+/**
+ * @brief Choose the SVI step size by measurement: run the refinement at several step sizes
+ *        on the host's batches and return, per step size, the SVI-k - SVI-0 gain, the
+ *        BSVI-k - SVI-k gain and the number of diverged points, and the best safe step.
+ *
+ * Every trial refines with the options of @p svi (its rule, k, samples per step, gradient
+ * form, clipping, double sampling) except the step size and the divergence policy: a
+ * diverging data point is frozen (::BSVI_DIVERGENCE_FREEZE) and counted, never an error.
+ * The random numbers are those of @p svi's seed with batch b at call counter c + b (c its
+ * counter now) and its data-point id offset, the same for every step size, so trials differ
+ * by the step size alone and their gains are compared point by point.
+ *
+ * Grid: every given step size is tried. Log search: min_step * factor^j upward, stopping at
+ * max_step, at the first step where a point diverges, or after two successive falls of the
+ * gain below the best; then @c refinements rounds each try the geometric midpoints on both
+ * sides of the best so far (halving the log spacing).
+ *
+ * The best trial: among the trials with no diverged and no zero point and a step size at
+ * most safe_limit = first_diverging / margin, the one with the largest svik_gain, if that
+ * gain is > 0 (ties: the smaller step). Otherwise ::BSVI_STEP_SEARCH_NONE: no step size
+ * tried refines safely, so run smaller step sizes (or fix the model) before training.
+ * Apply the choice with bsvi_svi_set_step_size(svi, result.step_size).
+ *
+ * Cost: one bsvi_svi_run() per batch and trial (trials * num_batches * (k+1) batched
+ * callbacks). Allocates a scratch SVI handle and trajectory per call (released before it
+ * returns). @p svi is held during the call (status.h) and is not changed: its options and
+ * stream are as before, and on error only its last error message is set.
+ * @param svi Configured SVI handle, k >= 1.
+ * @param batches Host callback presenting each batch (not NULL).
+ * @param user_data Passed to @p batches; not owned.
+ * @param num_batches Batches 1..2^32 per trial.
+ * @param pi Buffer weights with k+1 slots for bsvik_gain (read only), or NULL for uniform.
+ * @param options Search options, or NULL for bsvi_step_search_options_default().
+ * @param trials Output array of @p capacity trials (not NULL).
+ * @param capacity Entries of @p trials: at least the grid size, or
+ *        ::BSVI_STEP_SEARCH_MAX_TRIALS for a log search.
+ * @param result Output (not NULL).
+ * @return ::BSVI_OK (also when best is ::BSVI_STEP_SEARCH_NONE), ::BSVI_ERR_NULL_ARGUMENT
+ *         (svi, batches, trials or result NULL), ::BSVI_ERR_ZERO_SIZE (num_batches 0; a grid
+ *         of size 0), ::BSVI_ERR_OUT_OF_RANGE (num_batches above 2^32; a grid of more than
+ *         ::BSVI_STEP_SEARCH_MAX_TRIALS; a log search needing more coarse points than that;
+ *         refinements above 8), ::BSVI_ERR_BAD_VALUE (a grid entry, min_step, max_step,
+ *         factor or margin outside its domain), ::BSVI_ERR_SIZE_MISMATCH (capacity too
+ *         small; pi's size != k+1; a batch's model or proposal of another dimension),
+ *         ::BSVI_ERR_BAD_STATE (k = 0; a model without a
+ *         likelihood), ::BSVI_ERR_CALLBACK_FAILED (@p batches returned non-zero or a NULL
+ *         pointer, or a model callback failed), ::BSVI_ERR_CALLBACK_NAN,
+ *         ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT (@p svi is held by a running call).
+ *         On error the outputs are unchanged.
+ * @since 0.2.1
+ */
+BSVI_API bsvi_status bsvi_svi_search_step_size(bsvi_svi *svi, bsvi_batch_fn batches,
+                                               void *user_data, size_t num_batches,
+                                               const bsvi_buffer_weights *pi,
+                                               const bsvi_step_search_options *options,
+                                               bsvi_step_trial *trials, size_t capacity,
+                                               bsvi_step_search_result *result);
+
 BSVI_END_DECLS
 
 #endif /* BSVI_SVI_H */
