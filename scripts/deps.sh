@@ -7,21 +7,26 @@
 #                              python3-torch for /usr/bin/python3, gnuplot)
 #   scripts/deps.sh --plots    also gnuplot (scripts/make-results.py)
 #   scripts/deps.sh --mpi      also Open MPI, even with BSVI_MPI=0
+#   scripts/deps.sh --torch    also LibTorch (libtorch-dev 1.13: examples/torch,
+#                              scripts/test-torch.sh); so does BSVI_TORCH=1 with any option
 # Open MPI (libopenmpi-dev, openmpi-bin: the VAE example's vae_mpi and its ctest tests
 # vae_mpi_eval, vae_mpi_train) is installed by default, so CI runs the MPI tests;
 # BSVI_MPI=0 leaves it out (CMake then finds no MPI and builds and registers neither).
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev doxygen
-          clang libclang-rt-14-dev abigail-tools valgrind)
+          clang libclang-rt-14-dev abigail-tools valgrind
+          dpkg-dev file)   # dpkg-dev, file: cpack -G DEB (dpkg-shlibdeps; scripts/test-deb.sh)
 MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
 [[ "${BSVI_MPI:-1}" == "0" ]] || PACKAGES+=("${MPI_PACKAGES[@]}")
+[[ "${BSVI_TORCH:-0}" != "1" && "${1:-}" != "--torch" ]] || PACKAGES+=(libtorch-dev)
 case "${1:-}" in
     --bench) PACKAGES+=(python3-torch python3-numpy gnuplot-nox) ;;
     --plots) PACKAGES+=(gnuplot-nox) ;;
     --mpi) [[ "${BSVI_MPI:-1}" != "0" ]] || PACKAGES+=("${MPI_PACKAGES[@]}") ;;
+    --torch) ;; # libtorch-dev, added above
     "") ;;
-    *) echo "deps: unknown option $1 (--bench, --plots, --mpi)" >&2; exit 2 ;;
+    *) echo "deps: unknown option $1 (--bench, --plots, --mpi, --torch)" >&2; exit 2 ;;
 esac
 
 if [[ "${BSVI_SKIP_DEPS:-0}" == "1" ]]; then
