@@ -468,7 +468,7 @@ typedef struct bsvi_step_search_result {
  * @brief Default search options: log search from 1e-4 to 1, ratio sqrt(10), 2 refinements,
  *        margin 2. Infallible.
  * @return The defaults (grid NULL).
- * @since 0.2.1
+ * @since 0.2.0
  */
 BSVI_API bsvi_step_search_options bsvi_step_search_options_default(void);
 
@@ -521,7 +521,7 @@ BSVI_API bsvi_step_search_options bsvi_step_search_options_default(void);
  *         pointer, or a model callback failed), ::BSVI_ERR_CALLBACK_NAN,
  *         ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT (@p svi is held by a running call).
  *         On error the outputs are unchanged.
- * @since 0.2.1
+ * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_svi_search_step_size(bsvi_svi *svi, bsvi_batch_fn batches,
                                                void *user_data, size_t num_batches,
