@@ -176,25 +176,27 @@ static void sift_up(double *a, size_t i) {
     a[i] = v;
 }
 
-/* loo's do_psis_i() pareto_k for n weights with largest log value mx (finite). */
-static double psis_khat(bsvi_diagnostics *d, size_t n, const double *lw, const double *lp,
-                        double mx) {
+size_t bsvi__diag_heap_size(size_t n) {
     const size_t M = bsvi_diagnostics_tail_length(n);
-    if (M < DIAG_MIN_TAIL) return INFINITY;
-    /* The M+1 largest shifted log weights lw - max (M < n for n >= 2). */
-    const size_t H = M + 1;
-    double *a = d->heap;
-    size_t h = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const double v = value(lw, lp, i) - mx;
-        if (h < H) {
-            a[h] = v;
-            sift_up(a, h++);
-        } else if (v > a[0]) {
-            a[0] = v;
-            sift_down(a, H, 0);
-        }
+    return M < DIAG_MIN_TAIL ? 0 : M + 1; /* M < n for n >= 2, so M + 1 <= n */
+}
+
+size_t bsvi__diag_heap_offer(double *a, size_t h, size_t H, double v) {
+    if (h < H) {
+        a[h] = v;
+        sift_up(a, h);
+        return h + 1;
     }
+    if (v > a[0]) {
+        a[0] = v;
+        sift_down(a, H, 0);
+    }
+    return H;
+}
+
+/* loo's do_psis_i() pareto_k from the tail: the M+1 largest shifted log weights as a heap. */
+double bsvi__diag_tail_khat(bsvi_diagnostics *d, double *a, size_t M) {
+    const size_t H = M + 1;
     /* Heap sort: a[] descending, a[0] the largest (0), a[M] the cutoff. */
     for (size_t e = H - 1; e > 0; --e) {
         const double t = a[0];
@@ -208,6 +210,18 @@ static double psis_khat(bsvi_diagnostics *d, size_t n, const double *lw, const d
     double *x = d->x;
     for (size_t j = 0; j < M; ++j) x[j] = exp(a[M - 1 - j]) - ec; /* ascending */
     return gpd_khat(d, x, M);
+}
+
+/* loo's do_psis_i() pareto_k for n weights with largest log value mx (finite): the heap of
+ * the M+1 largest shifted log weights lw - max, then the tail's fit. */
+static double psis_khat(bsvi_diagnostics *d, size_t n, const double *lw, const double *lp,
+                        double mx) {
+    const size_t H = bsvi__diag_heap_size(n);
+    if (H == 0) return INFINITY;
+    double *a = d->heap;
+    size_t h = 0;
+    for (size_t i = 0; i < n; ++i) h = bsvi__diag_heap_offer(a, h, H, value(lw, lp, i) - mx);
+    return bsvi__diag_tail_khat(d, a, H - 1);
 }
 
 /* ESS and k-hat of one data point's n weights (either output may be NULL). */

@@ -23,6 +23,14 @@ struct bsvi_evaluator {
     double *acc;                       /* B*4 accumulators */
     double *fmu, *fs;                  /* B*d final proposal */
     size_t cap_rowsd, cap_rows, cap_idx, cap_acc, cap_bd;
+    /* IWAE-S weight diagnostics (bsvi_evaluator_set_diagnostics) */
+    int diag;                          /* on for the next bsvi_evaluator_iwae */
+    bsvi_diagnostics *dfit;            /* the tail fit's scratch, capacity >= the S in use */
+    double *heap;                      /* B*H: per data point the H = M+1 largest log w */
+    double *dres, *dnew;               /* 2B each: ESS then k-hat, of the last successful
+                                        * IWAE-S with diagnostics / of the one running */
+    size_t cap_heap, cap_dres, cap_dnew;
+    size_t diag_n;                     /* data points in dres (0: none) */
     bsvi__use use; /* running evaluations holding the handle */
     int doomed;    /* destroyed while held: freed at the release */
     char err[BSVI__ERRLEN];
@@ -92,6 +100,10 @@ static void evaluator_free(bsvi_evaluator *ev) {
     free(ev->acc);
     free(ev->fmu);
     free(ev->taken);
+    free(ev->heap);
+    free(ev->dres);
+    free(ev->dnew);
+    bsvi_diagnostics_destroy(ev->dfit);
     free(ev);
 }
 
@@ -159,6 +171,36 @@ bsvi_status bsvi_evaluator_set_point_policy(bsvi_evaluator *ev, bsvi_point_polic
         return bsvi__fail(ev->err, BSVI_ERR_BAD_VALUE,
                           "bsvi_evaluator_set_point_policy: unknown policy %d", (int)policy);
     ev->policy = policy;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_set_diagnostics(bsvi_evaluator *ev, int enabled) {
+    static const char fn[] = "bsvi_evaluator_set_diagnostics";
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (bsvi__busy(&ev->use)) return refuse_in_use(ev, fn);
+    if (enabled != 0 && enabled != 1)
+        return bsvi__fail(ev->err, BSVI_ERR_BAD_VALUE, "%s: enabled must be 0 or 1, got %d", fn,
+                          enabled);
+    ev->diag = enabled;
+    return BSVI_OK;
+}
+
+bsvi_status bsvi_evaluator_get_diagnostics(const bsvi_evaluator *ev, size_t batch, double *ess,
+                                           double *khat) {
+    static const char fn[] = "bsvi_evaluator_get_diagnostics";
+    if (!ev) return BSVI_ERR_NULL_ARGUMENT;
+    if (ev->diag_n == 0)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_BAD_STATE,
+                          "%s: no IWAE-S estimate with diagnostics (the last successful "
+                          "bsvi_evaluator_iwae had them off, or there was none; see "
+                          "bsvi_evaluator_set_diagnostics)",
+                          fn);
+    if (batch != ev->diag_n)
+        return bsvi__fail((char *)ev->err, BSVI_ERR_SIZE_MISMATCH,
+                          "%s: batch = %zu but the last IWAE-S estimate had %zu data points", fn,
+                          batch, ev->diag_n);
+    if (ess) memcpy(ess, ev->dres, batch * sizeof *ess);
+    if (khat) memcpy(khat, ev->dres + batch, batch * sizeof *khat);
     return BSVI_OK;
 }
 
@@ -292,17 +334,101 @@ static bsvi_status reserve(bsvi_evaluator *ev, size_t B, const char *fn) {
     return BSVI_OK;
 }
 
+/* IWAE-S diagnostics' memory for B data points of S samples: the heaps (B*H, H the heap
+ * size of S), the new results (2B) and the fit's scratch (capacity S). The last results
+ * (dres) are not touched. */
+static bsvi_status reserve_diag(bsvi_evaluator *ev, size_t B, size_t S, const char *fn) {
+    const size_t H = bsvi__diag_heap_size(S);
+    size_t bh;
+    if (bsvi__mul_overflow(B, H, &bh) || bh > SIZE_MAX / 64)
+        return bsvi__fail(ev->err, BSVI_ERR_OUT_OF_RANGE, "%s: sizes overflow", fn);
+    int fail = bsvi__grow(&ev->dnew, &ev->cap_dnew, 2 * B);
+    if (!fail && bh > 0) fail = bsvi__grow(&ev->heap, &ev->cap_heap, bh);
+    if (!fail && H > 0 && bsvi_diagnostics_capacity(ev->dfit) < S) {
+        bsvi_diagnostics *d = NULL;
+        fail = bsvi_diagnostics_create(S, &d) != BSVI_OK;
+        if (!fail) {
+            bsvi_diagnostics_destroy(ev->dfit);
+            ev->dfit = d;
+        }
+    }
+    if (fail)
+        return bsvi__fail(ev->err, BSVI_ERR_NO_MEMORY,
+                          "%s: out of memory (weight diagnostics: %zu heaps of %zu)", fn, B, H);
+    return BSVI_OK;
+}
+
+/* One weight x (sample s, 0-based) of a data point with diagnostics: the running log-sum-exp
+ * (mx, s1) exactly as bsvi__lse_push computes it, the same max-shifted sum of w^2 (s2), and
+ * the heap a of the H largest log weights (H = 0: none kept). */
+static inline void diag_push(double *mx, double *s1, double *s2, double *a, size_t H, size_t s,
+                             double x) {
+    if (x != -INFINITY) {
+        if (x > *mx) {
+            if (*mx == -INFINITY) {
+                *s1 = 1.0;
+                *s2 = 1.0;
+            } else {
+                const double r = exp(*mx - x);
+                *s1 = *s1 * r + 1.0;
+                *s2 = *s2 * (r * r) + 1.0;
+            }
+            *mx = x;
+        } else {
+            const double e = exp(x - *mx);
+            *s1 += e;
+            *s2 += e * e;
+        }
+    }
+    if (H > 0 && (s < H || x > a[0])) (void)bsvi__diag_heap_offer(a, s < H ? s : H, H, x);
+}
+
+/* The ESS and k-hat of B data points from the streamed sums and heaps, into dnew, then
+ * made the last results (dres). mx, s1: acc[2b], acc[2b+1]; s2: acc[2B+b]. */
+static void finish_diag(bsvi_evaluator *ev, size_t B, size_t S) {
+    const size_t H = bsvi__diag_heap_size(S);
+    double *ess = ev->dnew, *khat = ev->dnew + B;
+    for (size_t b = 0; b < B; ++b) {
+        const double mx = ev->acc[2 * b], s1 = ev->acc[2 * b + 1], s2 = ev->acc[2 * B + b];
+        if (mx == -INFINITY) { /* every weight zero */
+            ess[b] = 0.0;
+            khat[b] = NAN;
+            continue;
+        }
+        ess[b] = s1 * s1 / s2;
+        if (H == 0) {
+            khat[b] = INFINITY;
+            continue;
+        }
+        /* shifted by the largest log weight, as bsvi_diagnostics_compute does before it
+         * selects (a monotone shift: the same values, still a heap) */
+        double *a = ev->heap + b * H;
+        for (size_t i = 0; i < H; ++i) a[i] -= mx;
+        khat[b] = bsvi__diag_tail_khat(ev->dfit, a, H - 1);
+    }
+    double *t = ev->dres;
+    const size_t c = ev->cap_dres;
+    ev->dres = ev->dnew;
+    ev->cap_dres = ev->cap_dnew;
+    ev->dnew = t;
+    ev->cap_dnew = c;
+    ev->diag_n = B;
+}
+
 /* Streams S samples per data point of q through the model, in chunks, in (b, s) order.
  * mode 0: IWAE (acc[2b..] = lse max, sum); mode 1: ELBO* (acc[4b..] = sum lw, scaled sum
- * lw, sum (log q - log prior), scaled sum of that; scaled = times 2^-scale_exp). */
+ * lw, sum (log q - log prior), scaled sum of that; scaled = times 2^-scale_exp); mode 2:
+ * IWAE with diagnostics (mode 0's acc, the sums of w^2 in acc[2B + b], the heaps). */
 static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsvi_proposal *q,
                           size_t S, int mode, int scale_exp, bsvi_stats *calls) {
     const size_t d = ev->dim, B = q->batch, C = ev->chunk;
     const double half = 0.5 * (double)d * BSVI__LOG_2PI;
+    const size_t H = mode == 2 ? bsvi__diag_heap_size(S) : 0;
     for (size_t b = 0; b < B; ++b) {
-        if (mode == 0) {
+        if (mode != 1) {
             ev->acc[2 * b] = -INFINITY;
             ev->acc[2 * b + 1] = 0.0;
+            if (mode == 2) ev->acc[2 * B + b] = 0.0;
         } else {
             ev->acc[4 * b] = ev->acc[4 * b + 1] = ev->acc[4 * b + 2] = ev->acc[4 * b + 3] = 0.0;
         }
@@ -348,6 +474,9 @@ static bsvi_status stream(bsvi_evaluator *ev, const bsvi_model *model, const bsv
             const double lw = ev->lik[r] + ev->prior[r] - lq;
             if (mode == 0) {
                 bsvi__lse_push(&ev->acc[2 * bb], &ev->acc[2 * bb + 1], lw);
+            } else if (mode == 2) {
+                diag_push(&ev->acc[2 * bb], &ev->acc[2 * bb + 1], &ev->acc[2 * B + bb],
+                          ev->heap + bb * H, H, ss, lw);
             } else {
                 /* Plain sums (the results whenever they stay finite) and the same sums
                  * scaled by 2^-scale_exp, which cannot overflow: a mean of huge finite
@@ -395,15 +524,20 @@ bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
     if (!out) return bsvi__fail(ev->err, BSVI_ERR_NULL_ARGUMENT, "%s: out is NULL", fn);
     if ((st = check_samples(ev, S, fn)) != BSVI_OK) return st;
     if ((st = reserve(ev, q->batch, fn)) != BSVI_OK) return st;
+    if (ev->diag && (st = reserve_diag(ev, q->batch, S, fn)) != BSVI_OK) return st;
     hold_all(ev, model, q, NULL);
     bsvi_stats calls = {0};
-    st = stream(ev, model, q, S, 0, 0, &calls);
+    st = stream(ev, model, q, S, ev->diag ? 2 : 0, 0, &calls);
     size_t nzero = 0;
     if (st == BSVI_OK) st = zero_points(ev, ev->acc, 2, q->batch, S, fn, &nzero);
     if (st != BSVI_OK) return release_all(ev, model, q, NULL, st);
     const double lS = log((double)S);
     for (size_t b = 0; b < q->batch; ++b)
         out[b] = bsvi__lse_value(ev->acc[2 * b], ev->acc[2 * b + 1]) - lS;
+    if (ev->diag)
+        finish_diag(ev, q->batch, S);
+    else
+        ev->diag_n = 0; /* the last IWAE-S has no diagnostics */
     ev->nzero = nzero;
     count_call(ev, &calls, q->batch, 0, nzero);
     ev->rng.counter++;

@@ -291,6 +291,23 @@ bsvi_status bsvi__svi_options_check(const bsvi_svi_options *o, int check_steps, 
 void bsvi__svi_cfg_set(bsvi__svi_cfg *cfg, const bsvi_svi_options *o);
 void bsvi__svi_cfg_get(const bsvi__svi_cfg *cfg, bsvi_svi_options *o);
 
+/* ---- importance-weight diagnostics (diagnostics.c) ------------------------ */
+
+/* Size of the heap k-hat needs for n weights: the M+1 largest, M =
+ * bsvi_diagnostics_tail_length(n); 0 when M < 5 (k-hat is then +INFINITY, n < 21). */
+size_t bsvi__diag_heap_size(size_t n);
+/* Offers v to the min-heap a[0..h) of the H largest values seen so far (h <= H): added
+ * while h < H, else it replaces the smallest, a[0], when larger. Returns the new count. */
+size_t bsvi__diag_heap_offer(double *a, size_t h, size_t H, double v);
+/* k-hat of one data point (loo's pareto_k) from its tail: a holds the M+1 largest log
+ * weights as a full heap of bsvi__diag_heap_offer, shifted so that the largest is 0 (each
+ * minus the largest log weight). Sorts a (descending) and fits the M exceedances
+ * (Zhang-Stephens, the prior of 10 pseudo-observations); +INFINITY as the file comment of
+ * diagnostics.h says (a zero weight in the tail, a flat tail, a failed fit). d's capacity
+ * must give a tail of at least M (bsvi_diagnostics_create(n) for these n weights). The one
+ * fit behind bsvi_diagnostics_compute() and the evaluator's streamed IWAE-S diagnostics. */
+double bsvi__diag_tail_khat(bsvi_diagnostics *d, double *a, size_t M);
+
 #include <math.h>
 
 /* Online log-sum-exp accumulator: (mx, sum) represents mx + log(sum). */

@@ -133,6 +133,14 @@ job() { # job DATA METHOD SEED EPOCHS PATIENCE [OPTIONS...]
     log "evaluated $name on $TEST_SUBSET test images ($((SECONDS - t1)) s)"
     mkdir -p "$res"
     cp "$dir/log.csv" "$dir/train.out" "$dir/eval.csv" "$dir/eval.out" "$res"/
+    # Figure 5: images from the decoders of svi and bsvi-sir-pi, kept beside the run's results
+    # (the checkpoint itself is not kept); a binary built before `vae sample` skips this
+    case "$m" in
+        svi | bsvi-sir-pi)
+            "$VAE" sample --checkpoint "$dir/best.ckpt" --out "$res/samples.pgm" --rows 8 \
+                --per-row 6 --seed 1 >> "$dir/eval.err" 2>&1 ||
+                log "no decoder samples for $name (vae sample failed or is missing)" ;;
+    esac
     echo "trained and evaluated $(date -u +%FT%TZ); $TEST_SUBSET test images" > "$res/DONE"
     cp runs/queue.log results/paper/runs/queue.log
     local paths=("$res" results/paper/runs/queue.log)

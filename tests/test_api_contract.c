@@ -32,6 +32,7 @@ typedef struct cfx {
     bsvi_estimator *elbo, *iwae, *bsvi, *unsized, *sir, *giwae;
     bsvi_buffer_weights *w3, *w4h, *wopt; /* k+1 = 3 slots, 4 slots, 3 with optimiser state */
     bsvi_evaluator *ev, *ev_kl, *ev_fresh;
+    bsvi_evaluator *ev_diag; /* diagnostics on, one IWAE-S with them (0.2.1) */
     /* caller buffers */
     double out[NOUT], out2[NOUT], out3[NOUT];
     size_t sz[NOUT];
@@ -141,6 +142,9 @@ static void fx_setup(cfx *f)
     f->opts_bad[4].grad_form = BSVI_GRAD_DREG;
     f->opts_bad[5].momentum = 1.0;
     TU_OK(bsvi_evaluator_bsvi(f->ev, f->model, f->q, 3, f->out, NULL));
+    TU_OK(bsvi_evaluator_create(ND, &f->ev_diag));
+    TU_OK(bsvi_evaluator_set_diagnostics(f->ev_diag, 1));
+    TU_OK(bsvi_evaluator_iwae(f->ev_diag, f->model, f->q, 30, f->out));
 }
 
 static void fx_teardown(cfx *f)
@@ -169,6 +173,7 @@ static void fx_teardown(cfx *f)
     bsvi_evaluator_destroy(f->ev);
     bsvi_evaluator_destroy(f->ev_kl);
     bsvi_evaluator_destroy(f->ev_fresh);
+    bsvi_evaluator_destroy(f->ev_diag);
     lg_free(&f->lg);
 }
 
@@ -321,6 +326,13 @@ static void snap_ev(blob *b, const bsvi_evaluator *ev)
     if (ts == BSVI_OK) {
         put(b, taken, sizeof taken);
     }
+    double dg[2 * NB];
+    const bsvi_status ds = bsvi_evaluator_get_diagnostics(ev, NB, dg, dg + NB);
+    assert_true(ds == BSVI_OK || ds == BSVI_ERR_BAD_STATE);
+    put_size(b, (size_t)(-(int)ds));
+    if (ds == BSVI_OK) {
+        put(b, dg, sizeof dg);
+    }
 }
 
 static void snapshot(const cfx *f, blob *b)
@@ -369,6 +381,7 @@ static void snapshot(const cfx *f, blob *b)
     snap_ev(b, f->ev);
     snap_ev(b, f->ev_kl);
     snap_ev(b, f->ev_fresh);
+    snap_ev(b, f->ev_diag);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */
@@ -996,7 +1009,23 @@ enum hk { H_NONE, H_MODEL, H_PROP, H_SVI, H_TRAJ, H_EST, H_EV, H_W };
       bsvi_evaluator_get_stats(NULL, &f->stats_out))                                               \
     X(ev_stats_null, BSVI_ERR_NULL_ARGUMENT, H_EV, f->ev, "out",                                   \
       bsvi_evaluator_get_stats(f->ev, NULL))                                                       \
-    X(ev_reset_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_evaluator_reset_stats(NULL))
+    X(ev_reset_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_evaluator_reset_stats(NULL)) \
+    /* evaluator: IWAE-S weight diagnostics (0.2.1) */                                          \
+    X(ev_diag_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "", bsvi_evaluator_set_diagnostics(NULL, 1)) \
+    X(ev_diag_bad, BSVI_ERR_BAD_VALUE, H_EV, f->ev_diag, "enabled must be 0 or 1",              \
+      bsvi_evaluator_set_diagnostics(f->ev_diag, 2))                                            \
+    X(ev_gdiag_null, BSVI_ERR_NULL_ARGUMENT, H_NONE, NULL, "",                                  \
+      bsvi_evaluator_get_diagnostics(NULL, NB, O, O2))                                          \
+    X(ev_gdiag_none, BSVI_ERR_BAD_STATE, H_EV, f->ev, "no IWAE-S estimate with diagnostics",    \
+      bsvi_evaluator_get_diagnostics(f->ev, NB, O, O2))                                         \
+    X(ev_gdiag_fresh, BSVI_ERR_BAD_STATE, H_EV, f->ev_fresh, "set_diagnostics",                 \
+      bsvi_evaluator_get_diagnostics(f->ev_fresh, NB, O, O2))                                   \
+    X(ev_gdiag_batch, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev_diag, "batch = 2",                    \
+      bsvi_evaluator_get_diagnostics(f->ev_diag, 2, O, O2))                                     \
+    X(iw_diag_dim, BSVI_ERR_SIZE_MISMATCH, H_EV, f->ev_diag, "dimension",                       \
+      bsvi_evaluator_iwae(f->ev_diag, f->model3, f->q, 30, O))                                  \
+    X(iw_diag_nolik, BSVI_ERR_BAD_STATE, H_EV, f->ev_diag, "likelihood",                        \
+      bsvi_evaluator_iwae(f->ev_diag, f->nolik, f->q, 30, O))
 
 #define X(name, expected, hk, h, words, call)                                                      \
     static bsvi_status call_##name(cfx *f)                                                         \

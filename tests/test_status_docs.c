@@ -57,7 +57,9 @@ static void test_lists_well_formed(void **state)
         "bsvi_evaluator_set_svi_options",   "bsvi_evaluator_get_svi_options",
         "bsvi_evaluator_set_point_policy",  "bsvi_evaluator_get_steps_taken",
         "bsvi_evaluator_get_stream",        "bsvi_evaluator_get_stats",
-        "bsvi_evaluator_reset_stats",       "bsvi_trajectory_health"};
+        "bsvi_evaluator_reset_stats",       "bsvi_trajectory_health",
+        /* 0.2.1 */
+        "bsvi_evaluator_set_diagnostics",   "bsvi_evaluator_get_diagnostics"};
     for (size_t i = 0; i < sizeof added / sizeof added[0]; ++i) {
         if (sd_documented(added[i], BSVI_OK) != 1) {
             fail_msg("%s: no bsvi_status declaration with a status list found", added[i]);

@@ -636,8 +636,13 @@ int vae_log_reconcile(const char *path, uint64_t epoch, size_t *dropped, char *e
         return error(err, errlen, "%s: read error", path);
     }
     /* spans of the kept rows: kept[e - 1] is the row of epoch e */
-    const size_t hlen = strlen(VAE_LOG_HEADER);
-    if (len < hlen + 1 || memcmp(buf, VAE_LOG_HEADER, hlen) != 0 || buf[hlen] != '\n') {
+    size_t hlen = strlen(VAE_LOG_HEADER);
+    const size_t xlen = strlen(VAE_LOG_DIAG_COLUMNS);
+    if (len >= hlen + xlen + 1 && memcmp(buf + hlen, VAE_LOG_DIAG_COLUMNS, xlen) == 0 &&
+        buf[hlen + xlen] == '\n')
+        hlen += xlen; /* a log begun with the diagnostics column: its header is kept */
+    if (len < hlen + 1 || memcmp(buf, VAE_LOG_HEADER, strlen(VAE_LOG_HEADER)) != 0 ||
+        buf[hlen] != '\n') {
         free(buf);
         return error(err, errlen, "%s: the first line is not the log header (%s)", path,
                      VAE_LOG_HEADER);

@@ -74,6 +74,10 @@
 #define VAE_LOG_HEADER                                                                  \
     "epoch,step,train_bound,svi0,svik,bsvik,mean_pos,valid_bound,valid_svi0,valid_svik," \
     "valid_bsvik,epoch_seconds,wall_seconds,test_iwae"
+/* The columns a log begun by this build has after VAE_LOG_HEADER's: the mean ESS of the
+ * training bound's importance weights (vae_stats.ess). A log begun by an earlier build keeps
+ * VAE_LOG_HEADER's columns alone when its run is resumed (vae train detects the header). */
+#define VAE_LOG_DIAG_COLUMNS ",train_ess"
 
 typedef struct vae_progress {
     uint64_t epoch;      /* epochs completed */
@@ -122,7 +126,8 @@ int vae_checkpoint_encode(const vae_trainer *t, const vae_progress *p, unsigned 
                           size_t errlen);
 
 /* Makes the run log at path agree with a checkpoint at `epoch` (vae train --resume):
- * the header must be VAE_LOG_HEADER; rows are kept for epochs 1..epoch, in order,
+ * the header must be VAE_LOG_HEADER, alone or followed by VAE_LOG_DIAG_COLUMNS (the header
+ * is kept as it is); rows are kept for epochs 1..epoch, in order,
  * and dropped past it, as is an unfinished last line (no newline) and an earlier
  * row that a later one of the same epoch repeats (a rerun after an interruption,
  * as builds before issue 12 wrote them). The file is rewritten through path.tmp

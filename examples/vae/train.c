@@ -174,6 +174,13 @@ int vae_trainer_init(vae_trainer *t, const vae_config *cfg, const double *pixel_
         CHECK(bsvi_buffer_weights_set_adam(t->pi, c->pi_lr, 0.9, 0.999),
               bsvi_buffer_weights_last_error(t->pi));
     }
+    /* the ESS of the training bound's k+1 weights (vae_stats.ess): the bsvi methods' buffer
+     * and iwae's samples; vae (one sample) and svi (the last slot alone) have none */
+    if (c->method == VAE_METHOD_IWAE || t->pi) {
+        CHECK(bsvi_diagnostics_create(K1, &t->diag), "bsvi_diagnostics_create");
+        t->ess = (double *)calloc(B, sizeof(double));
+        if (!t->ess) return fail(t, "out of memory (batch buffers)");
+    }
     return 0;
 }
 
@@ -189,6 +196,8 @@ bsvi_svi_options vae_trainer_svi_options(const vae_trainer *t, size_t k) {
 void vae_trainer_free(vae_trainer *t) {
     if (!t) return;
     bsvi_estimator_destroy(t->est);
+    bsvi_diagnostics_destroy(t->diag);
+    free(t->ess);
     bsvi_buffer_weights_destroy(t->pi);
     bsvi_svi_destroy(t->svi);
     bsvi_svi_destroy(t->svi_probe);
@@ -248,7 +257,7 @@ static double batch_mean(const double *v, size_t n) {
 }
 
 static void stats_nan(vae_stats *st) {
-    st->bound = st->svi0 = st->svik = st->bsvik = st->mean_pos = NAN;
+    st->bound = st->svi0 = st->svik = st->bsvik = st->mean_pos = st->ess = NAN;
 }
 
 /* SVI-0, SVI-k and BSVI-k of the trajectory, with buffer weights pi (NULL: uniform). */
@@ -281,6 +290,23 @@ static int proposal_bound(vae_trainer *t, const bsvi_proposal *q) {
     else
         CHECK(bsvi_estimator_elbo(t->est, t->model, q, BSVI_GRAD_PATHWISE),
               bsvi_estimator_last_error(t->est));
+    return 0;
+}
+
+/* The sum over this step's n points of the ESS of the training bound's weights (0 without
+ * diagnostics): bsvi*: pi_i w_i over the buffer (pi as the bound used it), iwae: the K
+ * samples. The handle's workspace (k+1, respectively n*(k+1) doubles) is allocated by the
+ * first step and reused. */
+static int bound_ess_sum(vae_trainer *t, size_t n, double *sum) {
+    *sum = 0.0;
+    if (!t->diag) return 0;
+    if (t->cfg.method == VAE_METHOD_IWAE)
+        CHECK(bsvi_diagnostics_estimator(t->diag, t->est, n, t->ess, NULL),
+              bsvi_diagnostics_last_error(t->diag));
+    else
+        CHECK(bsvi_diagnostics_trajectory(t->diag, t->traj, t->pi, t->ess, NULL),
+              bsvi_diagnostics_last_error(t->diag));
+    for (size_t i = 0; i < n; ++i) *sum += t->ess[i];
     return 0;
 }
 
@@ -337,6 +363,7 @@ int vae_trainer_step_part(vae_trainer *t, const double *x, size_t first, size_t 
     if (encode(t, x, n, q)) return 1;
 
     /* 2. the method's bound (this piece's points draw as points first.. of the batch) */
+    double ess_sum = 0.0;
     CHECK(bsvi_svi_set_stream(t->svi, t->step, first), bsvi_svi_last_error(t->svi));
     CHECK(bsvi_estimator_set_stream(t->est, t->step, first), bsvi_estimator_last_error(t->est));
     if (vae_method_uses_svi(c->method)) {
@@ -344,6 +371,7 @@ int vae_trainer_step_part(vae_trainer *t, const double *x, size_t first, size_t 
         if (health(t, t->pi, st)) return 1;
         const int sir = c->method == VAE_METHOD_BSVI_SIR || c->method == VAE_METHOD_BSVI_SIR_PI;
         if (trajectory_bound(t, sir ? c->sir_m : 0)) return 1;
+        if (bound_ess_sum(t, n, &ess_sum)) return 1; /* before pi's step */
         st->mean_pos = 1.0; /* svi */
         if (t->pi)
             CHECK(bsvi_buffer_weights_mean_position(t->pi, &st->mean_pos),
@@ -353,17 +381,20 @@ int vae_trainer_step_part(vae_trainer *t, const double *x, size_t first, size_t 
                   bsvi_buffer_weights_last_error(t->pi));
             if (pi_step(t)) return 1;
         }
-    } else if (proposal_bound(t, q)) {
+    } else if (proposal_bound(t, q) || bound_ess_sum(t, n, &ess_sum)) {
         return 1;
     }
     CHECK(bsvi_estimator_get_bounds(t->est, t->bounds, n), bsvi_estimator_last_error(t->est));
     if (!parts) {
         st->bound = batch_mean(t->bounds, B);
+        if (t->diag) st->ess = ess_sum / (double)B;
     } else { /* the global batch's means: sums of the pieces' */
-        double s[4] = {0.0, st->svi0 * (double)n, st->svik * (double)n, st->bsvik * (double)n};
+        double s[5] = {0.0, st->svi0 * (double)n, st->svik * (double)n, st->bsvik * (double)n,
+                       ess_sum};
         for (size_t i = 0; i < n; ++i) s[0] += t->bounds[i];
-        vae_mpi_sum_double(s, 4);
+        vae_mpi_sum_double(s, 5);
         st->bound = s[0] / (double)B;
+        if (t->diag) st->ess = s[4] / (double)B;
         if (vae_method_uses_svi(c->method)) {
             st->svi0 = s[1] / (double)B;
             st->svik = s[2] / (double)B;
@@ -507,25 +538,49 @@ int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, si
     return 0;
 }
 
-int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_rule rule,
-                          double eta, size_t k, uint64_t stream, vae_stats *st) {
-    stats_nan(st);
-    if (B == 0 || B > t->cfg.batch) return fail(t, "probe: batch of %zu rows", B);
-    bsvi_proposal *q = proposal_for(t, B, &t->q_aux);
+/* The batch source of vae_trainer_step_search: rows [index*B, index*B + B) of x, encoded. */
+typedef struct search_ctx {
+    vae_trainer *t;
+    const double *x;
+    size_t n;
+} search_ctx;
+
+static int search_batch(void *user_data, size_t index, const bsvi_model **model,
+                        const bsvi_proposal **proposal) {
+    search_ctx *c = (search_ctx *)user_data;
+    vae_trainer *t = c->t;
+    const size_t B = t->cfg.batch, first = index * B;
+    const size_t nb = c->n - first < B ? c->n - first : B;
+    bsvi_proposal *q = proposal_for(t, nb, &t->q_aux);
     if (!q) return fail(t, "out of memory (proposal)");
-    if (encode(t, x, B, q)) return 1;
-    bsvi_svi_options o = vae_trainer_svi_options(t, k);
-    o.rule = rule;
-    o.step_size = eta;
-    CHECK(bsvi_svi_set_options(t->svi_probe, &o), bsvi_svi_last_error(t->svi_probe));
-    CHECK(bsvi_svi_set_stream(t->svi_probe, STREAM_OFFSET + stream, 0),
-          bsvi_svi_last_error(t->svi_probe));
-    bsvi_status s = bsvi_svi_run(t->svi_probe, t->model, q, t->traj);
+    if (encode(t, c->x + first * t->cfg.x_dim, nb, q)) return 1;
+    *model = t->model;
+    *proposal = q;
+    return 0;
+}
+
+int vae_trainer_step_search(vae_trainer *t, const double *x, size_t n, bsvi_step_rule rule,
+                            size_t k, const bsvi_step_search_options *o,
+                            bsvi_step_trial *trials, size_t capacity,
+                            bsvi_step_search_result *res) {
+    if (n == 0) return fail(t, "step search: no rows");
+    bsvi_svi_options so = vae_trainer_svi_options(t, k);
+    so.rule = rule;
+    CHECK(bsvi_svi_set_options(t->svi_probe, &so), bsvi_svi_last_error(t->svi_probe));
+    CHECK(bsvi_svi_set_stream(t->svi_probe, STREAM_OFFSET, 0), bsvi_svi_last_error(t->svi_probe));
+    search_ctx c = {t, x, n};
+    t->err[0] = '\0';
+    const bsvi_status s =
+        bsvi_svi_search_step_size(t->svi_probe, search_batch, &c, (n + t->cfg.batch - 1) / t->cfg.batch,
+                                  NULL, o, trials, capacity, res);
     t->cur_x = NULL;
-    if (s == BSVI_ERR_NUMERIC) { /* diverged: report -inf gain rather than fail */
-        st->svi0 = st->svik = st->bsvik = -INFINITY;
-        return 0;
+    if (s != BSVI_OK) {
+        if (t->err[0]) { /* the batch source failed: its message first */
+            char inner[sizeof t->err];
+            snprintf(inner, sizeof inner, "%s", t->err);
+            return fail(t, "%s (%s)", inner, bsvi_svi_last_error(t->svi_probe));
+        }
+        return fail(t, "%s", bsvi_svi_last_error(t->svi_probe));
     }
-    CHECK(s, bsvi_svi_last_error(t->svi_probe));
-    return health(t, NULL, st);
+    return 0;
 }

@@ -12,13 +12,17 @@
  *        bsvi-sir     as bsvi, bsvi_estimator_bsvi_sir (M resampled targets, default 1)
  *        bsvi-sir-pi  as bsvi-sir, then bsvi_buffer_weights_accumulate and _step: one Adam
  *                     step on the buffer weights pi per step;
+ *      and, for iwae and bsvi*, the ESS of the bound's k+1 weights per data point
+ *      (bsvi_diagnostics_estimator, bsvi_diagnostics_trajectory: vae_stats.ess);
  *   3. decoder gradient: sum over the estimator's targets of coef/B * d/dtheta log p(x_b | z)
  *      (one batched forward/backward over all targets);
  *   4. encoder gradient: the library's d/dlambda_0 (divided by B) chained through the encoder
  *      (with KL annealing, beta * KL: (1-beta) dKL/dlambda_0 is added);
  *   5. one AMSGrad ascent step on all parameters.
  * Nothing is allocated inside a step: all buffers are sized at init for the batch (over MPI,
- * mpi.h, also the proposal of this process's piece of it: vae_trainer_step_part). */
+ * mpi.h, also the proposal of this process's piece of it: vae_trainer_step_part), but for
+ * the diagnostics handle's workspace (k+1 doubles for bsvi*, B*(k+1) for iwae), allocated
+ * by the first step and reused. */
 #ifndef VAE_TRAIN_H
 #define VAE_TRAIN_H
 
@@ -77,6 +81,9 @@ typedef struct vae_stats {
     double svik;     /* SVI-k = log w_k */
     double bsvik;    /* BSVI-k = LSE(log pi + log w) with the current pi (uniform for svi) */
     double mean_pos; /* E_pi[i/k]: 1 for svi, from pi for bsvi* */
+    double ess;      /* ESS of the training bound's importance weights (training steps only):
+                      * bsvi*: of pi_i w_i over the k+1 buffer slots (bsvi_diagnostics_trajectory),
+                      * iwae: of its k+1 samples (bsvi_diagnostics_estimator); NAN for vae, svi */
 } vae_stats;
 
 typedef struct vae_trainer {
@@ -89,11 +96,13 @@ typedef struct vae_trainer {
     bsvi_proposal *q_final;    /* evaluation: final proposal of BSVI-K, lazily */
     bsvi_proposal *q_part;     /* data-parallel training: this rank's piece of a batch, lazily */
     bsvi_svi *svi;             /* training refinement */
-    bsvi_svi *svi_probe;       /* plain SVI (no double sampling) for svi-sweep probes */
+    bsvi_svi *svi_probe;       /* plain SVI (no double sampling) for the step search */
     bsvi_trajectory *traj;
     bsvi_estimator *est;
     bsvi_buffer_weights *pi;   /* buffer weights of the bsvi methods (k+1 slots; NULL otherwise):
                                 * uniform, optimised by bsvi-sir-pi */
+    bsvi_diagnostics *diag;    /* the ESS of vae_stats (k+1 weights; NULL for vae, svi) */
+    double *ess;               /* B: per data point ESS of a step */
     size_t max_targets;
     double *buf;               /* one allocation: the batch buffers below */
     double *mean, *log_std, *d_mean, *d_log_std, *bounds, *tz, *tcoef;
@@ -157,10 +166,15 @@ int vae_trainer_evaluate(vae_trainer *t, bsvi_evaluator *ev, const double *x, si
  * step size, step rule and clipping (no double sampling, divergence fails), k steps. */
 bsvi_svi_options vae_trainer_svi_options(const vae_trainer *t, size_t k);
 
-/* SVI-0, SVI-k and BSVI-k (uniform pi) means for B rows, with the given step
- * rule, size and number of steps (for choosing the step rule by measurement). */
-int vae_trainer_svi_probe(vae_trainer *t, const double *x, size_t B, bsvi_step_rule rule,
-                          double eta, size_t k, uint64_t stream, vae_stats *st);
+/* The step-size search of the library (bsvi_svi_search_step_size) over the n rows of x
+ * (n * x_dim values, in batches of cfg.batch rows): the refinement of
+ * vae_trainer_svi_options() with k steps and the given rule, from the encoder's proposals,
+ * uniform pi, the probe handle's stream (the same draws for every step size and every
+ * call). Returns 0, or 1 with t->err set. */
+int vae_trainer_step_search(vae_trainer *t, const double *x, size_t n, bsvi_step_rule rule,
+                            size_t k, const bsvi_step_search_options *o,
+                            bsvi_step_trial *trials, size_t capacity,
+                            bsvi_step_search_result *res);
 
 /* Largest number of latent rows the likelihood callback accepts. */
 size_t vae_trainer_max_rows(const vae_trainer *t);

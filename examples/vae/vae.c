@@ -4,6 +4,7 @@
  *             --method {vae,iwae,svi,bsvi,bsvi-ds,bsvi-sir,bsvi-sir-pi} [options]
  *   vae eval --checkpoint CKPT [--iwae-samples 5000] [--bsvi-weights 500] [--test-subset N]
  *   vae svi-sweep [--checkpoint CKPT | --data D] [--rules LIST] [--etas LIST]
+ *   vae sample --checkpoint CKPT --out FILE.pgm [--rows 8] [--per-row 6]
  *
  * See README.md in this directory. The training loop reads top to bottom in
  * cmd_train(): load data, then per epoch: shuffle, per batch binarise and
@@ -27,6 +28,7 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "mpi.h"
+#include "sample.h"
 #include "train.h"
 
 /* Fixed binarisation seeds of the held-out sets (the training set is
@@ -68,11 +70,14 @@ static void die(const char *fmt, ...) {
     "           [--svi-step-size ETA] [--data-dir DIR]\n"
 #define USAGE_SWEEP                                                                          \
     "  vae svi-sweep [--checkpoint CKPT | --data D [--seed S]] [--rules LIST]\n"             \
-    "           [--etas LIST] [--k 10] [--n 500] [--data-dir DIR]\n"
+    "           [--etas LIST | --min-step ETA --max-step ETA] [--margin 2] [--k 10]\n"       \
+    "           [--n 500] [--data-dir DIR]\n"
+#define USAGE_SAMPLE                                                                         \
+    "  vae sample --checkpoint CKPT --out FILE.pgm [--rows 8] [--per-row 6] [--seed 1]\n"
 
 /* Without a command: the usage on stderr, exit code 2. */
 static void usage(void) {
-    fprintf(stderr, "usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP
+    fprintf(stderr, "usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP USAGE_SAMPLE
                     "  vae COMMAND --help   (a command's options)\n");
     exit(2);
 }
@@ -80,7 +85,7 @@ static void usage(void) {
 /* `vae --help`, `vae COMMAND --help`: on stdout, exit code 0. */
 static void help(const char *cmd) {
     if (!cmd) {
-        printf("usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP
+        printf("usage:\n" USAGE_TRAIN USAGE_EVAL USAGE_SWEEP USAGE_SAMPLE
                "  vae COMMAND --help   (a command's options)\n");
     } else if (!strcmp(cmd, "train")) {
         printf("usage:\n" USAGE_TRAIN
@@ -125,14 +130,31 @@ static void help(const char *cmd) {
                "  --svi-rule R        BSVI-K's refinement step rule (the checkpoint's)\n"
                "  --svi-step-size ETA BSVI-K's refinement step size (the checkpoint's; > 0)\n"
                "  --data-dir DIR      the data cache ($BSVI_DATA_DIR or data-cache)\n"
-               "The CSV's last two columns name the refinement BSVI-K used.\n");
+               "The CSV's columns svi_rule and svi_eta name the refinement BSVI-K used; its\n"
+               "iwae_khat_* and iwae_ess_mean columns (and the last line) are the diagnostics\n"
+               "of IWAE-S's importance weights: mean and median PSIS k-hat, the fraction of\n"
+               "test images with k-hat > 0.7 (an unreliable estimate) and the mean ESS.\n");
+    } else if (!strcmp(cmd, "sample")) {
+        printf("usage:\n" USAGE_SAMPLE
+               "Images from the decoder: per row one z ~ N(0, I), its mean image and draws\n"
+               "x ~ p(x | z), as one binary PGM (the BSVI paper's Figure 5).\n"
+               "  --checkpoint CKPT   a trained model\n"
+               "  --out FILE          the PGM to write\n"
+               "  --rows N            rows, one z each (8)\n"
+               "  --per-row N         draws per row beside the mean (6)\n"
+               "  --seed S            the draws' seed (1)\n");
     } else {
         printf("usage:\n" USAGE_SWEEP
-               "SVI-0, SVI-k and BSVI-k on validation images per step rule and step size.\n"
+               "SVI-0, SVI-k and BSVI-k on validation images per step rule and step size, and\n"
+               "the best safe step (libbsvi's bsvi_svi_search_step_size).\n"
                "  --checkpoint CKPT   a trained model (else a fresh one of --data, --seed)\n"
                "  --data D            data set of a fresh model (builtin)\n"
                "  --rules LIST        comma-separated step rules (gradient,momentum,adam)\n"
-               "  --etas LIST         comma-separated positive step sizes\n"
+               "  --etas LIST         comma-separated positive step sizes (at most 64);\n"
+               "                      without it, a search in log space\n"
+               "  --min-step ETA      the log search's smallest step (1e-4)\n"
+               "  --max-step ETA      the log search's largest step (1)\n"
+               "  --margin M          the best step is at most the first diverging / M (2)\n"
                "  --k K               SVI steps (10; >= 1)\n"
                "  --n N               validation images (500; >= 1)\n"
                "  --seed S            seed of a fresh model (1)\n"
@@ -277,7 +299,7 @@ static void mkdir_p(const char *path) {
 static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, double *x) {
     const vae_dataset *v = valid_set(ds);
     const size_t B = t->cfg.batch;
-    vae_stats sum = {0, 0, 0, 0, NAN};
+    vae_stats sum = {0, 0, 0, 0, NAN, NAN};
     size_t done = 0;
     for (size_t first = 0; first < ds->valid_count; first += B) {
         const size_t nb = ds->valid_count - first < B ? ds->valid_count - first : B;
@@ -309,27 +331,38 @@ static vae_stats validate(vae_trainer *t, const data_sets *ds, size_t *rows, dou
     return sum;
 }
 
+/* qsort order of doubles (no NaN): ascending, +inf last. */
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Means over the first n test images of IWAE-S, BSVI-K, ELBO*, KL*, Reconstruction*
  * (sum[0..4]; K = 0 skips the last four) with evaluator ev, in batches of cfg.batch.
  * The test set is binarised once with a fixed seed and each batch draws from its own
  * part of the evaluator's streams, so the result depends on the model only. rows (B),
- * x (B * x_dim) and res (5 * B) are scratch. progress: a line on stderr per batch.
+ * x (B * x_dim) and res (7 * B) are scratch. progress: a line on stderr per batch.
+ * diag (4 values, or NULL): the diagnostics of IWAE-S's weights (ev's diagnostics must be on):
+ * the mean of the finite k-hat values, the median k-hat (+inf counted, NaN not), the fraction
+ * of the n images with k-hat > 0.7 and the mean ESS.
  * Over MPI the batches are shared out in contiguous runs (rank r: batches
  * [r*C/N, (r+1)*C/N) of C), their per-image results gathered on rank 0 in image order and
  * summed there in that order, so that the means are those of one process bit for bit;
  * every rank gets them. *comm (if not NULL) receives the seconds spent in the gather. */
 static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *ds, size_t n,
                           size_t S, size_t K, size_t elbo_S, size_t *rows, double *x,
-                          double *res, double sum[5], int progress, double *comm) {
+                          double *res, double sum[5], double *diag, int progress,
+                          double *comm) {
+    enum { R = 7 }; /* per image: IWAE-S, BSVI-K, ELBO*, KL*, Reconstruction*, ESS, k-hat */
     const size_t B = t->cfg.batch;
     const size_t nchunks = (n + B - 1) / B;
     const int N = vae_mpi_size(), rank = vae_mpi_rank();
     size_t c_lo, c_hi;
     vae_mpi_share(nchunks, &c_lo, &c_hi);
     const size_t i_lo = c_lo * B < n ? c_lo * B : n, i_hi = c_hi * B < n ? c_hi * B : n;
-    /* this rank's images' results, image-major (5 per image), then all of them on rank 0 */
-    double *mine = malloc((i_hi - i_lo) * 5 * sizeof *mine + 1);
-    double *all = rank == 0 ? malloc(n * 5 * sizeof *all + 1) : NULL;
+    /* this rank's images' results, image-major (R per image), then all of them on rank 0 */
+    double *mine = malloc((i_hi - i_lo) * R * sizeof *mine + 1);
+    double *all = rank == 0 ? malloc(n * R * sizeof *all + 1) : NULL;
     size_t *counts = malloc((size_t)N * sizeof *counts);
     if (!mine || (rank == 0 && !all) || !counts) die("out of memory");
     const double t0 = now_seconds();
@@ -342,9 +375,15 @@ static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *d
         if (vae_trainer_evaluate(t, ev, x, nb, S, K, elbo_S, res, res + B, res + 2 * B,
                                  res + 3 * B, res + 4 * B))
             die("evaluation: %s", t->err);
-        for (size_t i = 0; i < nb; ++i)
+        for (size_t i = 0; i < 2 * nb; ++i) res[5 * B + i] = NAN;
+        if (diag && bsvi_evaluator_get_diagnostics(ev, nb, res + 5 * B, res + 5 * B + nb) != BSVI_OK)
+            die("evaluation: %s", bsvi_evaluator_last_error(ev));
+        for (size_t i = 0; i < nb; ++i) {
             for (int m = 0; m < 5; ++m)
-                mine[(first - i_lo + i) * 5 + (size_t)m] = res[(size_t)m * B + i];
+                mine[(first - i_lo + i) * R + (size_t)m] = res[(size_t)m * B + i];
+            mine[(first - i_lo + i) * R + 5] = res[5 * B + i];
+            mine[(first - i_lo + i) * R + 6] = res[5 * B + nb + i];
+        }
         for (size_t i = 0; i < nb; ++i) run[0] += res[i], run[1] += res[B + i];
         if (progress && rank == 0) {
             const size_t done = first + nb - i_lo, todo = i_hi - i_lo;
@@ -357,16 +396,36 @@ static void evaluate_test(vae_trainer *t, bsvi_evaluator *ev, const data_sets *d
     for (int r = 0; r < N; ++r) {
         const size_t lo = (size_t)r * nchunks / (size_t)N * B;
         const size_t hi = ((size_t)r + 1) * nchunks / (size_t)N * B;
-        counts[r] = ((hi < n ? hi : n) - (lo < n ? lo : n)) * 5;
+        counts[r] = ((hi < n ? hi : n) - (lo < n ? lo : n)) * R;
     }
     const double c0 = vae_mpi_comm_seconds();
     vae_mpi_gather_double(mine, all, counts);
     for (int m = 0; m < 5; ++m) sum[m] = 0.0;
     if (rank == 0) /* in image order, as one process adds them */
         for (int m = 0; m < 5; ++m)
-            for (size_t i = 0; i < n; ++i) sum[m] += all[i * 5 + (size_t)m];
+            for (size_t i = 0; i < n; ++i) sum[m] += all[i * R + (size_t)m];
     for (int m = 0; m < 5; ++m) sum[m] /= (double)n;
     vae_mpi_bcast(sum, 5 * sizeof *sum, 0);
+    if (diag) {
+        diag[0] = diag[1] = diag[2] = diag[3] = NAN;
+        if (rank == 0) { /* image order again; the k-hat values sorted for the median */
+            double ks = 0.0, ess = 0.0;
+            size_t nk = 0, nm = 0, above = 0;
+            for (size_t i = 0; i < n; ++i) {
+                const double k = all[i * R + 6];
+                ess += all[i * R + 5];
+                if (isfinite(k)) ks += k, ++nk;
+                if (k > 0.7) ++above;
+                if (!isnan(k)) all[nm++] = k; /* all[i * R + 6] was read: compacting is safe */
+            }
+            qsort(all, nm, sizeof *all, cmp_double);
+            if (nk > 0) diag[0] = ks / (double)nk;
+            if (nm > 0) diag[1] = nm % 2 ? all[nm / 2] : 0.5 * (all[nm / 2 - 1] + all[nm / 2]);
+            diag[2] = (double)above / (double)n;
+            diag[3] = ess / (double)n;
+        }
+        vae_mpi_bcast(diag, 4 * sizeof *diag, 0);
+    }
     if (comm) *comm = vae_mpi_comm_seconds() - c0;
     free(mine);
     free(all);
@@ -380,10 +439,10 @@ static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S
     bsvi_evaluator *ev = NULL;
     if (bsvi_evaluator_create(t->cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
     bsvi_evaluator_set_seed(ev, TEST_CURVE_SEED);
-    double *res = malloc(5 * t->cfg.batch * sizeof *res);
+    double *res = malloc(7 * t->cfg.batch * sizeof *res);
     if (!res) die("out of memory");
     double sum[5];
-    evaluate_test(t, ev, ds, n, S, 0, 0, rows, x, res, sum, 0, NULL);
+    evaluate_test(t, ev, ds, n, S, 0, 0, rows, x, res, sum, NULL, 0, NULL);
     free(res);
     bsvi_evaluator_destroy(ev);
     return sum[0];
@@ -394,6 +453,17 @@ static double test_curve(vae_trainer *t, const data_sets *ds, size_t n, size_t S
 static void print_num(FILE *f, double v) {
     if (isnan(v)) fprintf(f, ",");
     else fprintf(f, ",%.4f", v);
+}
+
+/* 1 when the run log at path has the header of this build (VAE_LOG_HEADER and
+ * VAE_LOG_DIAG_COLUMNS), 0 otherwise (VAE_LOG_HEADER alone: a log begun by an earlier build). */
+static int log_has_diag_columns(const char *path) {
+    char line[1024];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    const int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    return got && strcmp(line, VAE_LOG_HEADER VAE_LOG_DIAG_COLUMNS "\n") == 0;
 }
 
 /* A file of a run in dir that a new run would replace: log.csv with a row (a header
@@ -602,6 +672,7 @@ static int cmd_train(int argc, char **argv) {
     if (root) mkdir_p(dir);
     snprintf(path, sizeof path, "%s/log.csv", dir);
     FILE *log = NULL;
+    int log_diag = 1; /* the log has VAE_LOG_DIAG_COLUMNS (one begun by this build) */
     if (!root) {
         /* rank 0 writes the log */
     } else if (resume && access(path, F_OK) == 0) {
@@ -612,6 +683,11 @@ static int cmd_train(int argc, char **argv) {
             fprintf(stderr, "vae: %s: dropped %zu row%s past epoch %llu, the checkpoint's "
                     "(an interrupted epoch, trained again now)\n", path, dropped,
                     dropped == 1 ? "" : "s", (unsigned long long)prog.epoch);
+        /* a log begun by an earlier build keeps its columns: no train_ess for this run */
+        log_diag = log_has_diag_columns(path);
+        if (!log_diag)
+            fprintf(stderr, "vae: %s has the columns of an earlier build: they are kept "
+                    "(train_ess is printed, not logged)\n", path);
         log = fopen(path, "a");
     } else {
         if (resume)
@@ -627,7 +703,7 @@ static int cmd_train(int argc, char **argv) {
             }
         }
         log = fopen(path, "w");
-        if (log) fprintf(log, VAE_LOG_HEADER "\n");
+        if (log) fprintf(log, VAE_LOG_HEADER VAE_LOG_DIAG_COLUMNS "\n");
     }
     if (root && (!log || fflush(log) != 0 || ferror(log))) die("cannot write %s", path);
 
@@ -655,7 +731,7 @@ static int cmd_train(int argc, char **argv) {
         const double t0 = now_seconds();
         double last_print = t0;
         shuffle(perm, ds.train_count, ds.train_first, c->seed, epoch);
-        vae_stats sum = {0, 0, 0, 0, 0};
+        vae_stats sum = {0, 0, 0, 0, 0, 0};
         const double comm0 = vae_mpi_comm_seconds();
         for (size_t bi = 0; bi < nbatches; ++bi) {
             /* fresh Bernoulli draw per minibatch, keyed by the step counter (and the image:
@@ -670,6 +746,7 @@ static int cmd_train(int argc, char **argv) {
             sum.svik += st.svik;
             sum.bsvik += st.bsvik;
             sum.mean_pos += st.mean_pos;
+            sum.ess += st.ess;
             const double tn = now_seconds();
             if (root && (tn - last_print >= (tty ? 1.0 : 30.0) || bi + 1 == nbatches)) {
                 last_print = tn;
@@ -723,6 +800,7 @@ static int cmd_train(int argc, char **argv) {
             print_num(log, val.bsvik);
             fprintf(log, ",%.2f,%.2f", secs, prog.seconds);
             print_num(log, test_iwae);
+            if (log_diag) print_num(log, sum.ess / nb);
             fprintf(log, "\n");
             if (fflush(log) != 0 || ferror(log))
                 die("cannot append epoch %llu to %s (disk full?); last.ckpt is at epoch %llu, "
@@ -730,9 +808,11 @@ static int cmd_train(int argc, char **argv) {
                     (unsigned long long)epoch - 1);
             fprintf(stderr,
                     "epoch %llu: train %.3f  valid %.3f  SVI-0 %.3f  SVI-k %.3f  BSVI-k %.3f  "
-                    "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f\n",
+                    "E_pi[i/k] %.3f  %.1fs  test IWAE %.3f",
                     (unsigned long long)epoch, sum.bound / nb, val.bound, sum.svi0 / nb,
                     sum.svik / nb, sum.bsvik / nb, sum.mean_pos / nb, secs, test_iwae);
+            if (!isnan(sum.ess)) fprintf(stderr, "  ESS %.2f of %zu", sum.ess / nb, c->k + 1);
+            fprintf(stderr, "\n");
         }
 
         int stop = 0;
@@ -821,13 +901,14 @@ static int cmd_eval(int argc, char **argv) {
     bsvi_evaluator *ev = NULL;
     if (bsvi_evaluator_create(t.cfg.z_dim, &ev) != BSVI_OK) die("cannot create the evaluator");
     bsvi_evaluator_set_seed(ev, seed);
+    bsvi_evaluator_set_diagnostics(ev, 1); /* ESS and k-hat of IWAE-S's weights */
     double *x = malloc(B * t.cfg.x_dim * sizeof *x);
-    double *res = malloc(5 * B * sizeof *res);
+    double *res = malloc(7 * B * sizeof *res);
     size_t *rows = malloc(B * sizeof *rows);
     if (!x || !res || !rows) die("out of memory");
-    double sum[5], gather_secs = 0.0;
+    double sum[5], diag[4], gather_secs = 0.0;
     const double t0 = now_seconds();
-    evaluate_test(&t, ev, &ds, n, S, K, elbo_S, rows, x, res, sum, 1, &gather_secs);
+    evaluate_test(&t, ev, &ds, n, S, K, elbo_S, rows, x, res, sum, diag, 1, &gather_secs);
     const double secs = now_seconds() - t0;
     if (vae_mpi_rank() == 0) {
         fprintf(stderr, "\n");
@@ -836,14 +917,21 @@ static int cmd_eval(int argc, char **argv) {
                     "gather %.3fs)\n", vae_mpi_size(), secs, secs - gather_secs, gather_secs);
         printf("data,method,seed,epoch,train_seconds,n_test,iwae_samples,bsvi_weights,"
                "iwae_ll,bsvi_ll,elbo_star,kl_star,recon_star,eval_seconds,checkpoint,svi_rule,"
-               "svi_eta\n");
-        printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g\n",
+               "svi_eta,iwae_khat_mean,iwae_khat_median,iwae_khat_gt07,iwae_ess_mean\n");
+        printf("%s,%s,%llu,%llu,%.1f,%zu,%zu,%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%s,%s,%g",
                t.cfg.data, vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
                (unsigned long long)prog.epoch, prog.seconds, n, S, K, sum[0], sum[1], sum[2], sum[3],
                sum[4], secs, ckpt, bsvi_step_rule_name(t.cfg.svi_rule), t.cfg.svi_eta);
+        for (int i = 0; i < 4; ++i) print_num(stdout, diag[i]);
+        printf("\n");
         printf("| %s | %s | %llu | %llu | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t.cfg.data,
                vae_method_name(t.cfg.method), (unsigned long long)t.cfg.seed,
                (unsigned long long)prog.epoch, sum[0], sum[1], sum[2], sum[3], sum[4]);
+        char km[32] = "none (S < 21)";
+        if (!isnan(diag[0])) snprintf(km, sizeof km, "%.3f", diag[0]);
+        printf("IWAE-%zu importance weights (PSIS): k-hat mean %s, median %.3f, > 0.7 for "
+               "%.1f%% of the %zu test images; mean ESS %.1f of %zu\n",
+               S, km, diag[1], 100.0 * diag[2], n, diag[3], S);
     }
     free(x);
     free(res);
@@ -865,9 +953,10 @@ static size_t split_list(char *s, char **items, size_t max) {
 static int cmd_svi_sweep(int argc, char **argv) {
     const char *ckpt = NULL, *data = "builtin", *data_dir = NULL;
     char rules_buf[256] = "gradient,momentum,adam";
-    char etas_buf[512] = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2";
+    char etas_buf[1024] = "";
     size_t k = 10, n = 500;
     uint64_t seed = 1;
+    bsvi_step_search_options so = bsvi_step_search_options_default();
     for (int i = 2; i < argc; ++i) {
         const char *a = argv[i];
         if (is_help(a)) help("svi-sweep");
@@ -875,6 +964,9 @@ static int cmd_svi_sweep(int argc, char **argv) {
         else if (!strcmp(a, "--data")) data = need_value(argc, argv, &i);
         else if (!strcmp(a, "--rules")) snprintf(rules_buf, sizeof rules_buf, "%s", need_value(argc, argv, &i));
         else if (!strcmp(a, "--etas")) snprintf(etas_buf, sizeof etas_buf, "%s", need_value(argc, argv, &i));
+        else if (!strcmp(a, "--min-step")) so.min_step = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--max-step")) so.max_step = parse_double(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--margin")) so.margin = parse_double(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--k")) k = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--n")) n = parse_size(a, need_value(argc, argv, &i));
         else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
@@ -885,6 +977,24 @@ static int cmd_svi_sweep(int argc, char **argv) {
         die("svi-sweep runs in one process (here %d): run it without mpirun", vae_mpi_size());
     if (k == 0) die("--k 0: the sweep needs at least 1 SVI step");
     if (n == 0) die("--n 0: the sweep needs at least 1 validation image");
+    char *rules[8], *etas[BSVI_STEP_SEARCH_MAX_TRIALS + 1];
+    const size_t nr = split_list(rules_buf, rules, 8);
+    const size_t ne = split_list(etas_buf, etas, BSVI_STEP_SEARCH_MAX_TRIALS + 1);
+    if (nr == 0) die("--rules needs at least one entry");
+    if (ne > BSVI_STEP_SEARCH_MAX_TRIALS)
+        die("--etas: at most %d step sizes", BSVI_STEP_SEARCH_MAX_TRIALS);
+    bsvi_step_rule rule_of[8];
+    for (size_t r = 0; r < nr; ++r)
+        if (bsvi_step_rule_from_name(rules[r], &rule_of[r]) != BSVI_OK)
+            die("unknown rule %s", rules[r]);
+    double grid[BSVI_STEP_SEARCH_MAX_TRIALS];
+    for (size_t e = 0; e < ne; ++e)
+        if (!((grid[e] = parse_double("--etas", etas[e])) > 0.0))
+            die("--etas: step size %s is not positive", etas[e]);
+    if (ne) {
+        so.grid = grid;
+        so.grid_size = ne;
+    }
     vae_trainer t;
     char err[512];
     if (ckpt) {
@@ -905,52 +1015,77 @@ static int cmd_svi_sweep(int argc, char **argv) {
         snprintf(cfg.data, sizeof cfg.data, "%s", data);
         if (vae_trainer_init(&t, &cfg, NULL)) die("%s", t.err);
     }
-    char *rules[8], *etas[32];
-    const size_t nr = split_list(rules_buf, rules, 8), ne = split_list(etas_buf, etas, 32);
-    if (nr == 0 || ne == 0) die("--rules and --etas need at least one entry each");
-    for (size_t r = 0; r < nr; ++r) {
-        bsvi_step_rule rule;
-        if (bsvi_step_rule_from_name(rules[r], &rule) != BSVI_OK) die("unknown rule %s", rules[r]);
-    }
-    for (size_t e = 0; e < ne; ++e)
-        if (!(parse_double("--etas", etas[e]) > 0.0))
-            die("--etas: step size %s is not positive", etas[e]);
-    const size_t B = t.cfg.batch;
     if (n > ds.valid_count) n = ds.valid_count;
-    double *x = malloc(B * t.cfg.x_dim * sizeof *x);
+    const size_t X = t.cfg.x_dim, B = t.cfg.batch;
+    double *x = malloc(n * X * sizeof *x);
     size_t *rows = malloc(B * sizeof *rows);
     if (!x || !rows) die("out of memory");
-    printf("# svi-sweep: %s, %s model, %zu validation images, k = %zu steps\n", data,
+    for (size_t first = 0; first < n; first += B) { /* the validation images, binarised once */
+        const size_t nb = n - first < B ? n - first : B;
+        for (size_t i = 0; i < nb; ++i) rows[i] = ds.valid_first + first + i;
+        make_batch(valid_set(&ds), t.cfg.lik, rows, nb, VALID_BINARIZE_SEED, 0, x + first * X);
+    }
+    printf("# svi-sweep: %s, %s model, %zu validation images, k = %zu steps, ", data,
            ckpt ? ckpt : "freshly initialised", n, k);
-    printf("rule,eta,svi0,svik,svik_minus_svi0,bsvik_minus_svik\n");
+    if (ne)
+        printf("grid of %zu step sizes\n", ne);
+    else
+        printf("log search %g..%g\n", so.min_step, so.max_step);
+    printf("# bsvi_svi_search_step_size: diverged = data points frozen; the best step has the "
+           "largest svik_minus_svi0 with none diverged, at most (first diverging)/%g\n",
+           so.margin);
+    printf("rule,eta,svi0,svik,svik_minus_svi0,bsvik_minus_svik,diverged,svik_minus_svi0_se\n");
+    bsvi_step_trial tr[BSVI_STEP_SEARCH_MAX_TRIALS];
     for (size_t r = 0; r < nr; ++r) {
-        bsvi_step_rule rule;
-        if (bsvi_step_rule_from_name(rules[r], &rule) != BSVI_OK) die("unknown rule %s", rules[r]);
-        for (size_t e = 0; e < ne; ++e) {
-            const double eta = parse_double("--etas", etas[e]);
-            double s0 = 0, sk = 0, bk = 0;
-            for (size_t first = 0; first < n; first += B) {
-                const size_t nb = n - first < B ? n - first : B;
-                for (size_t i = 0; i < nb; ++i) rows[i] = ds.valid_first + first + i;
-                make_batch(valid_set(&ds), t.cfg.lik, rows, nb, VALID_BINARIZE_SEED, 0, x);
-                vae_stats st;
-                if (vae_trainer_svi_probe(&t, x, nb, rule, eta, k, first / B, &st))
-                    die("%s", t.err);
-                s0 += st.svi0 * (double)nb;
-                sk += st.svik * (double)nb;
-                bk += st.bsvik * (double)nb;
-            }
-            s0 /= (double)n, sk /= (double)n, bk /= (double)n;
-            if (isfinite(sk))
-                printf("%s,%g,%.4f,%.4f,%.4f,%.4f\n", rules[r], eta, s0, sk, sk - s0, bk - sk);
-            else
-                printf("%s,%g,,,diverged,\n", rules[r], eta);
-            fflush(stdout);
-        }
+        bsvi_step_search_result res;
+        if (vae_trainer_step_search(&t, x, n, rule_of[r], k, &so, tr, BSVI_STEP_SEARCH_MAX_TRIALS,
+                                    &res))
+            die("%s", t.err);
+        for (size_t i = 0; i < res.num_trials; ++i)
+            printf("%s,%g,%.4f,%.4f,%.4f,%.4f,%zu,%.4f\n", rules[r], tr[i].step_size, tr[i].svi0,
+                   tr[i].svik, tr[i].svik_gain, tr[i].bsvik_gain, tr[i].diverged,
+                   tr[i].svik_gain_se);
+        if (res.best == BSVI_STEP_SEARCH_NONE)
+            printf("# %s: no safe step size improves SVI-k over SVI-0 (first diverging %g)\n",
+                   rules[r], res.first_diverging);
+        else
+            printf("# %s: best safe step %g (gain %.4f +- %.4f nats), first diverging %g\n",
+                   rules[r], res.step_size, tr[res.best].svik_gain, tr[res.best].svik_gain_se,
+                   res.first_diverging);
+        fflush(stdout);
     }
     free(x);
     free(rows);
     free_data(&ds);
+    vae_trainer_free(&t);
+    return 0;
+}
+
+/* ---- sample ----------------------------------------------------------------------- */
+
+static int cmd_sample(int argc, char **argv) {
+    const char *ckpt = NULL, *out = NULL;
+    size_t rows = 8, per_row = 6;
+    uint64_t seed = 1;
+    for (int i = 2; i < argc; ++i) {
+        const char *a = argv[i];
+        if (is_help(a)) help("sample");
+        else if (!strcmp(a, "--checkpoint")) ckpt = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--out")) out = need_value(argc, argv, &i);
+        else if (!strcmp(a, "--rows")) rows = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--per-row")) per_row = parse_size(a, need_value(argc, argv, &i));
+        else if (!strcmp(a, "--seed")) seed = parse_size(a, need_value(argc, argv, &i));
+        else die("unknown option %s for sample (vae sample --help lists them)", a);
+    }
+    if (!ckpt || !out) die("sample needs --checkpoint CKPT and --out FILE");
+    if (rows == 0 || rows > 64 || per_row > 64) die("sample: --rows 1..64, --per-row 0..64");
+    vae_trainer t;
+    vae_progress prog;
+    char err[512];
+    if (vae_checkpoint_load(ckpt, &t, &prog, err, sizeof err)) die("%s", err);
+    if (vae_sample_grid(&t, rows, per_row, seed, out, err, sizeof err)) die("%s", err);
+    fprintf(stderr, "vae sample: %s (epoch %llu) -> %s\n", ckpt, (unsigned long long)prog.epoch,
+            out);
     vae_trainer_free(&t);
     return 0;
 }
@@ -962,7 +1097,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "svi-sweep")) return cmd_svi_sweep(argc, argv);
+    if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
     if (is_help(argv[1])) help(NULL);
-    die("unknown command %s (train, eval, svi-sweep)", argv[1]);
+    die("unknown command %s (train, eval, svi-sweep, sample)", argv[1]);
     return 1;
 }

@@ -45,6 +45,9 @@
  * - Both numbers are invariant (up to rounding) to adding one constant to a data point's log
  *   weights: unnormalised log weights are fine.
  *
+ * The evaluator's IWAE-S, whose B*S weights are never held, computes the same two numbers
+ * while it streams them (bsvi_evaluator_set_diagnostics(), evaluate.h).
+ *
  * Trajectory buffers: the k+1 weights of a trajectory come from k+1 different proposals, and
  * a buffer of fewer than 21 slots always has k-hat +INFINITY; the ESS of pi_i w_i is the
  * useful number there (how many slots BSVI's bound really draws on).

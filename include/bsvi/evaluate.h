@@ -20,6 +20,13 @@
  * m being the samples per step of its SVI options, even when the chunk is smaller. The evaluator's workspace grows on
  * demand and is reused.
  *
+ * Weight diagnostics: with bsvi_evaluator_set_diagnostics() on, IWAE-S also yields the
+ * ESS and PSIS k-hat of each data point's S weights (diagnostics.h), the values
+ * bsvi_diagnostics_compute() gives on the B*S log weights, without holding them: ESS from
+ * running max-shifted sums of w and w^2, k-hat from a heap per data point of its M+1
+ * largest log weights (M = bsvi_diagnostics_tail_length(S): 213 for S = 5000), B*(M+1)
+ * doubles in all. Off by default (then nothing of it is allocated or computed).
+ *
  * Thread rules: one handle per thread.
  *
  * Callbacks (the model's, the progress callback): while an evaluation runs it holds the
@@ -111,6 +118,10 @@ BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t ro
 
 /**
  * @brief IWAE-S log-likelihood estimate per data point.
+ *
+ * With diagnostics on (bsvi_evaluator_set_diagnostics()), the same call computes each data
+ * point's ESS and k-hat of its S weights, read afterwards with
+ * bsvi_evaluator_get_diagnostics(); out is the same, bit for bit, either way.
  * @param ev Handle. @param model Model of the same dimension. @param q Proposal (lambda_0).
  * @param S Samples, 1..2^32. @param out Output, batch entries (not NULL).
  * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_ZERO_SIZE, ::BSVI_ERR_OUT_OF_RANGE,
@@ -123,6 +134,50 @@ BSVI_API bsvi_status bsvi_evaluator_set_chunk_rows(bsvi_evaluator *ev, size_t ro
  */
 BSVI_API bsvi_status bsvi_evaluator_iwae(bsvi_evaluator *ev, const bsvi_model *model,
                                          const bsvi_proposal *q, size_t S, double *out);
+
+/**
+ * @brief Turn the importance-weight diagnostics of bsvi_evaluator_iwae() on or off.
+ *
+ * On, each later bsvi_evaluator_iwae() also computes per data point the ESS and the PSIS
+ * k-hat of its S weights, exactly as bsvi_diagnostics_compute() defines them (and with its
+ * conventions: ESS 0 and k-hat NaN for a data point whose weights are all zero, k-hat
+ * +INFINITY when not estimable, e.g. S < 21), read with bsvi_evaluator_get_diagnostics().
+ * The cost: B*(M+1) doubles of heaps (M = bsvi_diagnostics_tail_length(S)), 4B doubles of
+ * results and O(sqrt(S)) of scratch, allocated by the first bsvi_evaluator_iwae() that needs
+ * them (or more of them) and reused; per sample a fused update of the running sums and, for a
+ * weight among its point's M+1 largest so far, a heap update; per data point one tail fit
+ * after the last chunk. Off by default: the estimate then costs nothing more.
+ * Changes no result already computed.
+ * @param ev Handle. @param enabled 1: on, 0: off.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT, ::BSVI_ERR_BAD_VALUE (not 0 or 1),
+ *         ::BSVI_ERR_REENTRANT (the handle is held by a running call; see status.h).
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_set_diagnostics(bsvi_evaluator *ev, int enabled);
+
+/**
+ * @brief ESS and PSIS k-hat of the S weights of each data point of the last successful
+ *        bsvi_evaluator_iwae(), when diagnostics were on for it.
+ *
+ * The values bsvi_diagnostics_compute() returns for that call's B*S log weights: k-hat bit
+ * for bit (the same tail, the same fit), ESS to rounding (its sums are accumulated while the
+ * largest weight is still being found; 1e-14 relative in the tests). Only bsvi_evaluator_iwae() changes
+ * them: a successful call with diagnostics on replaces them, one with diagnostics off removes
+ * them (::BSVI_ERR_BAD_STATE afterwards), a failed one keeps them; BSVI-K and ELBO* leave them
+ * alone. From a callback of a running estimate they are the previous call's.
+ * @param ev Handle. @param batch Must equal that call's batch.
+ * @param ess Output @p batch effective sample sizes, in [1, S] (0 for a data point whose
+ *        weights are all zero), or NULL to skip.
+ * @param khat Output @p batch k-hat values (+INFINITY when not estimable, e.g. S < 21; NaN
+ *        for a data point whose weights are all zero), or NULL to skip.
+ * @return ::BSVI_OK, ::BSVI_ERR_NULL_ARGUMENT (ev NULL), ::BSVI_ERR_BAD_STATE (no successful
+ *         bsvi_evaluator_iwae() yet, or diagnostics were off for the last one),
+ *         ::BSVI_ERR_SIZE_MISMATCH (batch differs from that call's). The outputs are unchanged
+ *         on error.
+ * @since 0.2.0
+ */
+BSVI_API bsvi_status bsvi_evaluator_get_diagnostics(const bsvi_evaluator *ev, size_t batch,
+                                                    double *ess, double *khat);
 
 /**
  * @brief Set the refinement BSVI-K uses (every field of @p options but steps, which is K-1).
