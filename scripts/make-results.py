@@ -391,6 +391,79 @@ def plots(data, runs, img_dir, tmp_dir):
     return made
 
 
+PAPER_RE = re.compile(r"^(%s)-(svi|bsvi-sir-pi)-s(\d+)(-.*)?$" % "|".join(
+    sorted(DATASETS, key=len, reverse=True)))
+
+
+def read_pgm(path):
+    """A binary 8-bit PGM (vae sample): (width, height, bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    fields, pos = [], 0
+    while len(fields) < 4:  # magic, width, height, maxval; '#' comments between
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    if fields[0] != b"P5" or fields[3] != b"255":
+        raise ValueError(f"{path}: not an 8-bit binary PGM")
+    w, h = int(fields[1]), int(fields[2])
+    return w, h, data[pos + 1:pos + 1 + w * h]
+
+
+def figure5(paper_runs, img_dir, tmp_dir):
+    """Figure 5: decoder samples of svi beside bsvi-sir-pi (lowest seed with samples.pgm of
+    each) per data set, from results/paper/runs/NAME/samples.pgm. Returns {data: caption}."""
+    found = {}
+    if not os.path.isdir(paper_runs):
+        return {}
+    for name in sorted(os.listdir(paper_runs)):
+        m = PAPER_RE.match(name)
+        pgm = os.path.join(paper_runs, name, "samples.pgm")
+        if not m or not os.path.isfile(pgm):
+            continue
+        key = (m.group(1), m.group(2))
+        seed = int(m.group(3))
+        if key not in found or seed < found[key][0]:
+            found[key] = (seed, name, pgm)
+    term = terminal()
+    font = "font 'DejaVu Sans,12'" if term == "pngcairo" else ""
+    captions = {}
+    for data in DATASETS:
+        panels = [(meth, found[(data, meth)]) for meth in ("svi", "bsvi-sir-pi")
+                  if (data, meth) in found]
+        if not panels:
+            continue
+        out = os.path.join(img_dir, f"{data}-fig5.png")
+        w0, h0, _ = read_pgm(panels[0][1][2])
+        s = [f"set terminal {term} noenhanced size {max(len(panels) * 2 * w0 + 40, 640)},"
+             f"{2 * h0 + 70} {font}",
+             f"set output '{out}'", "unset key", "unset tics", "unset colorbox",
+             "set palette gray", "set size ratio -1",
+             f"set multiplot layout 1,{len(panels)} title \"{data}: per row one z from the "
+             f"prior, its mean image, 6 draws\""]
+        names = []
+        for meth, (seed, name, pgm) in panels:
+            w, h, px = read_pgm(pgm)
+            dat = os.path.join(tmp_dir, f"{name}.dat")
+            with open(dat, "w") as f:
+                for y in range(h - 1, -1, -1):
+                    f.write(" ".join(str(px[y * w + x]) for x in range(w)) + "\n")
+            s.append(f"set title '{LABEL[meth]} ({name})'")
+            s.append(f"plot '{dat}' matrix with image")
+            names.append(f"{LABEL[meth]}: {name}")
+        s.append("unset multiplot")
+        gnuplot("\n".join(s) + "\n", tmp_dir)
+        captions[data] = out, names
+    return captions
+
+
 def replace_blocks(doc, blocks):
     with open(doc) as f:
         text = f.read()
@@ -433,6 +506,11 @@ def main():
                     blocks[f"{data}-sweep"] = "```\n" + f.read().rstrip("\n") + "\n```\n"
             for p in plots(data, runs, os.path.abspath(a.img), os.path.abspath(tmp)):
                 print("make-results: wrote", os.path.relpath(p, root))
+    for data, (png, names) in figure5("results/paper/runs", os.path.abspath(a.img),
+                                      os.path.abspath(tmp)).items():
+        print("make-results: wrote", os.path.relpath(png, root))
+        blocks[f"{data}-fig5"] = (f"![{data}: decoder samples](img/{os.path.basename(png)})\n\n"
+                                  f"Runs: {'; '.join(names)} (best-validation checkpoints).\n")
     if os.path.isfile(a.doc):
         replace_blocks(a.doc, blocks)
         print("make-results: updated", a.doc)
