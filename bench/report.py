@@ -858,5 +858,9 @@ w("Environment of the timed runs: `OPENBLAS_NUM_THREADS=%s` unless a command set
   "peer with `--threads %s` (`torch.set_num_threads`). Run time of the whole suite: %s s." % (
       M.get("threads", "2"), M.get("threads", "2"), M.get("seconds", "?")))
 
+w("")
+w("The LibTorch host (examples/torch) is timed beside the C host and the peer by "
+  "`bench/torch_step.sh`; its numbers and where its time goes are in docs/torch.md.")
+
 with open(os.path.join(DOCS, "performance.md"), "w") as f:
     f.write("\n".join(out) + "\n")

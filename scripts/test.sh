@@ -19,6 +19,11 @@
 #   6. install into a temporary prefix; build and run against it:
 #      a C consumer via pkg-config, the README sketch, a C consumer via
 #      find_package (shared and static), and a C++ consumer
+#   7. Debian packages (scripts/test-deb.sh): cpack -G DEB in build-deb/, contents, apt-get
+#      install, the consumers against /usr, apt-get purge, the uninstall target; only as
+#      root with CI=true or BSVI_DEB_TEST=1 (it installs packages), skipped otherwise
+#   8. LibTorch host (scripts/test-torch.sh): libtorch-dev, build-torch/, ctest -R torch_;
+#      only with CI=true or BSVI_TORCH=1 (it installs packages), skipped otherwise
 #   bash scripts/test.sh
 set -euo pipefail
 
@@ -297,7 +302,27 @@ step "consumer 3/3: C++ via pkg-config"
     -o "$WORK/consumer_cpp" $(pkg-config --cflags --libs bsvi)
 "$WORK/consumer_cpp"
 
+step "Debian packages: build, check, install, consumers, purge (scripts/test-deb.sh)"
+DEB_RC=0
+bash "$ROOT/scripts/test-deb.sh" || DEB_RC=$?
+if [[ "$DEB_RC" == "77" ]]; then
+    echo "Debian packages: SKIPPED (needs root and CI=true or BSVI_DEB_TEST=1; reason above)"
+elif [[ "$DEB_RC" != "0" ]]; then
+    false
+fi
+
+step "LibTorch host: install libtorch-dev, build examples/torch, agreement + smoke (scripts/test-torch.sh)"
+# about 3 minutes on 2 cores (install 41 s, 510 MB; build 1-2 min; tests 10 s); it installs
+# packages, so only with CI=true or BSVI_TORCH=1 (BSVI_TORCH=0 skips it on CI too)
+if [[ "${BSVI_TORCH:-}" == "1" || ( "${CI:-}" == "true" && "${BSVI_TORCH:-}" != "0" ) ]]; then
+    bash "$ROOT/scripts/test-torch.sh"
+    TORCH_DONE="LibTorch host"
+else
+    echo "LibTorch host: SKIPPED (runs with CI=true or BSVI_TORCH=1)"
+    TORCH_DONE="LibTorch host skipped"
+fi
+
 STEP="summary"
 CBLAS="$(sed -n 's/^BSVI_CBLAS_VENDOR_FOUND:INTERNAL=//p' "$ROOT/build/CMakeCache.txt")"
 echo
-echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), headers C99/C11/C++, TSan, valgrind, fuzz ${FUZZ_EXECS:-?} + ${FUZZ_R_EXECS:-?} (readers) execs, ABI, docs, install, 3 consumers + README sketch; CBLAS=${CBLAS:-?}"
+echo "test.sh: OK in $((SECONDS - START))s: ${N_MAIN} tests (Release, -Werror), ${N_ASAN} tests (ASan+UBSan), headers C99/C11/C++, TSan, valgrind, fuzz ${FUZZ_EXECS:-?} + ${FUZZ_R_EXECS:-?} (readers) execs, ABI, docs, install, 3 consumers + README sketch, ${TORCH_DONE}; CBLAS=${CBLAS:-?}"
