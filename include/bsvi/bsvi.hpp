@@ -73,8 +73,9 @@
 
 #include "bsvi/bsvi.h"
 
-#include <array>
+#include <algorithm>
 #include <atomic>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -272,6 +273,12 @@ struct elbo_star_result {
     std::vector<double> elbo;           /**< ELBO*, batch entries. */
     std::vector<double> kl;             /**< KL*, batch entries. */
     std::vector<double> reconstruction; /**< Reconstruction* = -(ELBO* + KL*), batch entries. */
+};
+
+/** @brief Outcome of bsvi::svi::search_step_size() (bsvi_svi_search_step_size()). */
+struct step_search {
+    std::vector<bsvi_step_trial> trials; /**< The step sizes tried, in increasing order. */
+    bsvi_step_search_result result;      /**< The choice; result.best indexes trials. */
 };
 
 /* =========================================================================================
@@ -1702,6 +1709,73 @@ public:
             [&](bsvi_status s) { detail::check(s, h, bsvi_svi_last_error, "bsvi_svi_run"); });
     }
 
+    /**
+     * @brief Choose the step size by measurement (bsvi_svi_search_step_size()).
+     *
+     * @p batches is called as `f(std::size_t index, const bsvi::model *&m, const
+     * bsvi::proposal *&q)` and sets @p m and @p q to batch @p index's model and proposal (see
+     * ::bsvi_batch_fn: the same index must present the same data and lambda_0 every time).
+     * An exception it throws, or one a callable of a presented model throws, stops the search
+     * and is rethrown here with its type and message. This handle is not changed; apply the
+     * choice with set_step_size(result.result.step_size) when result.result.best is not
+     * ::BSVI_STEP_SEARCH_NONE.
+     * @param batches The callable. @param num_batches Batches per trial, 1..2^32.
+     * @param pi Buffer weights with k+1 slots for the BSVI-k gain, or nullptr for uniform.
+     * @param options Search options, or nullptr for bsvi_step_search_options_default().
+     * @return The trials and the choice.
+     * @throws bsvi::error with the statuses of bsvi_svi_search_step_size().
+     * @throws Whatever @p batches or a presented model's callable threw. @throws std::bad_alloc.
+     */
+    template <class F>
+    [[nodiscard]] step_search search_step_size(F &&batches, std::size_t num_batches,
+                                               const buffer_weights *pi = nullptr,
+                                               const bsvi_step_search_options *options = nullptr) {
+        detail::require(h_.get(), "bsvi::svi::search_step_size");
+        struct ctx_t {
+            std::remove_reference_t<F> *f;
+            std::exception_ptr thrown;
+            std::vector<const model *> seen;
+        };
+        ctx_t ctx{&batches, nullptr, {}};
+        auto tramp = [](void *u, std::size_t index, const bsvi_model **m,
+                        const bsvi_proposal **q) -> int {
+            auto *c = static_cast<ctx_t *>(u);
+            try {
+                const model *mm = nullptr;
+                const proposal *qq = nullptr;
+                (*c->f)(index, mm, qq);
+                if (mm && std::find(c->seen.begin(), c->seen.end(), mm) == c->seen.end()) {
+                    if (mm->exceptions()) (void)mm->exceptions()->take(); /* stale ones */
+                    c->seen.push_back(mm);
+                }
+                *m = mm ? mm->get() : nullptr;
+                *q = qq ? qq->get() : nullptr;
+                return 0;
+            } catch (...) {
+                c->thrown = std::current_exception();
+                return detail::callable_threw;
+            }
+        };
+        step_search out;
+        out.trials.resize(BSVI_STEP_SEARCH_MAX_TRIALS);
+        bsvi_svi *h = h_.get();
+        const bsvi_status s = bsvi_svi_search_step_size(
+            h, tramp, &ctx, num_batches, pi ? pi->get() : nullptr, options, out.trials.data(),
+            out.trials.size(), &out.result);
+        std::exception_ptr from_model;
+        for (const model *mm : ctx.seen) {
+            std::exception_ptr e = mm->exceptions() ? mm->exceptions()->take() : nullptr;
+            if (e && !from_model) from_model = e;
+        }
+        if (s != BSVI_OK) {
+            if (ctx.thrown) std::rethrow_exception(ctx.thrown);
+            if (from_model) std::rethrow_exception(from_model);
+            detail::check(s, h, bsvi_svi_last_error, "bsvi_svi_search_step_size");
+        }
+        out.trials.resize(out.result.num_trials);
+        return out;
+    }
+
     /** @brief Message of the last error (bsvi_svi_last_error()). @return A C string owned by the handle. */
     const char *last_error() const noexcept { return bsvi_svi_last_error(h_.get()); }
 
@@ -2188,6 +2262,28 @@ public:
         std::vector<std::size_t> v(state_->last_bsvi_batch);
         steps_taken(v);
         return v;
+    }
+    /**
+     * @brief Turn on or off the ESS and k-hat of every later iwae() (bsvi_evaluator_set_diagnostics()).
+     * @param enabled On. @return *this. @throws bsvi::error ::BSVI_ERR_REENTRANT.
+     */
+    evaluator &set_diagnostics(bool enabled) {
+        return check(bsvi_evaluator_set_diagnostics(h_.get(), enabled ? 1 : 0),
+                     "bsvi_evaluator_set_diagnostics");
+    }
+    /**
+     * @brief ESS and PSIS k-hat of the S weights of each data point of the last successful
+     *        iwae() with diagnostics on (bsvi_evaluator_get_diagnostics()).
+     * @param batch That call's batch. @return ess and khat, @p batch entries each.
+     * @throws bsvi::error ::BSVI_ERR_BAD_STATE (no such estimate), ::BSVI_ERR_SIZE_MISMATCH.
+     */
+    [[nodiscard]] weight_diagnostics diagnostics(std::size_t batch) const {
+        weight_diagnostics d;
+        d.ess.resize(batch);
+        d.khat.resize(batch);
+        detail::check(bsvi_evaluator_get_diagnostics(h_.get(), batch, d.ess.data(), d.khat.data()),
+                      h_.get(), bsvi_evaluator_last_error, "bsvi_evaluator_get_diagnostics");
+        return d;
     }
     /** @brief Data points frozen in the last BSVI-K estimate. @return The count. */
     std::size_t num_frozen() const noexcept { return bsvi_evaluator_num_frozen(h_.get()); }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -1146,6 +1147,77 @@ void test_threads() {
 
 }  // namespace
 
+// ---- the step-size search and the evaluator's diagnostics -------------------------------------
+
+void test_step_search() {
+    throwing_likelihood tl;
+    tl.lg = make_lingauss();
+    for (double &v : tl.lg.x) v *= 6.0; // posteriors far from the prior: refinement gains
+    std::shared_ptr<bool> armed = tl.armed;
+    bsvi::model m(kD);
+    m.set_likelihood(tl);
+    bsvi::proposal q(kB, kD);
+    const std::vector<double> zeros(kB * kD, 0.0);
+    q.set_params(zeros, zeros); // the prior: SVI has much to gain
+    bsvi::svi s(kD);
+    s.set_steps(5).set_seed(3);
+    auto batches = [&](std::size_t, const bsvi::model *&mm, const bsvi::proposal *&qq) {
+        mm = &m;
+        qq = &q;
+    };
+    const bsvi::step_search r = s.search_step_size(batches, 2);
+    if (std::getenv("BSVI_TEST_VERBOSE"))
+        for (const bsvi_step_trial &t : r.trials)
+            std::fprintf(stderr, "eta %g gain %g se %g diverged %zu\n", t.step_size, t.svik_gain,
+                         t.svik_gain_se, t.diverged);
+    CHECK(!r.trials.empty() && r.trials.size() == r.result.num_trials);
+    CHECK(r.result.best != BSVI_STEP_SEARCH_NONE);
+    if (r.result.best != BSVI_STEP_SEARCH_NONE) {
+        CHECK(r.trials[r.result.best].svik_gain > 0.0);
+        CHECK(r.trials[r.result.best].points == 2 * kB);
+    }
+    const bsvi::step_search r2 = s.search_step_size(batches, 2); // reproducible
+    CHECK(r2.trials.size() == r.trials.size() &&
+          std::memcmp(r2.trials.data(), r.trials.data(), r.trials.size() * sizeof r.trials[0]) == 0);
+    bsvi_step_search_options o = bsvi_step_search_options_default();
+    const double grid[2] = {1e-2, 1e-1};
+    o.grid = grid;
+    o.grid_size = 2;
+    CHECK(s.search_step_size(batches, 1, nullptr, &o).trials.size() == 2);
+
+    // exceptions of the batch callable and of the model's callable come back as they were
+    bool throw_batch = false;
+    auto bad = [&](std::size_t i, const bsvi::model *&mm, const bsvi::proposal *&qq) {
+        if (throw_batch && i == 1) throw std::domain_error("boom");
+        mm = &m;
+        qq = &q;
+    };
+    expect_boom(throw_batch, [&] { (void)s.search_step_size(bad, 2, nullptr, &o); },
+                "search_step_size: batch callable");
+    expect_boom(*armed, [&] { (void)s.search_step_size(batches, 2, nullptr, &o); },
+                "search_step_size: model callable");
+    // a status error carries the handle's message
+    bsvi::svi s0(kD);
+    s0.set_steps(0);
+    CHECK_THROWS((void)s0.search_step_size(batches, 1), const bsvi::error, e,
+                 { CHECK(e.status() == BSVI_ERR_BAD_STATE); CHECK(contains(e.what(), "k = 0")); });
+    auto none = [&](std::size_t, const bsvi::model *&, const bsvi::proposal *&) {};
+    CHECK_THROWS((void)s.search_step_size(none, 1), const bsvi::error, e,
+                 { CHECK(e.status() == BSVI_ERR_CALLBACK_FAILED); });
+
+    // evaluator diagnostics of IWAE-S
+    bsvi::evaluator ev(kD);
+    ev.set_diagnostics(true);
+    (void)ev.iwae(m, q, 500);
+    const bsvi::weight_diagnostics d = ev.diagnostics(kB);
+    CHECK(d.ess.size() == kB && d.khat.size() == kB);
+    for (std::size_t b = 0; b < kB; ++b) CHECK(d.ess[b] >= 1.0 && d.ess[b] <= 500.0 && !std::isnan(d.khat[b]));
+    ev.set_diagnostics(false);
+    (void)ev.iwae(m, q, 100);
+    CHECK_THROWS((void)ev.diagnostics(kB), const bsvi::error, e,
+                 { CHECK(e.status() == BSVI_ERR_BAD_STATE); });
+}
+
 int main() {
     struct test {
         const char *name;
@@ -1162,6 +1234,7 @@ int main() {
         {"moves", test_moves},
         {"progress", test_progress},
         {"threads", test_threads},
+        {"step_search", test_step_search},
     };
     for (const test &t : tests) {
         const int before = g_failures;
