@@ -36,15 +36,19 @@ typedef struct search {
     size_t *taken; /* B, grown */
     size_t taken_cap;
     char *err;
+    size_t broken[BSVI_STEP_SEARCH_MAX_TRIALS]; /* per trial: points SVI took to zero density */
 } search;
 
 static const char FN[] = "bsvi_svi_search_step_size";
 
-/* Coarse points of a log search: min * factor^j <= max (with a relative tolerance). */
+/* Coarse points of a log search: min * factor^j <= max (to a relative 1e-9 of the exponent),
+ * then max itself when the last power falls short of it. */
 static size_t coarse_points(const bsvi_step_search_options *o) {
     const double span = log(o->max_step / o->min_step) / log(o->factor);
     if (!(span < (double)BSVI_STEP_SEARCH_MAX_TRIALS)) return BSVI_STEP_SEARCH_MAX_TRIALS + 1;
-    return (size_t)floor(span + 1e-9) + 1;
+    const size_t m = (size_t)floor(span + 1e-9) + 1;
+    /* max_step itself closes the grid when the powers of factor miss it */
+    return o->min_step * pow(o->factor, (double)(m - 1)) < o->max_step * (1.0 - 1e-9) ? m + 1 : m;
 }
 
 static bsvi_status check_options(const bsvi_step_search_options *o, size_t capacity, char *err) {
@@ -97,9 +101,9 @@ static bsvi_status check_options(const bsvi_step_search_options *o, size_t capac
 }
 
 /* Refines every batch at step size eta and sums the trial's statistics. */
-static bsvi_status run_trial(search *s, double eta, bsvi_step_trial *out) {
+static bsvi_status run_trial(search *s, double eta, bsvi_step_trial *out, size_t *broken) {
     const size_t K1 = s->k + 1;
-    size_t n = 0, zero = 0, diverged = 0;
+    size_t n = 0, zero = 0, diverged = 0, brk = 0;
     double s0 = 0.0, sk = 0.0, sb = 0.0, gmean = 0.0, gm2 = 0.0; /* Welford for the gain */
     bsvi_status st = bsvi_svi_set_step_size(s->svi, eta);
     if (st != BSVI_OK)
@@ -133,13 +137,17 @@ static bsvi_status run_trial(search *s, double eta, bsvi_step_trial *out) {
         for (size_t i = 0; i < B; ++i) {
             const double *w = s->lw + i * K1;
             if (s->taken[i] < s->k) ++diverged;
-            if (!isfinite(w[0]) || !isfinite(w[s->k])) {
+            const double d = w[s->k] - w[0];
+            if (!isfinite(d)) {
+                /* left out; a zero (or overflowing) weight the refinement produced from a
+                 * point of finite SVI-0 also disqualifies the step size (a zero w_0 is the
+                 * same draw for every step size: no step size is to blame for it) */
                 ++zero;
+                if (isfinite(w[0])) ++brk;
                 continue;
             }
             double mx = -INFINITY, sum = 0.0;
             for (size_t j = 0; j < K1; ++j) bsvi__lse_push(&mx, &sum, s->logpi[j] + w[j]);
-            const double d = w[s->k] - w[0];
             ++n;
             s0 += w[0];
             sk += w[s->k];
@@ -153,6 +161,7 @@ static bsvi_status run_trial(search *s, double eta, bsvi_step_trial *out) {
     out->step_size = eta;
     out->points = n;
     out->zero_points = zero;
+    *broken = brk;
     out->diverged = diverged;
     const double dn = (double)n;
     out->svi0 = n ? s0 / dn : -INFINITY;
@@ -163,17 +172,18 @@ static bsvi_status run_trial(search *s, double eta, bsvi_step_trial *out) {
     return BSVI_OK;
 }
 
-/* The smallest diverging step, and the best safe trial (BSVI_STEP_SEARCH_NONE: none). */
-static size_t choose(const bsvi_step_trial *t, size_t n, double margin, double *first_div,
-                     double *safe) {
+/* The smallest step at which a point diverged or was refined to zero density, and the best
+ * safe trial (BSVI_STEP_SEARCH_NONE: none). */
+static size_t choose(const bsvi_step_trial *t, const size_t *broken, size_t n, double margin,
+                     double *first_div, double *safe) {
     double fd = INFINITY;
     for (size_t i = 0; i < n; ++i)
-        if (t[i].diverged > 0 && t[i].step_size < fd) fd = t[i].step_size;
+        if ((t[i].diverged > 0 || broken[i] > 0) && t[i].step_size < fd) fd = t[i].step_size;
     *first_div = fd;
     *safe = fd / margin;
     size_t best = BSVI_STEP_SEARCH_NONE;
     for (size_t i = 0; i < n; ++i) {
-        if (t[i].diverged > 0 || t[i].zero_points > 0 || t[i].points == 0) continue;
+        if (t[i].diverged > 0 || broken[i] > 0 || t[i].points == 0) continue;
         if (t[i].step_size > *safe || !(t[i].svik_gain > 0.0)) continue;
         if (best == BSVI_STEP_SEARCH_NONE || t[i].svik_gain > t[best].svik_gain ||
             (t[i].svik_gain == t[best].svik_gain && t[i].step_size < t[best].step_size))
@@ -188,12 +198,17 @@ static int tried(const bsvi_step_trial *t, size_t n, double eta) {
     return 0;
 }
 
-static void sort_trials(bsvi_step_trial *t, size_t n) {
+static void sort_trials(bsvi_step_trial *t, size_t *broken, size_t n) {
     for (size_t i = 1; i < n; ++i) {
         const bsvi_step_trial x = t[i];
+        const size_t bx = broken[i];
         size_t j = i;
-        for (; j > 0 && t[j - 1].step_size > x.step_size; --j) t[j] = t[j - 1];
+        for (; j > 0 && t[j - 1].step_size > x.step_size; --j) {
+            t[j] = t[j - 1];
+            broken[j] = broken[j - 1];
+        }
         t[j] = x;
+        broken[j] = bx;
     }
 }
 
@@ -211,7 +226,7 @@ static bsvi_status grid_search(search *s, const bsvi_step_search_options *o, bsv
         ++ng;
     }
     for (size_t i = 0; i < ng; ++i) {
-        bsvi_status st = run_trial(s, g[i], &t[*n]);
+        bsvi_status st = run_trial(s, g[i], &t[*n], &s->broken[*n]);
         if (st != BSVI_OK) return st;
         ++*n;
     }
@@ -226,11 +241,12 @@ static bsvi_status log_search(search *s, const bsvi_step_search_options *o, bsvi
     for (size_t j = 0; j < coarse; ++j) {
         double eta = o->min_step * pow(o->factor, (double)j);
         if (eta > o->max_step) eta = o->max_step;
-        bsvi_status st = run_trial(s, eta, &t[*n]);
+        bsvi_status st = run_trial(s, eta, &t[*n], &s->broken[*n]);
         if (st != BSVI_OK) return st;
-        const bsvi_step_trial *c = &t[(*n)++];
-        if (c->diverged > 0) break; /* larger steps only diverge more */
-        if (c->zero_points == 0 && c->svik_gain > best_gain) {
+        const size_t ci = (*n)++;
+        const bsvi_step_trial *c = &t[ci];
+        if (c->diverged > 0 || s->broken[ci] > 0) break; /* larger steps only diverge more */
+        if (c->svik_gain > best_gain) {
             best_gain = c->svik_gain;
             best_se = c->svik_gain_se;
             falls = 0;
@@ -244,7 +260,7 @@ static bsvi_status log_search(search *s, const bsvi_step_search_options *o, bsvi
     }
     double ratio = o->factor, first_div, safe;
     for (size_t r = 0; r < o->refinements; ++r) {
-        const size_t b = choose(t, *n, o->margin, &first_div, &safe);
+        const size_t b = choose(t, s->broken, *n, o->margin, &first_div, &safe);
         if (b == BSVI_STEP_SEARCH_NONE) break;
         ratio = sqrt(ratio);
         const double centre = t[b].step_size;
@@ -252,9 +268,9 @@ static bsvi_status log_search(search *s, const bsvi_step_search_options *o, bsvi
         for (int c = 0; c < 2; ++c) {
             const double eta = cand[c];
             if (eta < o->min_step * (1.0 - 1e-12) || eta > o->max_step * (1.0 + 1e-12)) continue;
-            choose(t, *n, o->margin, &first_div, &safe);
+            choose(t, s->broken, *n, o->margin, &first_div, &safe);
             if (eta > safe || tried(t, *n, eta)) continue;
-            bsvi_status st = run_trial(s, eta, &t[*n]);
+            bsvi_status st = run_trial(s, eta, &t[*n], &s->broken[*n]);
             if (st != BSVI_OK) return st;
             ++*n;
         }
@@ -294,7 +310,7 @@ bsvi_status bsvi_svi_search_step_size(bsvi_svi *svi, bsvi_batch_fn batches, void
         st = bsvi__fail(err, BSVI_ERR_ZERO_SIZE, "%s: num_batches is 0", FN);
         goto done;
     }
-    if (num_batches > ((size_t)1 << 32)) {
+    if ((uint64_t)num_batches > ((uint64_t)1 << 32)) {
         st = bsvi__fail(err, BSVI_ERR_OUT_OF_RANGE, "%s: num_batches = %zu exceeds 2^32", FN,
                         num_batches);
         goto done;
@@ -338,15 +354,14 @@ bsvi_status bsvi_svi_search_step_size(bsvi_svi *svi, bsvi_batch_fn batches, void
     st = o.grid ? grid_search(&s, &o, t, &n) : log_search(&s, &o, t, &n);
     if (st != BSVI_OK) goto done;
 
-    sort_trials(t, n);
+    sort_trials(t, s.broken, n);
     bsvi_step_search_result r;
     memset(&r, 0, sizeof r);
     r.num_trials = n;
-    r.best = choose(t, n, o.margin, &r.first_diverging, &r.safe_limit);
+    r.best = choose(t, s.broken, n, o.margin, &r.first_diverging, &r.safe_limit);
     r.step_size = r.best == BSVI_STEP_SEARCH_NONE ? NAN : t[r.best].step_size;
     memcpy(trials, t, n * sizeof *t);
     *result = r;
-    err[0] = '\0';
 done:
     bsvi_trajectory_destroy(s.traj);
     bsvi_svi_destroy(s.svi);

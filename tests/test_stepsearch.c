@@ -295,9 +295,11 @@ static void test_errors(void **state) {
               BSVI_ERR_NULL_ARGUMENT);
     TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, 0, NULL, NULL, t, CAP, &r),
               BSVI_ERR_ZERO_SIZE);
-    TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, ((size_t)1 << 32) + 1, NULL,
-                                        NULL, t, CAP, &r),
-              BSVI_ERR_OUT_OF_RANGE);
+    if (sizeof(size_t) > 4)
+        TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f,
+                                            (size_t)(((uint64_t)1 << 32) + 1), NULL, NULL, t,
+                                            CAP, &r),
+                  BSVI_ERR_OUT_OF_RANGE);
     TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, NULL, t, 3, &r),
               BSVI_ERR_SIZE_MISMATCH);
     assert_non_null(strstr(bsvi_svi_last_error(f->svi), "capacity"));
@@ -317,6 +319,13 @@ static void test_errors(void **state) {
               BSVI_ERR_OUT_OF_RANGE);
     o = bsvi_step_search_options_default();
     o.margin = 0.5;
+    TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, &o, t, CAP, &r),
+              BSVI_ERR_BAD_VALUE);
+    o.margin = NAN;
+    TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, &o, t, CAP, &r),
+              BSVI_ERR_BAD_VALUE);
+    o = bsvi_step_search_options_default();
+    o.max_step = INFINITY;
     TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, &o, t, CAP, &r),
               BSVI_ERR_BAD_VALUE);
     o = bsvi_step_search_options_default();
@@ -396,6 +405,71 @@ static void test_errors(void **state) {
     bsvi_svi_destroy(s0);
 }
 
+/* A likelihood of zero at data point 0 of its view (every z): log w_0 = log w_k = -INFINITY
+ * there at every step size. */
+static int zero_first(size_t n, size_t dim, const double *z, const size_t *data_index,
+                      double *log_density, double *grad, void *user_data) {
+    const int rc = lg_likelihood(n, dim, z, data_index, log_density, grad, user_data);
+    for (size_t r = 0; r < n; ++r)
+        if (data_index[r] == 0) log_density[r] = -INFINITY;
+    return rc;
+}
+
+static void test_zero_point_and_closing_step(void **state) {
+    fixture *f = (fixture *)*state;
+    TU_OK(bsvi_model_set_likelihood(f->models[0], zero_first, &f->views[0]));
+    /* a log search whose powers of sqrt(10) miss max_step: 1e-3, 3.16e-3, 1e-2, 3.16e-2, then
+     * 0.05 */
+    bsvi_step_search_options o = bsvi_step_search_options_default();
+    o.min_step = 1e-3;
+    o.max_step = 0.05;
+    o.refinements = 0;
+    bsvi_step_trial t[5];
+    bsvi_step_search_result r;
+    TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, &o, t, 4, &r),
+              BSVI_ERR_SIZE_MISMATCH); /* 5 coarse points */
+    TU_OK(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, &o, t, 5, &r));
+    assert_int_equal(r.num_trials, 5);
+    TU_NEAR(t[4].step_size, 0.05, 0.0);
+    for (size_t i = 0; i < r.num_trials; ++i) {
+        assert_int_equal(t[i].zero_points, 1); /* the zero point is left out alike */
+        assert_int_equal(t[i].points, 29);
+        assert_int_equal(t[i].diverged, 0);
+    }
+    assert_true(isinf(r.first_diverging) && isinf(r.safe_limit));
+    assert_true(r.best != BSVI_STEP_SEARCH_NONE); /* and does not block the choice */
+    for (size_t i = 0; i < r.num_trials; ++i) assert_true(t[i].svik_gain <= t[r.best].svik_gain);
+}
+
+static void test_failure_keeps_outputs(void **state) {
+    fixture *f = (fixture *)*state;
+    bsvi_step_trial t[BSVI_STEP_SEARCH_MAX_TRIALS];
+    bsvi_step_search_result r;
+    for (size_t i = 0; i < BSVI_STEP_SEARCH_MAX_TRIALS; ++i) t[i].step_size = TU_SENTINEL;
+    memset(&r, 0x5a, sizeof r);
+    const bsvi_step_search_result before = r;
+    bsvi_svi_options ob, oa;
+    TU_OK(bsvi_svi_get_options(f->svi, &ob));
+    f->calls = 0;
+    f->fail_at = 8; /* the third trial's second batch */
+    TU_STATUS(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, NULL, t,
+                                        BSVI_STEP_SEARCH_MAX_TRIALS, &r),
+              BSVI_ERR_CALLBACK_FAILED);
+    f->fail_at = 0;
+    assert_memory_equal(&r, &before, sizeof r);
+    for (size_t i = 0; i < BSVI_STEP_SEARCH_MAX_TRIALS; ++i)
+        TU_NEAR(t[i].step_size, TU_SENTINEL, 0.0);
+    TU_OK(bsvi_svi_get_options(f->svi, &oa));
+    assert_memory_equal(&ob, &oa, sizeof ob);
+    uint64_t seed, counter, id;
+    TU_OK(bsvi_svi_get_stream(f->svi, &seed, &counter, &id));
+    assert_int_equal(counter, 40);
+    /* the message stays until the next failure: a success does not clear it */
+    TU_OK(bsvi_svi_search_step_size(f->svi, batch_cb, f, NB, NULL, NULL, t,
+                                    BSVI_STEP_SEARCH_MAX_TRIALS, &r));
+    assert_true(r.best != BSVI_STEP_SEARCH_NONE);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_grid_matches_direct_runs, setup, teardown),
@@ -403,6 +477,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_buffer_weights, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_safe_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_point_and_closing_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_keeps_outputs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

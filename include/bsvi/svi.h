@@ -434,7 +434,8 @@ typedef struct bsvi_step_search_options {
     const double *grid;
     size_t grid_size;   /**< Entries of grid (ignored when grid is NULL). Default 0. */
     double min_step;    /**< Log search: smallest step tried, finite, > 0. Default 1e-4. */
-    double max_step;    /**< Log search: largest step tried, >= min_step. Default 1. */
+    double max_step;    /**< Log search: largest step tried (the coarse grid ends with it),
+                             finite, >= min_step. Default 1. */
     double factor;      /**< Log search: ratio of the coarse grid, > 1. Default sqrt(10). */
     size_t refinements; /**< Log search: rounds around the best, each halving the log
                              spacing, 0..8. Default 2. */
@@ -446,8 +447,9 @@ typedef struct bsvi_step_search_options {
 typedef struct bsvi_step_trial {
     double step_size;     /**< eta tried. */
     size_t points;        /**< Data points whose log w_0 and log w_k are both finite. */
-    size_t zero_points;   /**< Data points left out (log w_0 or log w_k = -INFINITY). */
-    size_t diverged;      /**< Data points whose refinement diverged (stopped early). */
+    size_t zero_points;   /**< Data points left out: log w_0 or log w_k is -INFINITY. */
+    size_t diverged;      /**< Data points whose refinement diverged (frozen: their weights
+                               stay valid and are counted in the means). */
     double svi0;          /**< Mean log w_0 over the counted points (SVI-0). */
     double svik;          /**< Mean log w_k over the counted points (SVI-k). */
     double svik_gain;     /**< Mean of log w_k - log w_0 over the counted points. */
@@ -460,7 +462,8 @@ typedef struct bsvi_step_search_result {
     size_t num_trials;      /**< Trials written, sorted by increasing step size. */
     size_t best;            /**< Index of the chosen trial, or ::BSVI_STEP_SEARCH_NONE. */
     double step_size;       /**< The chosen step size, or NaN when best is NONE. */
-    double first_diverging; /**< Smallest step tried at which a point diverged (+INFINITY: none). */
+    double first_diverging; /**< Smallest step tried at which a point diverged, or was refined
+                                 from a finite SVI-0 to zero density (+INFINITY: none). */
     double safe_limit;      /**< first_diverging / margin: no larger step is chosen. */
 } bsvi_step_search_result;
 
@@ -484,21 +487,31 @@ BSVI_API bsvi_step_search_options bsvi_step_search_options_default(void);
  * counter now) and its data-point id offset, the same for every step size, so trials differ
  * by the step size alone and their gains are compared point by point.
  *
- * Grid: every given step size is tried. Log search: min_step * factor^j upward, stopping at
- * max_step, at the first step where a point diverges, or after two successive falls of the
- * gain below the best; then @c refinements rounds each try the geometric midpoints on both
- * sides of the best so far (halving the log spacing).
+ * Grid: every distinct given step size is tried (repeats once). Log search: the coarse grid
+ * min_step * factor^j (j = 0, 1, ...) up to max_step, closed by max_step itself, tried upward
+ * and stopped at the first step where a point diverges or is refined to zero density, or,
+ * once the best gain exceeds twice its standard error, after two successive trials each
+ * below the one before; then @c refinements rounds each try the geometric midpoints on both
+ * sides of the best so far (halving the log spacing), within [min_step, max_step] and at
+ * most safe_limit.
  *
- * The best trial: among the trials with no diverged and no zero point and a step size at
- * most safe_limit = first_diverging / margin, the one with the largest svik_gain, if that
- * gain is > 0 (ties: the smaller step). Otherwise ::BSVI_STEP_SEARCH_NONE: no step size
- * tried refines safely, so run smaller step sizes (or fix the model) before training.
- * Apply the choice with bsvi_svi_set_step_size(svi, result.step_size).
+ * Statistics: the means are over the points whose log w_0 and log w_k are finite; a
+ * diverged point is frozen (see ::BSVI_DIVERGENCE_FREEZE), its weights stay valid and enter
+ * the means. The best trial: among the trials with no diverged point, no point refined from
+ * a finite log w_0 to log w_k = -INFINITY, and a step size at most safe_limit =
+ * first_diverging / margin, the one with the largest svik_gain, if that gain is > 0 (ties:
+ * the smaller step). A point whose log w_0 is -INFINITY is left out of every trial alike
+ * (it is the same draw at every step size) and does not disqualify any. Otherwise
+ * ::BSVI_STEP_SEARCH_NONE: no step size tried refines safely, so run smaller step sizes (or
+ * fix the model) before training. A gain within about two standard errors of 0 is noise:
+ * compare svik_gain with svik_gain_se. Apply the choice with
+ * bsvi_svi_set_step_size(svi, result.step_size).
  *
  * Cost: one bsvi_svi_run() per batch and trial (trials * num_batches * (k+1) batched
  * callbacks). Allocates a scratch SVI handle and trajectory per call (released before it
- * returns). @p svi is held during the call (status.h) and is not changed: its options and
- * stream are as before, and on error only its last error message is set.
+ * returns). @p svi is held during the call (status.h) and is not changed: its options,
+ * stream and counters are as before, and on error only its last error message is set. Its
+ * progress callback is not called.
  * @param svi Configured SVI handle, k >= 1.
  * @param batches Host callback presenting each batch (not NULL).
  * @param user_data Passed to @p batches; not owned.
@@ -506,21 +519,24 @@ BSVI_API bsvi_step_search_options bsvi_step_search_options_default(void);
  * @param pi Buffer weights with k+1 slots for bsvik_gain (read only), or NULL for uniform.
  * @param options Search options, or NULL for bsvi_step_search_options_default().
  * @param trials Output array of @p capacity trials (not NULL).
- * @param capacity Entries of @p trials: at least the grid size, or
- *        ::BSVI_STEP_SEARCH_MAX_TRIALS for a log search.
+ * @param capacity Entries of @p trials: at least the grid size; for a log search at least
+ *        the coarse points plus 2 per refinement (::BSVI_STEP_SEARCH_MAX_TRIALS always
+ *        suffices).
  * @param result Output (not NULL).
  * @return ::BSVI_OK (also when best is ::BSVI_STEP_SEARCH_NONE), ::BSVI_ERR_NULL_ARGUMENT
  *         (svi, batches, trials or result NULL), ::BSVI_ERR_ZERO_SIZE (num_batches 0; a grid
  *         of size 0), ::BSVI_ERR_OUT_OF_RANGE (num_batches above 2^32; a grid of more than
- *         ::BSVI_STEP_SEARCH_MAX_TRIALS; a log search needing more coarse points than that;
- *         refinements above 8), ::BSVI_ERR_BAD_VALUE (a grid entry, min_step, max_step,
- *         factor or margin outside its domain), ::BSVI_ERR_SIZE_MISMATCH (capacity too
- *         small; pi's size != k+1; a batch's model or proposal of another dimension),
- *         ::BSVI_ERR_BAD_STATE (k = 0; a model without a
- *         likelihood), ::BSVI_ERR_CALLBACK_FAILED (@p batches returned non-zero or a NULL
- *         pointer, or a model callback failed), ::BSVI_ERR_CALLBACK_NAN,
- *         ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT (@p svi is held by a running call).
- *         On error the outputs are unchanged.
+ *         ::BSVI_STEP_SEARCH_MAX_TRIALS; a log search whose coarse points plus 2 per
+ *         refinement exceed that; refinements above 8; samples per step * dim beyond the
+ *         generator's range, as in bsvi_svi_run()), ::BSVI_ERR_BAD_VALUE (a grid entry,
+ *         min_step, max_step, factor or margin outside its domain), ::BSVI_ERR_SIZE_MISMATCH
+ *         (capacity too small; pi's size != k+1; a batch's model or proposal of another
+ *         dimension), ::BSVI_ERR_BAD_STATE (k = 0; a model without a likelihood; the
+ *         analytic-KL gradient with a host prior), ::BSVI_ERR_CALLBACK_FAILED (@p batches
+ *         returned non-zero or a NULL pointer, or a model callback failed),
+ *         ::BSVI_ERR_CALLBACK_NAN, ::BSVI_ERR_NUMERIC (a non-finite step direction at
+ *         lambda_0, as in bsvi_svi_run()), ::BSVI_ERR_NO_MEMORY, ::BSVI_ERR_REENTRANT (@p svi
+ *         is held by a running call). On error the outputs are unchanged.
  * @since 0.2.0
  */
 BSVI_API bsvi_status bsvi_svi_search_step_size(bsvi_svi *svi, bsvi_batch_fn batches,
