@@ -34,17 +34,6 @@ static const char *repo_root(void)
     return root;
 }
 
-/* Fail unless the call returns `expected` and the header lists it (tests/support/statusdoc.c
- * reads include/bsvi/diagnostics.h with the other headers). */
-#define DOC_STATUS(fn, expr, expected)                                                        \
-    do {                                                                                      \
-        TU_STATUS(expr, expected);                                                            \
-        if (sd_documented(fn, expected) != 1) {                                               \
-            fail_msg("%s returns %s, which its header does not list", fn,                     \
-                     sd_status_name(expected));                                               \
-        }                                                                                     \
-    } while (0)
-
 /* ---- helpers ------------------------------------------------------------------------- */
 
 static double rel_err(double a, double b)

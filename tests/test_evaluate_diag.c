@@ -21,15 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define DOC_STATUS(fn, expr, expected)                                                        \
-    do {                                                                                      \
-        TU_STATUS(expr, expected);                                                            \
-        if (sd_documented(fn, expected) != 1) {                                               \
-            fail_msg("%s returns %s, which its header does not list", fn,                     \
-                     sd_status_name(expected));                                               \
-        }                                                                                     \
-    } while (0)
-
 /* ---- a model with varied weight tails ------------------------------------------------ */
 
 /* The likelihood: the linear-Gaussian one, with zero densities by `zero`:

@@ -18,16 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Fail unless the call returns `expected` and the header of `fn` lists it. */
-#define DOC_STATUS(fn, expr, expected)                                                             \
-    do {                                                                                           \
-        TU_STATUS(expr, expected);                                                                 \
-        if (sd_documented(fn, expected) != 1) {                                                    \
-            fail_msg("%s returns %s, which its header does not list", fn,                          \
-                     sd_status_name(expected));                                                    \
-        }                                                                                          \
-    } while (0)
-
 static void test_lists_well_formed(void **state)
 {
     (void)state;

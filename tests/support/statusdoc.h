@@ -30,4 +30,15 @@ const char *sd_status_name(bsvi_status st);
  * copied into buf (size n). */
 const char *sd_call_name(const char *call, char *buf, size_t n);
 
+/* In a CMocka test (after testutil.h): fail unless expr returns `expected` and fn's header
+ * lists that status. */
+#define DOC_STATUS(fn, expr, expected)                                                        \
+    do {                                                                                      \
+        TU_STATUS(expr, expected);                                                            \
+        if (sd_documented(fn, expected) != 1) {                                               \
+            fail_msg("%s returns %s, which its header does not list", fn,                     \
+                     sd_status_name(expected));                                               \
+        }                                                                                     \
+    } while (0)
+
 #endif /* BSVI_STATUSDOC_H */
