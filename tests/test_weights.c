@@ -14,16 +14,6 @@
 
 #define NMAX 8
 
-/* Fail unless the call returns `expected` and weights.h lists it for `fn`. */
-#define W_STATUS(fn, expr, expected)                                                               \
-    do {                                                                                           \
-        TU_STATUS(expr, expected);                                                                 \
-        if (sd_documented(fn, expected) != 1) {                                                    \
-            fail_msg("%s returns %s, which its header does not list", fn,                          \
-                     sd_status_name(expected));                                                    \
-        }                                                                                          \
-    } while (0)
-
 /* ---- helpers ---------------------------------------------------------------------- */
 
 /* Everything observable on a weights handle. */
@@ -182,16 +172,16 @@ static void test_create_and_limits(void **state)
 {
     (void)state;
     bsvi_buffer_weights *w = (bsvi_buffer_weights *)(void *)&w;
-    W_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(0, &w), BSVI_ERR_ZERO_SIZE);
+    DOC_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(0, &w), BSVI_ERR_ZERO_SIZE);
     assert_null(w);
     w = (bsvi_buffer_weights *)(void *)&w;
-    W_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(BSVI_MAX_STEPS + 2, &w),
+    DOC_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(BSVI_MAX_STEPS + 2, &w),
              BSVI_ERR_OUT_OF_RANGE);
     assert_null(w);
-    W_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(3, NULL),
+    DOC_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(3, NULL),
              BSVI_ERR_NULL_ARGUMENT);
     /* The largest size is accepted. */
-    W_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(BSVI_MAX_STEPS + 1, &w),
+    DOC_STATUS("bsvi_buffer_weights_create", bsvi_buffer_weights_create(BSVI_MAX_STEPS + 1, &w),
              BSVI_OK);
     assert_int_equal(bsvi_buffer_weights_size(w), BSVI_MAX_STEPS + 1);
     double pos = -1.0;
@@ -230,27 +220,27 @@ static void test_probs_logits_round_trip(void **state)
     (void)state;
     bsvi_buffer_weights *w = make_w(4);
     const double p4[4] = {0.1, 0.2, 0.3, 0.4};
-    W_STATUS("bsvi_buffer_weights_set_probs", bsvi_buffer_weights_set_probs(w, p4, 4), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_set_probs", bsvi_buffer_weights_set_probs(w, p4, 4), BSVI_OK);
     double pi[4], a[4], pos;
-    W_STATUS("bsvi_buffer_weights_get_probs", bsvi_buffer_weights_get_probs(w, pi, 4), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_get_probs", bsvi_buffer_weights_get_probs(w, pi, 4), BSVI_OK);
     for (size_t i = 0; i < 4; ++i) {
         TU_NEAR(pi[i], p4[i], 1e-15);
     }
     /* pi = softmax(logits) */
-    W_STATUS("bsvi_buffer_weights_get_logits", bsvi_buffer_weights_get_logits(w, a, 4), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_get_logits", bsvi_buffer_weights_get_logits(w, a, 4), BSVI_OK);
     {
         const double l = bsvi_logsumexp(a, 4);
         for (size_t i = 0; i < 4; ++i) {
             TU_NEAR(exp(a[i] - l), p4[i], 1e-15);
         }
     }
-    W_STATUS("bsvi_buffer_weights_mean_position", bsvi_buffer_weights_mean_position(w, &pos),
+    DOC_STATUS("bsvi_buffer_weights_mean_position", bsvi_buffer_weights_mean_position(w, &pos),
              BSVI_OK);
     TU_NEAR(pos, (0.2 * 1.0 + 0.3 * 2.0 + 0.4 * 3.0) / 3.0, 1e-15);
 
     /* Logits are copied as given (no re-centring) and read back bitwise. */
     const double l4[4] = {2.5, -1.0, 0.125, -INFINITY};
-    W_STATUS("bsvi_buffer_weights_set_logits", bsvi_buffer_weights_set_logits(w, l4, 4), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_set_logits", bsvi_buffer_weights_set_logits(w, l4, 4), BSVI_OK);
     TU_OK(bsvi_buffer_weights_get_logits(w, a, 4));
     TU_BITWISE(a, l4, 4);
     TU_OK(bsvi_buffer_weights_get_probs(w, pi, 4));
@@ -300,20 +290,20 @@ static void test_set_probs_resets_set_logits_keeps(void **state)
     (void)state;
     bsvi_buffer_weights *w = make_w(3);
     const double m[3] = {0.1, -0.2, 0.3}, v[3] = {0.01, 0.04, 0.09}, g[3] = {0.5, -0.25, -0.25};
-    W_STATUS("bsvi_buffer_weights_set_adam_state",
+    DOC_STATUS("bsvi_buffer_weights_set_adam_state",
              bsvi_buffer_weights_set_adam_state(w, m, v, 7, 3), BSVI_OK);
-    W_STATUS("bsvi_buffer_weights_set_gradient", bsvi_buffer_weights_set_gradient(w, g, 5, 3),
+    DOC_STATUS("bsvi_buffer_weights_set_gradient", bsvi_buffer_weights_set_gradient(w, g, 5, 3),
              BSVI_OK);
     const double l3[3] = {0.0, -1.0, -2.0};
     TU_OK(bsvi_buffer_weights_set_logits(w, l3, 3));
     double m2[3], v2[3], g2[3];
     uint64_t steps = 0, count = 0;
-    W_STATUS("bsvi_buffer_weights_get_adam_state",
+    DOC_STATUS("bsvi_buffer_weights_get_adam_state",
              bsvi_buffer_weights_get_adam_state(w, m2, v2, &steps, 3), BSVI_OK);
     TU_BITWISE(m2, m, 3);
     TU_BITWISE(v2, v, 3);
     assert_true(steps == 7);
-    W_STATUS("bsvi_buffer_weights_get_gradient",
+    DOC_STATUS("bsvi_buffer_weights_get_gradient",
              bsvi_buffer_weights_get_gradient(w, g2, &count, 3), BSVI_OK);
     TU_BITWISE(g2, g, 3);
     assert_true(count == 5);
@@ -364,7 +354,7 @@ static void test_accumulate_trajectory(void **state)
     TU_OK(bsvi_buffer_weights_get_probs(w, pi, K1));
     wsnap before;
     wsnap_take(w, &before);
-    W_STATUS("bsvi_buffer_weights_accumulate", bsvi_buffer_weights_accumulate(w, t), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_accumulate", bsvi_buffer_weights_accumulate(w, t), BSVI_OK);
     double sum[5], ref[5], mean_abs = 0.0;
     uint64_t count = 0, rcount = 0;
     TU_OK(bsvi_buffer_weights_get_gradient(w, sum, &count, K1));
@@ -505,7 +495,7 @@ static void test_accumulate_terms(void **state)
     for (size_t i = 0; i < B * n; ++i) {
         lw[i] = lj[i] - lq[i];
     }
-    W_STATUS("bsvi_buffer_weights_accumulate_terms",
+    DOC_STATUS("bsvi_buffer_weights_accumulate_terms",
              bsvi_buffer_weights_accumulate_terms(w, B, n, lj, lq), BSVI_OK);
     uint64_t count = 0, rcount = 0;
     TU_OK(bsvi_buffer_weights_get_gradient(w, sum, &count, n));
@@ -611,7 +601,7 @@ static void test_gradient_exchange(void **state)
             TU_NEAR(s[i], sw[i], 1e-15 * (double)B * (1.0 + scale));
         }
         /* the all-reduce: every process sets the sums and steps */
-        W_STATUS("bsvi_buffer_weights_set_gradient",
+        DOC_STATUS("bsvi_buffer_weights_set_gradient",
                  bsvi_buffer_weights_set_gradient(wa, s, ca + cb, K1), BSVI_OK);
         TU_OK(bsvi_buffer_weights_set_gradient(wb, s, ca + cb, K1));
         {
@@ -622,7 +612,7 @@ static void test_gradient_exchange(void **state)
             assert_true(rc == B);
         }
         TU_OK(bsvi_buffer_weights_step(whole));
-        W_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(wa), BSVI_OK);
+        DOC_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(wa), BSVI_OK);
         TU_OK(bsvi_buffer_weights_step(wb));
         wsnap a, b, c;
         wsnap_take(whole, &a);
@@ -677,12 +667,12 @@ static void test_step_count_zero_is_noop(void **state)
     TU_OK(bsvi_buffer_weights_set_adam_state(w, m, v, 4, 3));
     wsnap before;
     wsnap_take(w, &before);
-    W_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_OK);
     wsnap_equal(w, &before);
     /* A non-zero sum with a count of 0 is refused (no data point has a gradient); a zero sum
      * with a count of 0 is no data point: still no step. */
     const double g[3] = {0.25, -0.25, 0.0}, g0[3] = {0.0, 0.0, 0.0};
-    W_STATUS("bsvi_buffer_weights_set_gradient", bsvi_buffer_weights_set_gradient(w, g, 0, 3),
+    DOC_STATUS("bsvi_buffer_weights_set_gradient", bsvi_buffer_weights_set_gradient(w, g, 0, 3),
              BSVI_ERR_BAD_VALUE);
     wsnap_equal(w, &before);
     TU_OK(bsvi_buffer_weights_set_gradient(w, g0, 0, 3));
@@ -723,7 +713,7 @@ static void test_adam_by_hand(void **state)
     const size_t n = 4;
     const double lr = 0.05, b1 = 0.8, b2 = 0.95;
     bsvi_buffer_weights *w = make_w(n);
-    W_STATUS("bsvi_buffer_weights_set_adam", bsvi_buffer_weights_set_adam(w, lr, b1, b2), BSVI_OK);
+    DOC_STATUS("bsvi_buffer_weights_set_adam", bsvi_buffer_weights_set_adam(w, lr, b1, b2), BSVI_OK);
     double a[4] = {0.3, -0.2, 0.1, -INFINITY}, m[4] = {0}, v[4] = {0};
     uint64_t t = 0;
     TU_OK(bsvi_buffer_weights_set_logits(w, a, n));
@@ -798,7 +788,7 @@ static void test_step_numeric_refusal(void **state)
     TU_OK(bsvi_buffer_weights_set_gradient(w, g, 1, 2));
     wsnap before;
     wsnap_take(w, &before);
-    W_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
+    DOC_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
     TU_MESSAGE(bsvi_buffer_weights_last_error(w));
     wsnap_equal(w, &before);
     /* overflow of a logit: lr 1e308 on a logit of 1e308 */
@@ -806,7 +796,7 @@ static void test_step_numeric_refusal(void **state)
     TU_OK(bsvi_buffer_weights_set_logits(w, big, 2));
     TU_OK(bsvi_buffer_weights_set_adam(w, 1e308, 0.9, 0.999));
     wsnap_take(w, &before);
-    W_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
+    DOC_STATUS("bsvi_buffer_weights_step", bsvi_buffer_weights_step(w), BSVI_ERR_NUMERIC);
     TU_MESSAGE_MENTIONS(bsvi_buffer_weights_last_error(w), "overflow|learning rate");
     wsnap_equal(w, &before);
     /* after a refusal, a sane configuration steps */
@@ -853,7 +843,7 @@ static void test_bad_input_changes_nothing(void **state)
 #define BADW(fn, call, st, words)                                                                  \
     do {                                                                                           \
         tu_fill(out, 8, TU_SENTINEL);                                                              \
-        W_STATUS(fn, call, st);                                                                    \
+        DOC_STATUS(fn, call, st);                                                                    \
         if ((words) != NULL) {                                                                     \
             TU_MESSAGE_MENTIONS(bsvi_buffer_weights_last_error(w), (words));                       \
         }                                                                                          \
