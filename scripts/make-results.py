@@ -52,6 +52,40 @@ def fnum(s):
         return None
 
 
+def read_runs_dir(d, name):
+    """One run directory (NAME = DATA-METHOD-sSEED): {'name', 'seed', 'log', 'eval'}, or None
+    when it has no log. eval keeps every column of eval.csv; the numeric ones as floats."""
+    m = NAME_RE.match(name)
+    logp = os.path.join(d, "log.csv")
+    if not m or not os.path.isfile(logp):
+        return None
+    with open(logp, newline="") as f:
+        byep = {}
+        for r in csv.DictReader(f):
+            row = {k: fnum(v) for k, v in r.items()}
+            if row.get("epoch") is not None:
+                byep[int(row["epoch"])] = row  # a repeated epoch (resume after a cut): the last
+        rows = [byep[e] for e in sorted(byep)]
+    if not rows:
+        return None
+    ev = None
+    evp = os.path.join(d, "eval.csv")
+    if os.path.isfile(evp):
+        with open(evp, newline="") as f:
+            er = list(csv.DictReader(f))
+        if er:
+            ev = dict(er[0])
+            for k in ("iwae_ll", "bsvi_ll", "elbo_star", "kl_star", "recon_star",
+                      "eval_seconds", "train_seconds", "n_test", "iwae_samples",
+                      "bsvi_weights", "epoch"):
+                ev[k] = fnum(ev.get(k))
+            if ev["elbo_star"] is not None and ev["kl_star"] is not None:
+                ev["recon_fixed"] = -(ev["elbo_star"] + ev["kl_star"])
+            else:
+                ev["recon_fixed"] = None
+    return {"name": name, "seed": int(m.group(3)), "log": rows, "eval": ev}
+
+
 def read_runs(runs_dir):
     runs = {}  # (data, method) -> list of run dicts
     if not os.path.isdir(runs_dir):
@@ -60,32 +94,9 @@ def read_runs(runs_dir):
         m = NAME_RE.match(name)
         if not m:
             continue
-        data, method, seed = m.group(1), m.group(2), int(m.group(3))
-        d = os.path.join(runs_dir, name)
-        logp = os.path.join(d, "log.csv")
-        if not os.path.isfile(logp):
-            continue
-        with open(logp, newline="") as f:
-            rows = [{k: fnum(v) for k, v in r.items()} for r in csv.DictReader(f)]
-        if not rows:
-            continue
-        ev = None
-        evp = os.path.join(d, "eval.csv")
-        if os.path.isfile(evp):
-            with open(evp, newline="") as f:
-                er = list(csv.DictReader(f))
-            if er:
-                ev = er[0]
-                for k in ("iwae_ll", "bsvi_ll", "elbo_star", "kl_star", "recon_star",
-                          "eval_seconds", "train_seconds", "n_test", "iwae_samples",
-                          "bsvi_weights", "epoch"):
-                    ev[k] = fnum(ev.get(k))
-                if ev["elbo_star"] is not None and ev["kl_star"] is not None:
-                    ev["recon_fixed"] = -(ev["elbo_star"] + ev["kl_star"])
-                else:
-                    ev["recon_fixed"] = None
-        runs.setdefault((data, method), []).append(
-            {"name": name, "seed": seed, "log": rows, "eval": ev})
+        one = read_runs_dir(os.path.join(runs_dir, name), name)
+        if one is not None:
+            runs.setdefault((m.group(1), m.group(2)), []).append(one)
     for v in runs.values():
         v.sort(key=lambda r: r["seed"])
     return runs
@@ -348,6 +359,8 @@ def gnuplot(script, cwd):
 
 def terminal():
     exe = shutil.which("gnuplot")
+    if not exe:
+        sys.exit("gnuplot not found (scripts/deps.sh --plots)")
     p = subprocess.run([exe, "-e", "set terminal"], text=True, capture_output=True)
     return "pngcairo" if "pngcairo" in (p.stdout + p.stderr) else "png"
 
@@ -459,7 +472,7 @@ def figure5(paper_runs, img_dir, tmp_dir):
     for name in sorted(os.listdir(paper_runs)):
         m = PAPER_RE.match(name)
         pgm = os.path.join(paper_runs, name, "samples.pgm")
-        if not m or not os.path.isfile(pgm):
+        if not m or not os.path.isfile(pgm) or m.group(4) != PAPER_STEP.get(m.group(1)):
             continue
         key = (m.group(1), m.group(2))
         seed = int(m.group(3))
@@ -497,6 +510,448 @@ def figure5(paper_runs, img_dir, tmp_dir):
     return captions
 
 
+# ---------------------------------------------------------------------------------------------
+# The paper-budget grid (issue 10): results/paper/runs/NAME, NAME = DATA-METHOD-sSEED[-etaX],
+# final when DONE and eval.csv on the full test set exist. Each data set's tables use the rows
+# at its grid step (PAPER_STEP); rows at other steps are listed by the status table only.
+
+PAPER_STEP = {"mnist": "-eta2e-3", "fashion-mnist": "-eta2e-3", "fashion-mnist-gray": "-eta0.1"}
+MAIN_METHODS = ["vae", "iwae", "svi", "bsvi-sir", "bsvi-sir-pi"]
+APPENDIX_METHODS = ["svi", "bsvi", "bsvi-ds", "bsvi-sir", "bsvi-sir-pi"]
+PAPER_PATIENCE = 20
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262}  # two-sided 95% Student t quantiles by degrees of freedom
+
+
+def grid_runs(paper_dir, data):
+    """Final runs of the grid for one data set at its step, {(data, method): [run]} as
+    read_runs gives, each run also with 'early_stop' (True when train.out says so)."""
+    tag = PAPER_STEP[data]
+    out = {}
+    if not os.path.isdir(paper_dir):
+        return out
+    for name in sorted(os.listdir(paper_dir)):
+        if not name.endswith(tag):
+            continue
+        base = name[:-len(tag)]
+        m = NAME_RE.match(base)
+        d = os.path.join(paper_dir, name)
+        if not m or m.group(1) != data or not os.path.isfile(os.path.join(d, "DONE")):
+            continue
+        one = read_runs_dir(d, base)
+        if one is None or one["eval"] is None or (one["eval"]["n_test"] or 0) < 10000:
+            continue
+        one["name"] = name
+        tr = os.path.join(d, "train.out")
+        one["early_stop"] = os.path.isfile(tr) and "early stop" in open(tr).read()
+        out.setdefault((data, m.group(2)), []).append(one)
+    for v in out.values():
+        v.sort(key=lambda r: r["seed"])
+    return out
+
+
+def best_ll(ev):
+    """The tighter of the two log-likelihood lower bounds (IWAE-5000, BSVI-500) of a run."""
+    xs = [x for x in (ev["iwae_ll"], ev["bsvi_ll"]) if x is not None]
+    return max(xs) if xs else None
+
+
+def paired(runs, data, a, b, key):
+    """Per seed: key(run of a) - key(run of b), for the seeds both have."""
+    rb = {r["seed"]: r for r in runs.get((data, b), [])}
+    return [(r["seed"], key(r) - key(rb[r["seed"]])) for r in runs.get((data, a), [])
+            if r["seed"] in rb and key(r) is not None and key(rb[r["seed"]]) is not None]
+
+
+def paper_tables(data, runs):
+    methods = [m for m in METHODS if (data, m) in runs]
+    if not methods:
+        return "No final rows yet.\n"
+    out = []
+    main = [m for m in MAIN_METHODS if (data, m) in runs]
+    out.append("Full test set (10,000 images), best-validation checkpoint of each run; mean ± sd "
+               "over the seeds (nats). *Best bound* is the larger of the run's two lower bounds "
+               "(IWAE-5000 and BSVI-500); Reconstruction* = −(ELBO* + KL*).\n")
+    out.append("| method | seeds | steps | log p(x), IWAE-5000 | log p(x), BSVI-500 | best bound | "
+               "ELBO* | KL* | Reconstruction* |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for m in main:
+        rs = runs[(data, m)]
+        steps = "/".join(sorted({str(int(r["log"][-1]["step"])) for r in rs}))
+        out.append(f"| {LABEL[m]} | {','.join(str(r['seed']) for r in rs)} | {steps} | "
+                   f"{mean_sd([r['eval']['iwae_ll'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['bsvi_ll'] for r in rs])} | "
+                   f"{mean_sd([best_ll(r['eval']) for r in rs])} | "
+                   f"{mean_sd([r['eval']['elbo_star'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['kl_star'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['recon_fixed'] for r in rs])} |")
+    out.append("")
+    if (data, "svi") in runs:
+        lines = []
+        for m in methods:
+            if m == "svi":
+                continue
+            d_iw = paired(runs, data, m, "svi", lambda r: r["eval"]["iwae_ll"])
+            if not d_iw:
+                continue
+            d_bs = paired(runs, data, m, "svi", lambda r: r["eval"]["bsvi_ll"])
+            d_be = paired(runs, data, m, "svi", lambda r: best_ll(r["eval"]))
+            d_el = paired(runs, data, m, "svi", lambda r: r["eval"]["elbo_star"])
+            per = ", ".join(f"{d:+.2f}" for _, d in d_iw)
+            lines.append(f"| {LABEL[m]} − SVI-10 | {','.join(str(s) for s, _ in d_iw)} | "
+                         f"{mean_sd([d for _, d in d_iw])} ({per}) | "
+                         f"{mean_sd([d for _, d in d_bs])} | {mean_sd([d for _, d in d_be])} | "
+                         f"{mean_sd([d for _, d in d_el])} |")
+        if lines:
+            out.append("Paired differences against SVI-10 of the same seed (positive = better "
+                       "than SVI-10):\n")
+            out.append("| difference | seeds | IWAE-5000 (per seed) | BSVI-500 | best bound | ELBO* |")
+            out.append("|---|---|---:|---:|---:|---:|")
+            out.extend(lines)
+            out.append("")
+    out.append("Per run: steps trained, whether early stopping (patience "
+               f"{PAPER_PATIENCE} epochs) fired, the best-validation epoch, the IWAE-5000 "
+               "importance-sampling diagnostics of the encoder proposal (mean Pareto k-hat, "
+               "share of test images with k-hat > 0.7, mean ESS of 5,000) and the process times:\n")
+    out.append("| run | steps | early stop | best epoch | IWAE-5000 | BSVI-500 | ELBO* | KL* | "
+               "k-hat mean | k-hat > 0.7 | ESS | train | eval |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for m in methods:
+        for r in runs[(data, m)]:
+            e = r["eval"]
+            last = r["log"][-1]
+            bad = int(last["epoch"]) - int(e["epoch"])
+            es = "yes" if r["early_stop"] else f"no ({bad} epoch{'s' if bad != 1 else ''} since best)"
+            kh = fnum(e.get("iwae_khat_mean"))
+            out.append(f"| {r['name']} | {int(last['step'])} | {es} | {int(e['epoch'])} | "
+                       f"{fmt(e['iwae_ll'])} | {fmt(e['bsvi_ll'])} | {fmt(e['elbo_star'])} | "
+                       f"{fmt(e['kl_star'])} | {fmt(kh)} | "
+                       f"{fmt(fnum(e.get('iwae_khat_gt07')) * 100, 1) + '%' if fnum(e.get('iwae_khat_gt07')) is not None else '—'} | "
+                       f"{fmt(fnum(e.get('iwae_ess_mean')), 1)} | "
+                       f"{hms(last['wall_seconds'])} | {hms(e['eval_seconds'] or 0)} |")
+    out.append("")
+    tr = sum(r["log"][-1]["wall_seconds"] for m in methods for r in runs[(data, m)])
+    ev = sum(r["eval"]["eval_seconds"] or 0 for m in methods for r in runs[(data, m)])
+    nr = sum(len(runs[(data, m)]) for m in methods)
+    out.append(f"Process time of these {nr} final runs, summed (single-threaded processes, two at "
+               f"a time): training {hms(tr)}, evaluation {hms(ev)}. The train column is the "
+               f"run's `wall_seconds` (resumed runs: the sum of their pieces).\n")
+    return "\n".join(out)
+
+
+def paper_appendix(data, runs):
+    """The appendix table: every BSVI variant beside SVI-10, on the seeds the variants share."""
+    if not any((data, m) in runs for m in ("bsvi", "bsvi-ds")):
+        return ("The variants bsvi and bsvi-ds have no final row yet on this data set; the "
+                "table appears when one has.\n")
+    seeds = None
+    for m in APPENDIX_METHODS:
+        if (data, m) in runs:
+            s = {r["seed"] for r in runs[(data, m)]}
+            seeds = s if seeds is None else seeds & s
+    seeds = sorted(seeds or [])
+    out = [f"Seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds)) or '—'} (the "
+           "seeds every variant has); paired differences against SVI-10 of the same seed.\n",
+           "| method | decoder targets per point | IWAE-5000 | BSVI-500 | ELBO* | KL* | "
+           "Reconstruction* | best bound − SVI-10 |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    targets = {"svi": "1 (last point)", "bsvi": "10 (all buffer points, weighted)",
+               "bsvi-ds": "10, second sample per step", "bsvi-sir": "1 (resampled)",
+               "bsvi-sir-pi": "1 (resampled, optimised pi)"}
+    for m in APPENDIX_METHODS:
+        rs = [r for r in runs.get((data, m), []) if r["seed"] in seeds]
+        if not rs:
+            continue
+        d = [x for s, x in paired(runs, data, m, "svi", lambda r: best_ll(r["eval"])) if s in seeds]
+        out.append(f"| {LABEL[m]} | {targets[m]} | {mean_sd([r['eval']['iwae_ll'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['bsvi_ll'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['elbo_star'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['kl_star'] for r in rs])} | "
+                   f"{mean_sd([r['eval']['recon_fixed'] for r in rs])} | "
+                   f"{mean_sd(d) if m != 'svi' else ''} |")
+    return "\n".join(out) + "\n"
+
+
+def paper_published(data, runs):
+    """Our final rows beside the published numbers of the same architecture (MNIST) or the
+    seed paper's table (grayscale Fashion-MNIST, PixelCNN decoder)."""
+    if data == "mnist":
+        out = ["| method (ours) | ours: IWAE-5000 | ours: epochs (steps) | IWAE paper | its epochs | "
+               "ours − paper |", "|---|---:|---:|---|---:|---:|"]
+        for m in MAIN_METHODS:
+            rs = runs.get((data, m), [])
+            if not rs:
+                continue
+            ll = [r["eval"]["iwae_ll"] for r in rs]
+            st = "/".join(sorted({f"{int(r['log'][-1]['epoch'])} ({int(r['log'][-1]['step'])})"
+                                  for r in rs}))
+            if m in PUBLISHED:
+                name, v = PUBLISHED[m]
+                out.append(f"| {LABEL[m]} | {mean_sd(ll)} | {st} | {v:.2f} ({name}) | "
+                           f"3,280 | {statistics.fmean(ll) - v:+.2f} |")
+            else:
+                out.append(f"| {LABEL[m]} | {mean_sd(ll)} | {st} | — | | |")
+        return "\n".join(out) + "\n"
+    if data == "fashion-mnist-gray":
+        out = ["| method (ours) | ours: BSVI-500 | ours: steps | BSVI paper, Table 3 (PixelCNN "
+               "decoder, up to 200,000 steps) | ours − paper |", "|---|---:|---:|---|---:|"]
+        for m in MAIN_METHODS:
+            rs = runs.get((data, m), [])
+            if not rs:
+                continue
+            ll = [r["eval"]["bsvi_ll"] for r in rs]
+            st = "/".join(sorted({str(int(r["log"][-1]["step"])) for r in rs}))
+            if m in PUBLISHED_GRAY:
+                name, v, sd = PUBLISHED_GRAY[m]
+                out.append(f"| {LABEL[m]} | {mean_sd(ll)} | {st} | {v:.2f} ± {sd:.2f} ({name}) | "
+                           f"{statistics.fmean(ll) - v:+.2f} |")
+            else:
+                out.append(f"| {LABEL[m]} | {mean_sd(ll)} | {st} | — | |")
+        return "\n".join(out) + "\n"
+    return ""
+
+
+def band_panel(title, ylabel, series, yrange=None):
+    """A gnuplot panel of mean lines with a ± sd band per series (many epochs)."""
+    cmds = []
+    for m, fname, label in series:
+        cmds.append(f"'{fname}' using 1:($2-$3):($2+$3) with filledcurves fs transparent solid "
+                    f"0.2 noborder lc rgb '{COLOR[m]}' notitle")
+        cmds.append(f"'{fname}' using 1:2 with lines lw 2 lc rgb '{COLOR[m]}' title '{label}'")
+    yr = f"set yrange [{yrange[0]}:{yrange[1]}]\n" if yrange else "set autoscale y\n"
+    return (f"set title \"{title}\"\nset ylabel \"{ylabel}\"\nset xlabel 'epoch'\n"
+            f"{yr}plot {', '.join(cmds)}\n")
+
+
+def late_range(stats_list, frac=0.1, pad=0.05):
+    """A y range that leaves out the first epochs (frac of the run), so the later curves are
+    readable; None when there is nothing."""
+    vals = []
+    for st in stats_list:
+        if not st:
+            continue
+        emax = max(e for e, _, _ in st)
+        vals += [v + s for e, v, s in st if e >= frac * emax] + \
+                [v - s for e, v, s in st if e >= frac * emax]
+    if not vals:
+        return None
+    lo, hi = min(vals), max(vals)
+    p = (hi - lo) * pad or 0.5
+    return (lo - p, hi + p)
+
+
+def paper_plots(data, runs, img_dir, tmp_dir):
+    """Figure 4 (bsvi against bsvi-sir), Figure 6 and the learning curves of the final grid
+    runs. Returns {block suffix: png path}."""
+    term = terminal()
+    font = "font 'DejaVu Sans,11'" if term == "pngcairo" else ""
+    made = {}
+
+    def stats(m, key, fn):
+        st = seed_stats(runs[(data, m)], fn)
+        fname = os.path.join(tmp_dir, f"paper-{data}-{m}-{key}.dat")
+        write_series(fname, st)
+        return st, (m, fname, f"{LABEL[m]} ({len(runs[(data, m)])} seed"
+                    f"{'s' if len(runs[(data, m)]) != 1 else ''})")
+
+    def figure(name, title, layout, size, panels):
+        out = os.path.join(img_dir, f"paper-{data}-{name}.png")
+        s = [f"set terminal {term} size {size} {font}", f"set output '{out}'", "set grid",
+             "set key below horizontal",  # automatic bottom margin: the key goes under the label
+             f"set multiplot layout {layout} title \"{title}\""]
+        for ptitle, ylabel, ser, yr in panels:
+            if not ser:
+                s.append("set multiplot next")
+                continue
+            s.append(band_panel(ptitle, ylabel, [x[1] for x in ser],
+                                yr if yr is not None else late_range([x[0] for x in ser])))
+        s.append("unset multiplot")
+        gnuplot("\n".join(s) + "\n", tmp_dir)
+        made[name] = out
+
+    methods = [m for m in METHODS if (data, m) in runs]
+    svim = [m for m in methods if m in SVI_METHODS]
+    if not methods:
+        return made
+    # Figure 4: the paper's overfitting argument, training and validation bound over training
+    f4 = [m for m in ("bsvi", "bsvi-sir") if (data, m) in runs]
+    if len(f4) == 2:
+        tr = [stats(m, "f4t", lambda r: r["train_bound"]) for m in f4]
+        va = [stats(m, "f4v", lambda r: r["valid_bound"]) for m in f4]
+        gap = [stats(m, "f4g", diff("train_bound", "valid_bound")) for m in f4]
+        figure("fig4", f"{data}: BSVI-9 against BSVI-9-SIR (the BSVI-9 bound, nats per image)",
+               "1,3", "1500,480",
+               [("training (epoch mean over the minibatches)", "nats / image", tr, None),
+                ("validation (10,000 images, end of epoch)", "nats / image", va, None),
+                ("training − validation", "nats / image", gap, None)])
+    if svim:
+        figure("fig6", f"{data}: the paper's Figure 6 quantities over training (means over each "
+               "epoch's minibatches; mean ± sd over the seeds)", "1,3", "1500,480",
+               [("SVI-k − SVI-0 (gain of the SVI steps)", "nats",
+                 [stats(m, "g1", diff("svik", "svi0")) for m in svim], None),
+                ("BSVI-k − SVI-k (gain of the buffer)", "nats",
+                 [stats(m, "g2", diff("bsvik", "svik")) for m in svim], None),
+                ("E_{/Symbol p}[i/k] (mean buffer position)", "", [stats(m, "mp", lambda r: r["mean_pos"])
+                                                for m in svim], (0, 1.05))])
+    figure("curves", f"{data}: learning curves over the whole training (mean ± sd over the seeds)",
+           "2,2", "1400,1000",
+           [("test: IWAE-100 on the first 500 test images", "nats / image",
+             [stats(m, "ti", lambda r: r.get("test_iwae")) for m in methods], None),
+            ("validation: each method's own bound", "nats / image",
+             [stats(m, "vb", lambda r: r["valid_bound"]) for m in methods], None),
+            ("validation: ELBO at the encoder (SVI-0)", "nats / image",
+             [stats(m, "v0", lambda r: r["valid_svi0"]) for m in svim], None),
+            ("training bound (epoch mean)", "nats / image",
+             [stats(m, "tb", lambda r: r["train_bound"]) for m in methods], None)])
+    return made
+
+
+def seed_noise(data, runs):
+    """Pooled seed-to-seed sd of the best bound over the methods with two or more seeds."""
+    ss, df = 0.0, 0
+    for m in METHODS:
+        xs = [best_ll(r["eval"]) for r in runs.get((data, m), [])]
+        xs = [x for x in xs if x is not None]
+        if len(xs) >= 2:
+            mu = statistics.fmean(xs)
+            ss += sum((x - mu) ** 2 for x in xs)
+            df += len(xs) - 1
+    return math.sqrt(ss / df) if df else None
+
+
+def judge_better(ds):
+    """Verdict on 'a > b' from paired differences ds: 'holds' / 'reversed' when every seed has
+    the same sign and the 95% t-interval excludes 0 (two or more seeds), otherwise not
+    resolved. One seed: provisional."""
+    n = len(ds)
+    mu = statistics.fmean(ds)
+    if n == 1:
+        return ("holds on 1 seed (provisional)" if mu > 0 else "reversed on 1 seed (provisional)"), None
+    half = T975[n - 1] * statistics.stdev(ds) / math.sqrt(n)
+    if all(d > 0 for d in ds) and mu - half > 0:
+        v = "**holds**"
+    elif all(d < 0 for d in ds) and mu + half < 0:
+        v = "**reversed**"
+    else:
+        v = "not resolved (the interval contains 0)"
+    if n < 3:
+        v += f", {n} seeds (provisional)"
+    return v, half
+
+
+def judge_same(ds, noise):
+    """Verdict on 'makes no appreciable difference': holds when |mean| < 2 x the seed noise."""
+    mu = statistics.fmean(ds)
+    if noise is None:
+        return "no seed-noise scale yet"
+    if abs(mu) < 2 * noise:
+        v = "**holds**"
+    else:
+        v = "**does not hold**"
+    if len(ds) < 3:
+        v += f" ({len(ds)} seed{'s' if len(ds) != 1 else ''}, provisional)"
+    return v
+
+
+def evidence(ds, half):
+    per = ", ".join(f"s{s} {d:+.2f}" for s, d in ds)
+    mu = statistics.fmean([d for _, d in ds])
+    ci = f" (95% interval ±{half:.2f})" if half is not None else ""
+    return f"{mu:+.2f}{ci}; {per}"
+
+
+def paper_verdicts(grid):
+    """One row per claim of the paper and data set, from the paired final rows."""
+    claims = [("BSVI-SIR > SVI", "bsvi-sir", "svi", "better"),
+              ("BSVI-SIR > IWAE", "bsvi-sir", "iwae", "better"),
+              ("SVI > VAE", "svi", "vae", "better"),
+              ("BSVI-SIR > VAE", "bsvi-sir", "vae", "better"),
+              ("pi optimisation makes no appreciable difference (BSVI-SIR-pi − BSVI-SIR)",
+               "bsvi-sir-pi", "bsvi-sir", "same"),
+              ("double sampling makes no appreciable difference (BSVI-DS − BSVI)",
+               "bsvi-ds", "bsvi", "same")]
+    out = ["| claim | data | best bound: paired difference (95% interval; per seed) | "
+           "IWAE-5000 | BSVI-500 | verdict |", "|---|---|---|---|---|---|"]
+    for claim, a, b, kind in claims:
+        for data in DATASETS:
+            runs = grid.get(data, {})
+            ds = paired(runs, data, a, b, lambda r: best_ll(r["eval"]))
+            if not ds:
+                out.append(f"| {claim} | {data} | no paired final rows yet | | | waiting |")
+                continue
+            iw = paired(runs, data, a, b, lambda r: r["eval"]["iwae_ll"])
+            bs = paired(runs, data, a, b, lambda r: r["eval"]["bsvi_ll"])
+            if kind == "better":
+                v, half = judge_better([d for _, d in ds])
+            else:
+                noise = seed_noise(data, runs)
+                n = len(ds)
+                half = (T975[n - 1] * statistics.stdev([d for _, d in ds]) / math.sqrt(n)
+                        if n >= 2 else None)
+                v = judge_same([d for _, d in ds], noise)
+                if noise is not None:
+                    v += f"; seed noise sd {noise:.2f}"
+            out.append(f"| {claim} | {data} | {evidence(ds, half)} | "
+                       f"{statistics.fmean([d for _, d in iw]):+.2f} | "
+                       f"{statistics.fmean([d for _, d in bs]):+.2f} | {v} |")
+    # BSVI overfits where BSVI-SIR does not (Figure 4): the generalisation gap at the end
+    for data in DATASETS:
+        runs = grid.get(data, {})
+        pairs = {}
+        for m in ("bsvi", "bsvi-sir"):
+            for r in runs.get((data, m), []):
+                pairs.setdefault(r["seed"], {})[m] = r
+        seeds = [s for s, p in sorted(pairs.items()) if len(p) == 2]
+        claim = "BSVI overfits where BSVI-SIR does not (Figure 4)"
+        if not seeds:
+            out.append(f"| {claim} | {data} | no paired final rows yet | | | waiting |")
+            continue
+        parts, bigger, better = [], 0, 0
+        for s in seeds:
+            g = {}
+            for m in ("bsvi", "bsvi-sir"):
+                r = pairs[s][m]
+                last = r["log"][-1]
+                best_v = max(x["valid_bound"] for x in r["log"] if x["valid_bound"] is not None)
+                g[m] = (last["train_bound"] - last["valid_bound"], best_v, last["valid_bound"])
+            dtest = best_ll(pairs[s]["bsvi-sir"]["eval"]) - best_ll(pairs[s]["bsvi"]["eval"])
+            bigger += g["bsvi"][0] > g["bsvi-sir"][0]
+            better += dtest > 0
+            parts.append(f"s{s}: train − valid gap at the last epoch BSVI {g['bsvi'][0]:+.2f}, "
+                         f"BSVI-SIR {g['bsvi-sir'][0]:+.2f}; test best bound BSVI-SIR − BSVI "
+                         f"{dtest:+.2f}")
+        n = len(seeds)
+        if bigger == n and better == n:
+            v = "**holds**" if n >= 3 else f"holds on {n} seed{'s' if n > 1 else ''} (provisional)"
+        elif bigger == n:
+            v = "partly: BSVI's gap is larger, but BSVI-SIR is not better on the test set"
+        elif better == n:
+            v = "partly: BSVI-SIR is better on the test set, but BSVI's gap is not larger"
+        else:
+            v = "**does not hold**" + (" (provisional)" if n < 3 else "")
+        out.append(f"| {claim} | {data} | {'; '.join(parts)} | | | {v} |")
+    out.append("")
+    out.append("Rules (fixed before the rows were in): a claim 'A > B' **holds** when every seed's "
+               "paired difference A − B of the best bound is positive and its 95% Student-t "
+               "interval excludes 0, is **reversed** when the same holds with the signs "
+               "swapped, and is otherwise not resolved; a claim of 'no appreciable difference' "
+               "holds when the mean paired difference is under twice the seed noise (the pooled "
+               "seed-to-seed sd of the best bound over the data set's methods with two or more "
+               "seeds). Fewer than 3 seeds: provisional. The best bound is the larger of "
+               "IWAE-5000 and BSVI-500 for each run, the tighter of two lower bounds; both are "
+               "shown, as they can disagree.")
+    return "\n".join(out) + "\n"
+
+
+def paper_status_module(root):
+    """scripts/paper-status.py as a module (its status table is a block of the page too)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "paper_status", os.path.join(root, "scripts", "paper-status.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def replace_blocks(doc, blocks):
     with open(doc) as f:
         text = f.read()
@@ -517,6 +972,8 @@ def main():
     ap.add_argument("--results", default="results/runs")
     ap.add_argument("--doc", default="docs/results.md")
     ap.add_argument("--img", default="docs/img")
+    ap.add_argument("--paper", default="results/paper/runs",
+                    help="finished runs of the paper-budget grid (scripts/queue.sh)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     os.chdir(root)
@@ -539,13 +996,36 @@ def main():
                     blocks[f"{data}-sweep"] = "```\n" + f.read().rstrip("\n") + "\n```\n"
             for p in plots(data, runs, os.path.abspath(a.img), os.path.abspath(tmp)):
                 print("make-results: wrote", os.path.relpath(p, root))
-    for data, (png, names) in figure5("results/paper/runs", os.path.abspath(a.img),
+    grid = {}
+    for data in DATASETS:
+        g = grid_runs(a.paper, data)
+        grid[data] = g
+        if not g:
+            continue
+        blocks[f"paper-{data}"] = paper_tables(data, g)
+        blocks[f"paper-{data}-appendix"] = paper_appendix(data, g)
+        if data in ("mnist", "fashion-mnist-gray"):
+            blocks[f"paper-{data}-published"] = paper_published(data, g)
+        for key, png in paper_plots(data, g, os.path.abspath(a.img), os.path.abspath(tmp)).items():
+            print("make-results: wrote", os.path.relpath(png, root))
+            blocks[f"paper-{data}-{key}"] = f"![{data}: {key}](img/{os.path.basename(png)})\n"
+    blocks["paper-verdicts"] = paper_verdicts(grid)
+    for data, (png, names) in figure5(a.paper, os.path.abspath(a.img),
                                       os.path.abspath(tmp)).items():
         print("make-results: wrote", os.path.relpath(png, root))
         blocks[f"{data}-fig5"] = (f"![{data}: decoder samples](img/{os.path.basename(png)})\n\n"
                                   f"Runs: {'; '.join(names)} (best-validation checkpoints).\n")
     if os.path.isfile(a.doc):
         replace_blocks(a.doc, blocks)
+        status = paper_status_module(root)
+        summary, table = status.status(root)
+        body = f"Runs: {summary}.\n\n{table}\n{status.results_tables(root)}"
+        with open(a.doc) as f:
+            text = f.read()
+        pat = re.compile(r"(<!-- paper:status -->\n).*?(<!-- /paper:status -->)", re.S)
+        if pat.search(text):
+            with open(a.doc, "w") as f:
+                f.write(pat.sub(lambda mo: mo.group(1) + body + mo.group(2), text))
         print("make-results: updated", a.doc)
     else:
         sys.exit(f"make-results: {a.doc} missing (the prose lives there)")
