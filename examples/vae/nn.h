@@ -192,8 +192,9 @@ void vae_decoder_accumulate(vae_net *net, vae_ws *ws, size_t N, const double *z,
  * z row is bitwise the same: the rows are gathered (ws->gathered counts these).
  * Otherwise the same as vae_decoder_accumulate. The result is bitwise that of
  * vae_decoder_accumulate when the BLAS computes each output row of a GEMM
- * independently of the number of rows (true of OpenBLAS 0.3.21 here, tested in
- * test_vae; a BLAS whose kernels depend on M would differ in the last bits).
+ * independently of the number of rows (probed in test_vae: true of OpenBLAS 0.3.21's
+ * SkylakeX sgemm, the float build's; not of its SkylakeX dgemm at the 50-200 and 200-200
+ * layers, nor of its Haswell kernels, where the result differs in the last bits).
  * The caller promises that the decoder's parameters have not changed since those
  * forwards (true inside one training step, which calls vae_ws_forget first). Saves one third of the decoder's GEMM
  * work: the ELBO, IWAE and SVI-k targets are the last callback's rows, BSVI's
