@@ -137,6 +137,11 @@ def main():
         ov = [k for k in rows if k.startswith("BSVI overfits")][0]
         check("holds on 1 seed" in rows[ov][5], f"overfitting verdict {rows[ov]}")
         check("SVI > VAE" in rows and rows["SVI > VAE"][5] == "waiting", "no vae: waiting")
+        gray = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
+                if "| fashion-mnist-gray |" in line]
+        check(all(r[5] == ("not run" if "BSVI-DS" in r[0] or "overfits" in r[0] else "waiting")
+                  for r in gray) and len(gray) == 7,
+              f"gray: variant claims not run, the others waiting: {gray}")
 
         t = mr.paper_tables("mnist", g)
         check("| mnist-bsvi-s1-eta2e-3 | 5000 | yes | 6 |" in t, "per-run row with early stop")
