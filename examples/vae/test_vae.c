@@ -212,8 +212,8 @@ static int layer_rows_independent(size_t C, size_t OC, int with_tanh) {
  * three shapes; its SkylakeX dgemm (test_vae64) is at 200-784 but not at 50-200 and 200-200
  * (about 1% of the outputs differ in the last bit); its Haswell kernels
  * (OPENBLAS_CORETYPE=Haswell) are at none. The probe's values use every mantissa bit: with
- * 24-bit values, as it once had, double products and sums are exact and hide the row
- * dependence. */
+ * 24-bit values, as it once had, double products are exact and sums nearly so, which hides
+ * the row dependence. */
 static int blas_rows_independent(void) {
     return layer_rows_independent(50, 200, 1) && layer_rows_independent(200, 200, 1) &&
            layer_rows_independent(200, 784, 0);
