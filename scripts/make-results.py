@@ -912,10 +912,12 @@ def paper_verdicts(grid):
 
     for data in DATASETS:
         runs = grid.get(data, {})
+        gaps = {(m, r["seed"]): gap(r)
+                for m in ("bsvi", "bsvi-sir") for r in runs.get((data, m), [])}
         pairs = {}
         for m in ("bsvi", "bsvi-sir"):
             for r in runs.get((data, m), []):
-                if gap(r) is not None and best_ll(r["eval"]) is not None:
+                if gaps[(m, r["seed"])] is not None and best_ll(r["eval"]) is not None:
                     pairs.setdefault(r["seed"], {})[m] = r
         seeds = [s for s, p in sorted(pairs.items()) if len(p) == 2]
         claim = "BSVI overfits where BSVI-SIR does not (Figure 4)"
@@ -925,7 +927,7 @@ def paper_verdicts(grid):
         if not seeds:
             out.append(f"| {claim} | {data} | no paired final rows yet | | | waiting |")
             continue
-        sir_gaps = [x for x in (gap(r) for r in runs.get((data, "bsvi-sir"), [])) if x is not None]
+        sir_gaps = [v for (m, _), v in gaps.items() if m == "bsvi-sir" and v is not None]
         if len(sir_gaps) < 2:
             out.append(f"| {claim} | {data} | BSVI-SIR has fewer than 2 seeds: no seed spread of "
                        f"its gap to compare against | | | waiting |")
@@ -933,7 +935,7 @@ def paper_verdicts(grid):
         gap_sd = statistics.stdev(sir_gaps)
         parts, bigger, better = [], 0, 0
         for s in seeds:
-            g = {m: gap(pairs[s][m]) for m in ("bsvi", "bsvi-sir")}
+            g = {m: gaps[(m, s)] for m in ("bsvi", "bsvi-sir")}
             dtest = best_ll(pairs[s]["bsvi-sir"]["eval"]) - best_ll(pairs[s]["bsvi"]["eval"])
             bigger += g["bsvi"] - g["bsvi-sir"] > 2.0 * gap_sd
             better += dtest > 0

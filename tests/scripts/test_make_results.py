@@ -10,8 +10,8 @@ import csv
 import importlib.util
 import math
 import os
-import sys
 import shutil
+import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,8 +52,8 @@ def make_run(root, name, iwae, bsvi, epochs=10, best=None, done=True, n_test=100
             v = -100 + min(e, best) - (0.01 * (e - best) if e > best else 0)
             if repeat_epoch and e == repeat_epoch and i == repeat_epoch - 1:
                 v = -1000.0  # the overwritten first copy
-            w.writerow([e, e * 500, v + gap + gap_slope * (e - epochs), v - 3, v - 1, v, 0.5, v, v - 3, v - 1, v,
-                        1.0, float(e), v + 2])
+            w.writerow([e, e * 500, v + gap + gap_slope * (e - epochs), v - 3, v - 1, v, 0.5,
+                        v, v - 3, v - 1, v, 1.0, float(e), v + 2])
     with open(os.path.join(d, "eval.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(EVAL_COLS)
